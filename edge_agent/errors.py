@@ -1,0 +1,72 @@
+"""The agent's exceptions, in one place so callers can map them to exit codes and statuses.
+
+Every error carries a short stable ``code`` (used in JSON output, reason codes
+and gRPC details) and a human message. Messages never contain biometric data:
+no pixel values, crops or embedding numbers, only what went wrong and where.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadInput",
+    "EdgeAgentError",
+    "FaceTooBlurry",
+    "FaceTooSmall",
+    "ImageUnreadable",
+    "ModelError",
+    "ModelIntegrityError",
+    "MultipleFaces",
+    "NoFace",
+]
+
+
+class EdgeAgentError(Exception):
+    """Base of every error the agent raises on purpose."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str, *, subject: str | None = None) -> None:
+        super().__init__(message)
+        self.subject = subject  # which input the error is about ("reference", "probe", a model key...)
+
+    def about(self, subject: str) -> EdgeAgentError:
+        """The same error, re-worded to name the input it concerns."""
+        return type(self)(f"{subject}: {self}", subject=subject)
+
+
+class BadInput(EdgeAgentError):
+    """The caller gave us something we cannot verify: exit code 2, INVALID_ARGUMENT."""
+
+    code = "bad_input"
+
+
+class ImageUnreadable(BadInput):
+    code = "image_unreadable"
+
+
+class NoFace(BadInput):
+    code = "no_face"
+
+
+class MultipleFaces(BadInput):
+    code = "multiple_faces"
+
+
+class FaceTooSmall(BadInput):
+    code = "face_too_small"
+
+
+class FaceTooBlurry(BadInput):
+    code = "face_too_blurry"
+
+
+class ModelError(EdgeAgentError):
+    """A model is missing, unreadable or not loadable: the device is unhealthy, not the input bad."""
+
+    code = "model_error"
+
+
+class ModelIntegrityError(ModelError):
+    """A model file's sha256 does not match the manifest: refuse to load it."""
+
+    code = "model_integrity"

@@ -1,0 +1,48 @@
+"""Error rates from genuine and impostor score sets, and the threshold that meets a target.
+
+Pure functions of score arrays, shared by the accuracy benchmark and the
+threshold calibration so both speak about the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Rates", "eer", "rates_at", "threshold_for_fmr"]
+
+
+@dataclass(frozen=True)
+class Rates:
+    threshold: float
+    fmr: float  # impostor pairs accepted / impostor pairs
+    fnmr: float  # genuine pairs rejected / genuine pairs
+
+
+def rates_at(genuine: np.ndarray, impostor: np.ndarray, threshold: float) -> Rates:
+    fmr = float(np.mean(impostor >= threshold)) if len(impostor) else 0.0
+    fnmr = float(np.mean(genuine < threshold)) if len(genuine) else 0.0
+    return Rates(threshold, fmr, fnmr)
+
+
+def eer(genuine: np.ndarray, impostor: np.ndarray) -> Rates:
+    """Equal error rate: the candidate threshold where FMR and FNMR are closest (their mean reported)."""
+    candidates = np.unique(np.concatenate([genuine, impostor]))
+    best = min((rates_at(genuine, impostor, t) for t in candidates), key=lambda r: abs(r.fmr - r.fnmr))
+    mean = (best.fmr + best.fnmr) / 2
+    return Rates(best.threshold, mean, mean)
+
+
+def threshold_for_fmr(impostor: np.ndarray, target_fmr: float, margin: float = 0.0) -> float:
+    """Lowest threshold whose FMR on ``impostor`` is at most ``target_fmr``, plus ``margin``.
+
+    With few impostor pairs an observed FMR of 0 says little (rule of three:
+    FMR < 3/n at 95 %), hence the explicit margin above the highest impostor.
+    """
+    scores = np.sort(np.asarray(impostor, np.float64))
+    allowed = int(np.floor(target_fmr * len(scores)))
+    # Accepting at most `allowed` impostors: threshold just above the (n-allowed)th highest.
+    idx = len(scores) - allowed - 1
+    base = float(np.nextafter(scores[idx], np.inf)) if idx >= 0 else float(scores[0])
+    return base + margin

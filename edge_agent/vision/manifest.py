@@ -1,0 +1,66 @@
+"""The model manifest: which files make up the model set, their hashes and thresholds.
+
+The manifest is the identity of the model set: its sha256 goes into every
+signed result, so the carrier knows exactly which models produced a decision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_agent.errors import ModelError
+from edge_agent.vision.runtime import Model
+
+__all__ = ["DEFAULT_MODEL_DIR", "Manifest"]
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    directory: Path
+    data: dict[str, Any]
+    sha256: str
+
+    @classmethod
+    def load(cls, directory: Path | None = None) -> Manifest:
+        directory = directory or DEFAULT_MODEL_DIR
+        path = directory / "manifest.json"
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"cannot read model manifest {path}: {exc.strerror}") from exc
+        try:
+            data = json.loads(raw)
+            if not isinstance(data.get("models"), dict):
+                raise ValueError("no 'models' table")
+        except ValueError as exc:
+            raise ModelError(f"model manifest {path} is malformed: {exc}") from exc
+        return cls(directory, data, hashlib.sha256(raw).hexdigest())
+
+    @property
+    def version(self) -> str:
+        return str(self.data.get("version", "unknown"))
+
+    def entry(self, key: str) -> dict[str, Any]:
+        try:
+            entry = self.data["models"][key]
+        except KeyError:
+            raise ModelError(f"model {key!r} is not in the manifest") from None
+        if "file" not in entry or "sha256" not in entry:
+            raise ModelError(f"manifest entry {key!r} lacks a file or a sha256")
+        return dict(entry)
+
+    def load_model(self, key: str, *, num_threads: int = 2) -> Model:
+        entry = self.entry(key)
+        return Model(self.directory / entry["file"], sha256=entry["sha256"], num_threads=num_threads)
+
+    def threshold(self, key: str) -> float:
+        try:
+            return float(self.data["thresholds"][key]["cosine"])
+        except (KeyError, TypeError, ValueError):
+            raise ModelError(f"manifest has no calibrated threshold for {key!r}") from None

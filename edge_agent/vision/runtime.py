@@ -1,0 +1,139 @@
+"""One wrapper over the TFLite interpreter, whichever package provides it.
+
+tflite-runtime is the small, well-trodden wheel for the Pi, but it stops at
+Python 3.11 (and was built against numpy 1.x); ai-edge-litert is its
+successor where that wheel is missing. Stages only see ``Model.run``, which
+takes and returns float arrays: int8/uint8 (de)quantisation happens here and
+nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_agent.errors import ModelError, ModelIntegrityError
+
+__all__ = ["Model", "TensorSpec", "interpreter_class", "runtime_name"]
+
+
+def interpreter_class() -> tuple[Any, str]:
+    """Return (Interpreter class, package name) of the first runtime that imports."""
+    try:
+        from tflite_runtime.interpreter import Interpreter
+
+        return Interpreter, "tflite-runtime"
+    except ImportError:
+        pass
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter, "ai-edge-litert"
+    except ImportError as exc:
+        raise ModelError("no TFLite runtime: install tflite-runtime or ai-edge-litert") from exc
+
+
+def runtime_name() -> str:
+    return interpreter_class()[1]
+
+
+@contextlib.contextmanager
+def _filtered_stderr() -> Iterator[None]:
+    """Drop the runtime's "INFO: Created ... delegate" chatter, pass any other native stderr line on.
+
+    The interpreter writes from C++ straight to file descriptor 2, so this
+    swaps the descriptor rather than ``sys.stderr``.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as buf:
+        os.dup2(buf.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            buf.seek(0)
+            for line in buf.read().decode(errors="replace").splitlines():
+                if line and not line.startswith("INFO: "):
+                    print(line, file=sys.stderr)
+
+
+class TensorSpec:
+    """Index, shape, dtype and affine quantisation of one model tensor."""
+
+    def __init__(self, detail: dict[str, Any]) -> None:
+        self.index: int = detail["index"]
+        self.name: str = detail["name"]
+        self.shape: tuple[int, ...] = tuple(int(d) for d in detail["shape"])
+        self.dtype: np.dtype[Any] = np.dtype(detail["dtype"])
+        scale, zero = detail.get("quantization", (0.0, 0))
+        self.scale = float(scale)
+        self.zero_point = int(zero)
+
+    @property
+    def quantised(self) -> bool:
+        return self.dtype in (np.int8, np.uint8) and self.scale > 0
+
+    def quantise(self, x: np.ndarray) -> np.ndarray:
+        if x.dtype == self.dtype:
+            return x
+        if not self.quantised:
+            return x.astype(self.dtype, copy=False)
+        info = np.iinfo(self.dtype)
+        q = np.rint(x.astype(np.float32) * (1.0 / self.scale)) + self.zero_point
+        return np.clip(q, info.min, info.max).astype(self.dtype)
+
+    def dequantise(self, q: np.ndarray) -> np.ndarray:
+        if not self.quantised:
+            return q.astype(np.float32, copy=False)
+        return (q.astype(np.float32) - self.zero_point) * self.scale
+
+
+class Model:
+    """A loaded TFLite model whose bytes were checked against an expected sha256.
+
+    The file is read once and the interpreter is built from those same bytes,
+    so the model that runs is the model that was hashed.
+    """
+
+    def __init__(self, path: Path, *, sha256: str | None = None, num_threads: int = 2) -> None:
+        self.path = path
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"cannot read model {path.name}: {exc.strerror}") from exc
+        digest = hashlib.sha256(content).hexdigest()
+        if sha256 is not None and digest != sha256:
+            raise ModelIntegrityError(
+                f"model {path.name} has sha256 {digest[:16]}..., manifest expects {sha256[:16]}...; refusing to load"
+            )
+        self.sha256 = digest
+        interpreter, self.runtime = interpreter_class()
+        try:
+            with _filtered_stderr():
+                self._interp = interpreter(model_content=content, num_threads=max(1, num_threads))
+                self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"model {path.name} is not a loadable TFLite model: {exc}") from exc
+        self.inputs = [TensorSpec(d) for d in self._interp.get_input_details()]
+        self.outputs = [TensorSpec(d) for d in self._interp.get_output_details()]
+
+    def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        """Set inputs (float or already in the tensor's dtype), invoke, return float outputs."""
+        if len(inputs) != len(self.inputs):
+            raise ValueError(f"{self.path.name} takes {len(self.inputs)} inputs, got {len(inputs)}")
+        for spec, x in zip(self.inputs, inputs):
+            if tuple(x.shape) != spec.shape:
+                raise ValueError(f"{self.path.name}: input {spec.name} wants shape {spec.shape}, got {x.shape}")
+            self._interp.set_tensor(spec.index, spec.quantise(x))
+        self._interp.invoke()
+        return [spec.dequantise(self._interp.get_tensor(spec.index)) for spec in self.outputs]
