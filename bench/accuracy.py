@@ -26,13 +26,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import RESULTS, DlibPipeline, deepface_dir  # noqa: E402
-from edge_agent.errors import BadInput  # noqa: E402
-from edge_agent.matching.calibration import eer, rates_at, threshold_for_fmr  # noqa: E402
-from edge_agent.matching.pairs import PairSet, expand, master_pairs, read_labelled_pairs  # noqa: E402
-from edge_agent.vision.image import read_image  # noqa: E402
-from edge_agent.vision.manifest import DEFAULT_MODEL_DIR, Manifest  # noqa: E402
-from edge_agent.vision.pipeline import FacePipeline  # noqa: E402
+from bench.common import RESULTS, DlibPipeline, deepface_dir
+from edge_agent.errors import BadInput
+from edge_agent.matching.calibration import eer, rates_at, threshold_for_fmr
+from edge_agent.matching.pairs import PairSet, expand, master_pairs, read_labelled_pairs
+from edge_agent.vision.image import read_image
+from edge_agent.vision.manifest import DEFAULT_MODEL_DIR, Manifest
+from edge_agent.vision.pipeline import FacePipeline
 
 THRESHOLD_MARGIN = 0.01
 
@@ -86,7 +86,7 @@ def main() -> int:
     if args.limit:
         names = names[: args.limit]
 
-    def ours(precision: str):  # noqa: ANN202
+    def ours(precision: str):
         pipe = FacePipeline.from_directory(precision=precision)
 
         def embed(rgb: np.ndarray) -> np.ndarray | None:

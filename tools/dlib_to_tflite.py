@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-
 from dlib_xml import Layer
 
 CHIP = 150
@@ -129,7 +128,7 @@ def build_forward(layers: list[Layer]) -> Callable[[tf.Tensor], tf.Tensor]:
                 x = tags[op["id"]]
             elif kind == "add_prev":
                 other = tags[op["id"]]
-                shape = tuple(max(int(a), int(b)) for a, b in zip(x.shape[1:], other.shape[1:]))
+                shape = tuple(max(int(a), int(b)) for a, b in zip(x.shape[1:], other.shape[1:], strict=True))
                 x = _pad_to(x, shape) + _pad_to(other, shape)  # type: ignore[arg-type]
             elif kind == "fc":
                 x = tf.matmul(tf.reshape(x, [1, -1]), op["w"])

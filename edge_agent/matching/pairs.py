@@ -47,7 +47,8 @@ def read_labelled_pairs(folder: Path) -> dict[tuple[str, str], bool]:
 
 def master_pairs(folder: Path) -> PairSet:
     """Only the pairs of master.csv, exactly as labelled."""
-    gen, imp = [], []
+    gen: list[tuple[str, str]] = []
+    imp: list[tuple[str, str]] = []
     with (folder / "master.csv").open(newline="") as fh:
         for row in csv.DictReader(fh):
             (gen if row["Decision"].strip() == "Yes" else imp).append((row["file_x"], row["file_y"]))

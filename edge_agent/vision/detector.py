@@ -50,13 +50,14 @@ def ssd_anchors(size: int, strides: list[int], per_cell: list[int]) -> np.ndarra
     of a map carries as many anchors as those layers contribute.
     """
     centres: list[np.ndarray] = []
-    for stride, count in zip(strides, per_cell):
+    for stride, count in zip(strides, per_cell, strict=True):
         cells = size // stride
         grid = (np.arange(cells, dtype=np.float32) + 0.5) / cells
         xs, ys = np.meshgrid(grid, grid)
         pts = np.stack([xs.ravel(), ys.ravel()], axis=1)
         centres.append(np.repeat(pts, count, axis=0))
-    return np.concatenate(centres).astype(np.float32)
+    out: np.ndarray = np.concatenate(centres).astype(np.float32)
+    return out
 
 
 def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -67,7 +68,8 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
     area = (box[2] - box[0]) * (box[3] - box[1])
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
+    iou: np.ndarray = inter / np.maximum(area + areas - inter, 1e-9)
+    return iou
 
 
 def weighted_nms(

@@ -29,4 +29,5 @@ def quantise_embedding(unit: np.ndarray) -> bytes:
     Fixed scale rather than the model's output scale, so the bytes do not
     depend on which precision of the embedder produced the vector.
     """
-    return np.clip(np.rint(unit * 127.0), -127, 127).astype(np.int8).tobytes()
+    q: np.ndarray = np.clip(np.rint(unit * 127.0), -127, 127).astype(np.int8)
+    return q.tobytes()

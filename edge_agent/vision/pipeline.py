@@ -38,7 +38,7 @@ class QualityRules:
     """
 
     min_eye_distance: float = 28.0
-    min_sharpness: float = 25.0
+    min_sharpness: float = 50.0
     competitor_ratio: float = 0.5
 
 

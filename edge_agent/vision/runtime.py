@@ -90,7 +90,8 @@ class TensorSpec:
             return x.astype(self.dtype, copy=False)
         info = np.iinfo(self.dtype)
         q = np.rint(x.astype(np.float32) * (1.0 / self.scale)) + self.zero_point
-        return np.clip(q, info.min, info.max).astype(self.dtype)
+        out: np.ndarray = np.clip(q, info.min, info.max).astype(self.dtype)
+        return out
 
     def dequantise(self, q: np.ndarray) -> np.ndarray:
         if not self.quantised:
@@ -131,7 +132,7 @@ class Model:
         """Set inputs (float or already in the tensor's dtype), invoke, return float outputs."""
         if len(inputs) != len(self.inputs):
             raise ValueError(f"{self.path.name} takes {len(self.inputs)} inputs, got {len(inputs)}")
-        for spec, x in zip(self.inputs, inputs):
+        for spec, x in zip(self.inputs, inputs, strict=True):
             if tuple(x.shape) != spec.shape:
                 raise ValueError(f"{self.path.name}: input {spec.name} wants shape {spec.shape}, got {x.shape}")
             self._interp.set_tensor(spec.index, spec.quantise(x))

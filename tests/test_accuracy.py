@@ -1,0 +1,27 @@
+"""Verification accuracy on real faces at the calibrated threshold (no timing here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edge_agent.matching.calibration import rates_at
+from edge_agent.matching.pairs import expand, master_pairs, read_labelled_pairs
+from edge_agent.vision.image import read_image
+
+
+def test_deepface_pairs_at_manifest_threshold(pipeline, faces_dir: Path) -> None:
+    pairs = expand(read_labelled_pairs(faces_dir))
+    emb = {name: pipeline.analyse(read_image(faces_dir / name)).embedding for name in pairs.images}
+    g = np.array([emb[a] @ emb[b] for a, b in pairs.genuine])
+    i = np.array([emb[a] @ emb[b] for a, b in pairs.impostor])
+    assert len(i) > 1000 and len(g) > 100
+    r = rates_at(g, i, pipeline.threshold)
+    assert r.fmr == 0.0, "an impostor pair was accepted at the calibrated threshold"
+    assert r.fnmr <= 0.05
+    m = master_pairs(faces_dir)
+    assert rates_at(
+        np.array([emb[a] @ emb[b] for a, b in m.genuine]), np.array([emb[a] @ emb[b] for a, b in m.impostor]),
+        pipeline.threshold,
+    ).fmr == 0.0
