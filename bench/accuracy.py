@@ -111,19 +111,21 @@ def main() -> int:
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, (fn, threshold, key) in pipelines.items():
         emb, failed, ms = embed_all(names, folder, fn)
+        if threshold is None:  # a peer: give it a threshold by the same rule as ours, on the same pairs
+            threshold = threshold_for_fmr(scores(wide, emb)[1], 0.0) + THRESHOLD_MARGIN
         report[label] = {"failed": failed, "ms_per_photo": ms, "sets": {}}
         for set_name, pairs in sets.items():
             g, i, skipped = scores(pairs, emb)
             e = eer(g, i)
-            at = rates_at(g, i, threshold) if threshold is not None else None
+            at = rates_at(g, i, threshold)
             row = {
                 "genuine": len(g), "impostor": len(i), "skipped": skipped, "eer": e.fmr, "eer_threshold": e.threshold,
                 "genuine_min": float(g.min()), "genuine_median": float(np.median(g)),
                 "impostor_median": float(np.median(i)), "impostor_max": float(i.max()),
-                "threshold": threshold, "fmr": at.fmr if at else None, "fnmr": at.fnmr if at else None,
+                "threshold": threshold, "fmr": at.fmr, "fnmr": at.fnmr,
             }
             report[label]["sets"][set_name] = row
-            at_txt = f"{at.fmr:.2%} / {at.fnmr:.2%} (t={threshold:.3f})" if at else "-"
+            at_txt = f"{at.fmr:.2%} / {at.fnmr:.2%} (t={threshold:.3f})"
             lines.append(
                 f"| {label} | {set_name} | {len(g)} / {len(i)} | {g.min():.3f} / {np.median(g):.3f} | "
                 f"{np.median(i):.3f} / {i.max():.3f} | {e.fmr:.2%} | {at_txt} | {fnmr_at_fmr(g, i, 1e-2)} | "
