@@ -14,10 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+edge_agent/_proto/carrier_pb2.py: $(STAMP) $(wildcard proto/*.proto) tools/gen_proto.py
+	$(BIN)/python tools/gen_proto.py
+
+demo: edge_agent/_proto/carrier_pb2.py
 	$(BIN)/edge-agent match $(DATA)/img1.jpg $(DATA)/img2.jpg --json
 
-lint: $(STAMP)
+lint: edge_agent/_proto/carrier_pb2.py
 	$(BIN)/ruff check edge_agent tests bench tools models
 	$(BIN)/mypy
 
@@ -31,7 +34,7 @@ models:
 	.venv-build/bin/pip install --quiet -r tools/requirements-build.txt
 	.venv-build/bin/python models/build_models.py --data $(DATA)
 
-bench: $(STAMP)
+bench: edge_agent/_proto/carrier_pb2.py
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/speed.py
 

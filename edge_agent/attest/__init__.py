@@ -1,0 +1,1 @@
+"""Device identity, canonical signed results and the embedding commitment."""

@@ -1,0 +1,113 @@
+"""X.509 pieces for mutual TLS: the carrier's CA, its server certificate, device CSRs and certificates.
+
+The reference carrier server is its own CA; a real carrier would plug its PKI
+in here. Device certificates carry the device id as common name, which is
+how the server knows who is calling.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+__all__ = ["CertificateAuthority", "KeyPair", "make_csr", "new_key"]
+
+PEM = serialization.Encoding.PEM
+
+
+def new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def make_csr(key: ec.EllipticCurvePrivateKey, common_name: str = "edge-agent device") -> bytes:
+    csr = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    ).sign(key, hashes.SHA256())
+    return csr.public_bytes(PEM)
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    key_pem: bytes
+    cert_pem: bytes
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class CertificateAuthority:
+    def __init__(self, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> None:
+        self.key = key
+        self.cert = cert
+
+    @classmethod
+    def create(cls, name: str = "edge-agent reference carrier CA", days: int = 3650) -> CertificateAuthority:
+        key = new_key()
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        cert = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(_now() - dt.timedelta(minutes=5)).not_valid_after(_now() + dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        return cls(key, cert)
+
+    @classmethod
+    def load(cls, key_data: bytes, cert_data: bytes) -> CertificateAuthority:
+        key = serialization.load_pem_private_key(key_data, None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return cls(key, x509.load_pem_x509_certificate(cert_data))
+
+    @property
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(PEM)
+
+    @property
+    def key_pem(self) -> bytes:
+        return key_pem(self.key)
+
+    def _issue(self, public_key: object, cn: str, usage: x509.ObjectIdentifier, days: int,
+               sans: list[x509.GeneralName] | None = None) -> bytes:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+            .issuer_name(self.cert.subject).public_key(public_key)  # type: ignore[arg-type]
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(_now() - dt.timedelta(minutes=5)).not_valid_after(_now() + dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        )
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return builder.sign(self.key, hashes.SHA256()).public_bytes(PEM)
+
+    def server_pair(self, hostnames: list[str], days: int = 825) -> KeyPair:
+        key = new_key()
+        sans: list[x509.GeneralName] = []
+        for h in hostnames:
+            try:
+                sans.append(x509.IPAddress(ipaddress.ip_address(h)))
+            except ValueError:
+                sans.append(x509.DNSName(h))
+        cert = self._issue(key.public_key(), hostnames[0], ExtendedKeyUsageOID.SERVER_AUTH, days, sans)
+        return KeyPair(key_pem(key), cert)
+
+    def sign_device_csr(self, csr_pem: bytes, device_id: str, days: int = 365) -> bytes:
+        """Issue a client certificate for ``device_id``; the CSR's own subject is ignored."""
+        csr = x509.load_pem_x509_csr(csr_pem)
+        if not csr.is_signature_valid:
+            raise ValueError("CSR signature does not verify")
+        return self._issue(csr.public_key(), device_id, ExtendedKeyUsageOID.CLIENT_AUTH, days)

@@ -1,0 +1,90 @@
+"""Delivers the outbox to the carrier: in counter order, at least once, backing off when it cannot.
+
+Only UNAVAILABLE and DEADLINE_EXCEEDED are retried (with exponential backoff
+and full jitter, so a fleet coming back online does not stampede). Any other
+status is the carrier's final word on that record: it is marked rejected,
+kept for the status report, and the next record goes out. A record is marked
+acknowledged only after the carrier's ack arrives; a crash between the two
+resends it, and the carrier's deduplication by transaction id returns the
+original receipt.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+
+from edge_agent._proto import carrier_pb2 as pb
+from edge_agent.clock import Clock, SystemClock
+from edge_agent.faults import crash_point
+from edge_agent.outbox.store import Outbox
+
+__all__ = ["RETRYABLE", "DrainReport", "Sender"]
+
+log = logging.getLogger("edge_agent.carrier.sender")
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+@dataclass(frozen=True)
+class DrainReport:
+    acked: int
+    rejected: int
+    waiting: bool  # a retryable failure stopped the drain; records remain pending
+
+
+class Sender:
+    def __init__(self, outbox: Outbox, submit: Callable[[bytes], pb.SubmitAck], *, clock: Clock | None = None,
+                 rng: random.Random | None = None, base_ms: int = 500, cap_ms: int = 60_000) -> None:
+        self.outbox = outbox
+        self.submit = submit
+        self.clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.base_ms = base_ms
+        self.cap_ms = cap_ms
+
+    def backoff_ms(self, attempts: int) -> int:
+        return int(self.rng.uniform(0, min(self.cap_ms, self.base_ms * 2 ** min(attempts, 30))))
+
+    def drain(self) -> DrainReport:
+        acked = rejected = 0
+        while True:
+            rec = self.outbox.next_pending()
+            if rec is None:
+                return DrainReport(acked, rejected, False)
+            now = self.clock.now_ms()
+            if rec.next_attempt_ms > now:
+                return DrainReport(acked, rejected, True)
+            crash_point("sender.before_submit")
+            try:
+                ack = self.submit(rec.signed)
+            except grpc.RpcError as exc:
+                code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+                detail = f"{code.name}: {exc.details() if hasattr(exc, 'details') else exc}"
+                if code in RETRYABLE:
+                    self.outbox.mark_retry(rec.txn_id, detail, now + self.backoff_ms(rec.attempts))
+                    log.warning("submit_retry txn=%s attempt=%d code=%s", rec.txn_id, rec.attempts + 1, code.name)
+                    return DrainReport(acked, rejected, True)
+                self.outbox.mark_rejected(rec.txn_id, detail)
+                log.error("submit_rejected txn=%s code=%s", rec.txn_id, code.name)
+                rejected += 1
+                continue
+            crash_point("sender.after_submit")
+            self.outbox.mark_acked(rec.txn_id, ack.receipt_id, ack.accepted_at_unix_ms)
+            log.info("submit_acked txn=%s duplicate=%s", rec.txn_id, ack.duplicate)
+            acked += 1
+
+    def run(self, stop: threading.Event, idle_s: float = 1.0) -> None:
+        """Drain until ``stop`` is set, sleeping until the next record is due."""
+        while not stop.is_set():
+            report = self.drain()
+            wait = idle_s
+            if report.waiting:
+                rec = self.outbox.next_pending()
+                if rec is not None:
+                    wait = max(0.05, min(idle_s * 30, (rec.next_attempt_ms - self.clock.now_ms()) / 1000))
+            stop.wait(wait)

@@ -1,0 +1,250 @@
+"""The reference carrier server: enrolment, nonces, verification of signed results, audit.
+
+Every handler takes raw request bytes and parses them itself, so malformed
+input gets INVALID_ARGUMENT (gRPC's own deserialiser would answer INTERNAL)
+and never reaches the business logic. Status codes are the API's error
+vocabulary:
+
+* INVALID_ARGUMENT   malformed or non-canonical message
+* UNAUTHENTICATED    no client certificate, or a signature that does not verify
+* PERMISSION_DENIED  unknown or revoked device, bad enrolment token, result for another device
+* FAILED_PRECONDITION unknown, foreign, reused or expired nonce; counter not increasing
+* ALREADY_EXISTS     a different result under an already accepted transaction id
+* RESOURCE_EXHAUSTED message larger than the limit (gRPC itself)
+
+A resubmission of an accepted result (same bytes) is OK with ``duplicate``
+set and the original receipt: the device's at-least-once delivery relies on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from google.protobuf.message import DecodeError, Message
+
+from edge_agent._proto import carrier_pb2 as pb
+from edge_agent.attest.result import BadSignature, MalformedResult, parse_signed, verify_signed_result
+from edge_agent.carrier.pki import CertificateAuthority
+from edge_agent.carrier.store import Acceptance, CarrierStore, SqliteCarrierStore, StaleSubmission
+from edge_agent.clock import Clock, SystemClock
+
+__all__ = ["CarrierServer", "CarrierService", "ServerConfig", "server_state"]
+
+log = logging.getLogger("edge_agent.carrier.server")
+SERVICE = "edge_agent.carrier.v1.Carrier"
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+class Abort(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    nonce_ttl_ms: int = 5 * 60 * 1000
+    clock_skew_ms: int = 2 * 60 * 1000
+
+
+def _parse(cls: type[Message], data: bytes) -> Any:
+    try:
+        msg = cls.FromString(data)
+    except DecodeError as exc:
+        raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed {cls.__name__}: {exc}") from None
+    return msg
+
+
+class CarrierService:
+    def __init__(self, store: CarrierStore, ca: CertificateAuthority, *, clock: Clock | None = None,
+                 config: ServerConfig | None = None) -> None:
+        self.store = store
+        self.ca = ca
+        self.clock = clock or SystemClock()
+        self.config = config or ServerConfig()
+
+    # -- identity ---------------------------------------------------------
+    @staticmethod
+    def _peer(context: grpc.ServicerContext) -> str:
+        names = context.auth_context().get("x509_common_name")
+        if not names or not isinstance(names, list):
+            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "a device client certificate is required")
+        return bytes(names[0]).decode()
+
+    def _device(self, context: grpc.ServicerContext) -> tuple[str, Ed25519PublicKey, int]:
+        device_id = self._peer(context)
+        dev = self.store.device(device_id)
+        if dev is None:
+            raise Abort(grpc.StatusCode.PERMISSION_DENIED, f"device {device_id} is not enrolled")
+        if dev.revoked:
+            raise Abort(grpc.StatusCode.PERMISSION_DENIED, f"device {device_id} is revoked")
+        return device_id, Ed25519PublicKey.from_public_bytes(dev.signing_public_key), dev.last_counter
+
+    # -- handlers (raw bytes in, message out) ------------------------------
+    def enroll(self, data: bytes, context: grpc.ServicerContext) -> pb.EnrollResponse:
+        req = _parse(pb.EnrollRequest, data)
+        if len(req.signing_public_key) != 32 or not req.csr_pem:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "enrolment needs a 32-byte Ed25519 key and a CSR")
+        if not req.token or not self.store.consume_token(req.token, self.clock.now_ms()):
+            raise Abort(grpc.StatusCode.PERMISSION_DENIED, "enrolment token unknown, used or expired")
+        device_id = "dev-" + secrets.token_hex(8)
+        try:
+            cert = self.ca.sign_device_csr(bytes(req.csr_pem), device_id)
+        except ValueError as exc:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad CSR: {exc}") from None
+        self.store.add_device(device_id, bytes(req.signing_public_key))
+        log.info("device_enrolled device=%s", device_id)
+        return pb.EnrollResponse(device_id=device_id, certificate_pem=cert, ca_certificate_pem=self.ca.cert_pem)
+
+    def get_nonce(self, data: bytes, context: grpc.ServicerContext) -> pb.NonceResponse:
+        _parse(pb.NonceRequest, data)
+        device_id, _, _ = self._device(context)
+        nonce = secrets.token_bytes(32)
+        now = self.clock.now_ms()
+        expires = now + self.config.nonce_ttl_ms
+        self.store.add_nonce(nonce, device_id, now, expires)
+        return pb.NonceResponse(nonce=nonce, expires_at_unix_ms=expires)
+
+    def submit(self, data: bytes, context: grpc.ServicerContext) -> pb.SubmitAck:
+        try:
+            signed = parse_signed(data)
+        except MalformedResult as exc:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+        device_id, key, last_counter = self._device(context)
+        try:
+            result = verify_signed_result(signed, key)
+        except BadSignature as exc:
+            raise Abort(grpc.StatusCode.UNAUTHENTICATED, str(exc)) from None
+        except MalformedResult as exc:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+        if result.device_id != device_id:
+            raise Abort(grpc.StatusCode.PERMISSION_DENIED, "result names another device")
+        digest = hashlib.sha256(signed.result).hexdigest()
+        dup = self._duplicate(result.transaction_id, digest)
+        if dup is not None:
+            return dup
+        nonce = self.store.nonce(bytes(result.carrier_nonce))
+        if nonce is None or nonce.device_id != device_id:
+            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce was not issued to this device")
+        if nonce.used_by is not None:
+            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce already used")
+        skew = self.config.clock_skew_ms
+        if not nonce.issued_at_ms - skew <= result.created_at_unix_ms <= nonce.expires_at_ms + skew:
+            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce expired before the result was created")
+        if result.counter <= last_counter:
+            raise Abort(grpc.StatusCode.FAILED_PRECONDITION,
+                        f"counter {result.counter} does not increase (last accepted {last_counter})")
+        acc = Acceptance(result.transaction_id, device_id, "rcpt-" + secrets.token_hex(8), self.clock.now_ms(), digest)
+        try:
+            self.store.accept(acc, bytes(result.carrier_nonce), result.counter, result.decision,
+                              ",".join(result.reason_codes), result.liveness, bytes(result.embedding_commitment))
+        except StaleSubmission:
+            dup = self._duplicate(result.transaction_id, digest)
+            if dup is not None:
+                return dup
+            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce used or counter moved on concurrently") from None
+        log.info("result_accepted device=%s txn=%s counter=%d", device_id, result.transaction_id, result.counter)
+        return pb.SubmitAck(transaction_id=acc.transaction_id, accepted_at_unix_ms=acc.accepted_at_ms,
+                            duplicate=False, receipt_id=acc.receipt_id)
+
+    def _duplicate(self, txn: str, digest: str) -> pb.SubmitAck | None:
+        prior = self.store.acceptance(txn)
+        if prior is None:
+            return None
+        if prior.result_sha256 != digest:
+            raise Abort(grpc.StatusCode.ALREADY_EXISTS, f"transaction {txn} was accepted with a different result")
+        return pb.SubmitAck(transaction_id=txn, accepted_at_unix_ms=prior.accepted_at_ms, duplicate=True,
+                            receipt_id=prior.receipt_id)
+
+    def heartbeat(self, data: bytes, context: grpc.ServicerContext) -> pb.HeartbeatResponse:
+        _parse(pb.HeartbeatRequest, data)
+        self._device(context)
+        return pb.HeartbeatResponse(server_time_unix_ms=self.clock.now_ms())
+
+    # -- wiring -------------------------------------------------------------
+    def _wrap(self, fn: Callable[[bytes, grpc.ServicerContext], Message]) -> Callable[..., Message]:
+        def handler(data: bytes, context: grpc.ServicerContext) -> Message:
+            try:
+                return fn(data, context)
+            except Abort as exc:
+                context.abort(exc.code, str(exc))
+            except Exception:
+                log.exception("handler_failed method=%s", fn.__name__)
+                context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            raise AssertionError("unreachable")
+
+        return handler
+
+    def handlers(self, methods: list[str]) -> grpc.GenericRpcHandler:
+        table = {"Enroll": self.enroll, "GetNonce": self.get_nonce, "SubmitResult": self.submit,
+                 "Heartbeat": self.heartbeat}
+        return grpc.method_handlers_generic_handler(SERVICE, {
+            name: grpc.unary_unary_rpc_method_handler(
+                self._wrap(table[name]), request_deserializer=None,
+                response_serializer=lambda m: m.SerializeToString(deterministic=True))
+            for name in methods
+        })
+
+
+def server_state(state: Path, hostnames: list[str]) -> tuple[CertificateAuthority, bytes, bytes]:
+    """Load (or create on first start) the CA and the server's TLS key and certificate under ``state``."""
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ca_key, ca_cert = state / "ca.key", state / "ca.pem"
+    if ca_key.exists() and ca_cert.exists():
+        ca = CertificateAuthority.load(ca_key.read_bytes(), ca_cert.read_bytes())
+    else:
+        ca = CertificateAuthority.create()
+        ca_key.write_bytes(ca.key_pem)
+        ca_key.chmod(0o600)
+        ca_cert.write_bytes(ca.cert_pem)
+    key, cert = state / "server.key", state / "server.pem"
+    if not (key.exists() and cert.exists()):
+        pair = ca.server_pair(hostnames)
+        key.write_bytes(pair.key_pem)
+        key.chmod(0o600)
+        cert.write_bytes(pair.cert_pem)
+    return ca, key.read_bytes(), cert.read_bytes()
+
+
+class CarrierServer:
+    """Two listeners: the result port demands a device certificate.
+
+    The enrolment port cannot: devices have no certificate until they enrol.
+    """
+
+    def __init__(self, service: CarrierService, server_key: bytes, server_cert: bytes, *,
+                 host: str = "127.0.0.1", port: int = 0, enroll_port: int = 0, workers: int = 8) -> None:
+        opts = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+        ca_pem = service.ca.cert_pem
+        self.main = grpc.server(futures.ThreadPoolExecutor(workers), options=opts)
+        self.main.add_generic_rpc_handlers([service.handlers(["GetNonce", "SubmitResult", "Heartbeat"])])
+        mtls = grpc.ssl_server_credentials([(server_key, server_cert)], root_certificates=ca_pem,
+                                           require_client_auth=True)
+        self.port = self.main.add_secure_port(f"{host}:{port}", mtls)
+        self.enrol = grpc.server(futures.ThreadPoolExecutor(2), options=opts)
+        self.enrol.add_generic_rpc_handlers([service.handlers(["Enroll"])])
+        self.enroll_port = self.enrol.add_secure_port(
+            f"{host}:{enroll_port}", grpc.ssl_server_credentials([(server_key, server_cert)]))
+
+    def start(self) -> CarrierServer:
+        self.main.start()
+        self.enrol.start()
+        return self
+
+    def stop(self, grace: float | None = None) -> None:
+        self.main.stop(grace)
+        self.enrol.stop(grace)
+
+
+def open_store(state: Path) -> SqliteCarrierStore:
+    return SqliteCarrierStore(state / "carrier.db")

@@ -1,0 +1,196 @@
+"""Durable outbox of signed results (SQLite, WAL, synchronous=FULL).
+
+``put`` allocates the next device counter, signs the result and stores it in
+one transaction; it returns only after the commit is on disk, so a result the
+caller has been told about survives any crash. Records are never dropped for
+age or size: when the disk (or the configured page budget) is full, ``put``
+refuses with ``OutboxFull`` and older records stay. Records leave the
+"pending" state only by a carrier acknowledgement or a carrier rejection,
+and even then they stay in the file for the status report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_agent.attest.result import ResultFields, encode_result
+from edge_agent.clock import Clock, SystemClock
+from edge_agent.errors import EdgeAgentError
+from edge_agent.faults import crash_point
+
+__all__ = ["DuplicateTransaction", "Outbox", "OutboxCorrupt", "OutboxError", "OutboxFull", "Record"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('last_counter', 0);
+CREATE TABLE IF NOT EXISTS outbox (
+    txn_id TEXT PRIMARY KEY,
+    counter INTEGER NOT NULL UNIQUE,
+    signed BLOB NOT NULL,
+    digest TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'acked', 'rejected')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    acked_ms INTEGER,
+    receipt TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state, counter);
+"""
+
+
+class OutboxError(EdgeAgentError):
+    code = "outbox_error"
+
+
+class OutboxFull(OutboxError):
+    code = "outbox_full"
+
+
+class OutboxCorrupt(OutboxError):
+    code = "outbox_corrupt"
+
+
+class DuplicateTransaction(OutboxError):
+    code = "duplicate_transaction"
+
+
+@dataclass(frozen=True)
+class Record:
+    txn_id: str
+    counter: int
+    signed: bytes
+    created_ms: int
+    state: str
+    attempts: int
+    next_attempt_ms: int
+    last_error: str | None
+    receipt: str | None
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    return "full" in str(exc).lower()
+
+
+class Outbox:
+    def __init__(self, path: Path, *, clock: Clock | None = None, min_free_bytes: int = 16 * 1024 * 1024,
+                 max_pages: int | None = None) -> None:
+        self.path = path
+        self.clock = clock or SystemClock()
+        self.min_free_bytes = min_free_bytes
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            check = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise OutboxCorrupt(f"outbox {path} failed its integrity check ({check}); it was left untouched")
+            self._db.executescript(_SCHEMA)
+            if max_pages is not None:
+                self._db.execute(f"PRAGMA max_page_count={int(max_pages)}")
+        except sqlite3.DatabaseError as exc:
+            raise OutboxCorrupt(f"outbox {path} is not a readable database ({exc}); it was left untouched") from exc
+        os.chmod(path, 0o600)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _check_space(self) -> None:
+        st = os.statvfs(self.path.parent)
+        free = st.f_bavail * st.f_frsize
+        if free < self.min_free_bytes:
+            raise OutboxFull(f"only {free} bytes free under {self.path.parent}; refusing new results")
+
+    def put(self, fields: ResultFields, sign: Callable[[bytes], bytes]) -> Record:
+        """Allocate a counter, sign and commit; return only once durable."""
+        self._check_space()
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if db.execute("SELECT 1 FROM outbox WHERE txn_id = ?", (fields.transaction_id,)).fetchone():
+                    raise DuplicateTransaction(f"transaction {fields.transaction_id} already has a result")
+                counter = db.execute("SELECT value FROM meta WHERE key = 'last_counter'").fetchone()[0] + 1
+                now = self.clock.now_ms()
+                signed = sign(encode_result(fields, counter, now))
+                db.execute(
+                    "INSERT INTO outbox (txn_id, counter, signed, digest, created_ms, state) "
+                    "VALUES (?, ?, ?, ?, ?, 'pending')",
+                    (fields.transaction_id, counter, signed, hashlib.sha256(signed).hexdigest(), now),
+                )
+                db.execute("UPDATE meta SET value = ? WHERE key = 'last_counter'", (counter,))
+                crash_point("outbox.put.before_commit")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            if _is_full(exc):
+                raise OutboxFull(f"outbox is full ({exc}); refusing new results, older ones are kept") from exc
+            raise OutboxError(f"outbox write failed: {exc}") from exc
+        crash_point("outbox.put.after_commit")
+        return self.get(fields.transaction_id)
+
+    def _record(self, row: tuple) -> Record:
+        txn, counter, signed, digest, created, state, attempts, nxt, err, receipt = row
+        if hashlib.sha256(signed).hexdigest() != digest:
+            raise OutboxCorrupt(f"outbox record {txn} does not match its digest; refusing to send it")
+        return Record(txn, counter, bytes(signed), created, state, attempts, nxt, err, receipt)
+
+    _COLS = "txn_id, counter, signed, digest, created_ms, state, attempts, next_attempt_ms, last_error, receipt"
+
+    def get(self, txn_id: str) -> Record:
+        row = self._db.execute(f"SELECT {self._COLS} FROM outbox WHERE txn_id = ?", (txn_id,)).fetchone()
+        if row is None:
+            raise KeyError(txn_id)
+        return self._record(row)
+
+    def next_pending(self) -> Record | None:
+        """The oldest pending record: results go out strictly in counter order."""
+        row = self._db.execute(
+            f"SELECT {self._COLS} FROM outbox WHERE state = 'pending' ORDER BY counter LIMIT 1"
+        ).fetchone()
+        return self._record(row) if row else None
+
+    def all(self) -> list[Record]:
+        return [self._record(r) for r in self._db.execute(f"SELECT {self._COLS} FROM outbox ORDER BY counter")]
+
+    def _update(self, sql: str, args: tuple) -> None:
+        try:
+            self._db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox update failed: {exc}") from exc
+
+    def mark_acked(self, txn_id: str, receipt: str, acked_ms: int) -> None:
+        crash_point("outbox.ack.before_commit")
+        self._update(
+            "UPDATE outbox SET state = 'acked', receipt = ?, acked_ms = ?, last_error = NULL "
+            "WHERE txn_id = ? AND state = 'pending'",
+            (receipt, acked_ms, txn_id),
+        )
+        crash_point("outbox.ack.after_commit")
+
+    def mark_retry(self, txn_id: str, error: str, next_attempt_ms: int) -> None:
+        self._update(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_ms = ? WHERE txn_id = ?",
+            (error, next_attempt_ms, txn_id),
+        )
+
+    def mark_rejected(self, txn_id: str, error: str) -> None:
+        self._update(
+            "UPDATE outbox SET state = 'rejected', attempts = attempts + 1, last_error = ? WHERE txn_id = ?",
+            (error, txn_id),
+        )
+
+    def backlog(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()[0])
+
+    def last_counter(self) -> int:
+        return int(self._db.execute("SELECT value FROM meta WHERE key = 'last_counter'").fetchone()[0])
