@@ -126,7 +126,10 @@ def parse_result(result_bytes: bytes) -> pb.Result:
         raise MalformedResult("embedding commitment must be 32 bytes")
     # Canonical form only: anything that re-encodes differently (unknown fields,
     # non-minimal varints, reordered fields) is refused rather than interpreted.
-    if result.SerializeToString(deterministic=True) != result_bytes:
+    known = pb.Result()
+    known.CopyFrom(result)
+    known.DiscardUnknownFields()
+    if known.SerializeToString(deterministic=True) != result_bytes:
         raise MalformedResult("result is not in canonical form")
     return result
 

@@ -155,7 +155,8 @@ class SqliteCarrierStore:
                 )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite has already rolled back after SQLITE_FULL
+                    db.execute("ROLLBACK")
                 raise
         return acc
 

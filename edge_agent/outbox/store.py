@@ -129,7 +129,8 @@ class Outbox:
                 crash_point("outbox.put.before_commit")
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite has already rolled back after SQLITE_FULL
+                    db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             if _is_full(exc):
@@ -138,29 +139,34 @@ class Outbox:
         crash_point("outbox.put.after_commit")
         return self.get(fields.transaction_id)
 
+    def _rows(self, sql: str, args: tuple = ()) -> list[Record]:
+        try:
+            rows = self._db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise OutboxCorrupt(f"outbox {self.path} cannot be read ({exc}); it was left untouched") from exc
+        return [self._record(r) for r in rows]
+
     def _record(self, row: tuple) -> Record:
         txn, counter, signed, digest, created, state, attempts, nxt, err, receipt = row
-        if hashlib.sha256(signed).hexdigest() != digest:
+        if not isinstance(signed, bytes) or hashlib.sha256(signed).hexdigest() != digest:
             raise OutboxCorrupt(f"outbox record {txn} does not match its digest; refusing to send it")
         return Record(txn, counter, bytes(signed), created, state, attempts, nxt, err, receipt)
 
     _COLS = "txn_id, counter, signed, digest, created_ms, state, attempts, next_attempt_ms, last_error, receipt"
 
     def get(self, txn_id: str) -> Record:
-        row = self._db.execute(f"SELECT {self._COLS} FROM outbox WHERE txn_id = ?", (txn_id,)).fetchone()
-        if row is None:
+        rows = self._rows(f"SELECT {self._COLS} FROM outbox WHERE txn_id = ?", (txn_id,))
+        if not rows:
             raise KeyError(txn_id)
-        return self._record(row)
+        return rows[0]
 
     def next_pending(self) -> Record | None:
         """The oldest pending record: results go out strictly in counter order."""
-        row = self._db.execute(
-            f"SELECT {self._COLS} FROM outbox WHERE state = 'pending' ORDER BY counter LIMIT 1"
-        ).fetchone()
-        return self._record(row) if row else None
+        rows = self._rows(f"SELECT {self._COLS} FROM outbox WHERE state = 'pending' ORDER BY counter LIMIT 1")
+        return rows[0] if rows else None
 
     def all(self) -> list[Record]:
-        return [self._record(r) for r in self._db.execute(f"SELECT {self._COLS} FROM outbox ORDER BY counter")]
+        return self._rows(f"SELECT {self._COLS} FROM outbox ORDER BY counter")
 
     def _update(self, sql: str, args: tuple) -> None:
         try:
