@@ -1,0 +1,175 @@
+"""The reference carrier over real gRPC with mutual TLS on loopback: every rejection has its status."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from carrier_harness import Carrier, Device, enrol_device, start_carrier
+from edge_agent.attest.result import encode_result, sign_result
+from edge_agent.carrier.client import CarrierClient, DeviceCredentials, enroll
+from edge_agent.carrier.pki import key_pem, make_csr, new_key
+from edge_agent.carrier.server import MAX_MESSAGE_BYTES, SERVICE
+from edge_agent.clock import FakeClock, SystemClock
+
+
+@pytest.fixture
+def carrier(tmp_path: Path):  # noqa: ANN201
+    c = start_carrier(tmp_path / "carrier")
+    yield c
+    c.server.stop(None)
+
+
+@pytest.fixture
+def device(carrier: Carrier) -> Device:
+    return enrol_device(carrier)
+
+
+def signed_for(device: Device, client: CarrierClient, txn: str, counter: int, *, nonce: bytes | None = None,
+               created: int | None = None) -> bytes:
+    if nonce is None:
+        nonce = bytes(client.get_nonce(device.device_id, txn).nonce)
+    body = encode_result(device.fields(txn, nonce), counter, created or SystemClock().now_ms())
+    return device.sign(body)
+
+
+def status(fn) -> grpc.StatusCode:  # noqa: ANN001
+    with pytest.raises(grpc.RpcError) as err:
+        fn()
+    return err.value.code()  # type: ignore[attr-defined]
+
+
+def test_submit_and_idempotent_resubmit(carrier: Carrier, device: Device) -> None:
+    client = device.client(carrier.target)
+    signed = signed_for(device, client, "t1", 1)
+    ack = client.submit(signed)
+    assert not ack.duplicate and ack.receipt_id
+    again = client.submit(signed)
+    assert again.duplicate and again.receipt_id == ack.receipt_id
+    assert carrier.service.store.audit_count() == 1  # type: ignore[attr-defined]
+    assert client.heartbeat(device.device_id, 0, 0).server_time_unix_ms > 0
+
+
+def test_enrolment_token_is_single_use(carrier: Carrier) -> None:
+    ca = (carrier.state / "ca.pem").read_bytes()
+    tok = carrier.token()
+    args = (secrets.token_bytes(32), make_csr(new_key()))
+    enroll(carrier.enroll_target, ca, tok, *args)
+    assert status(lambda: enroll(carrier.enroll_target, ca, tok, *args)) == grpc.StatusCode.PERMISSION_DENIED
+    assert status(lambda: enroll(carrier.enroll_target, ca, "made-up", *args)) == grpc.StatusCode.PERMISSION_DENIED
+    assert status(lambda: enroll(carrier.enroll_target, ca, carrier.token(), b"short", args[1])) == \
+        grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_replayed_nonce_is_rejected(carrier: Carrier, device: Device) -> None:
+    client = device.client(carrier.target)
+    nonce = bytes(client.get_nonce(device.device_id, "a").nonce)
+    client.submit(signed_for(device, client, "a", 1, nonce=nonce))
+    replay = signed_for(device, client, "b", 2, nonce=nonce)
+    assert status(lambda: client.submit(replay)) == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_unknown_nonce_is_rejected(carrier: Carrier, device: Device) -> None:
+    client = device.client(carrier.target)
+    forged_nonce = signed_for(device, client, "a", 1, nonce=secrets.token_bytes(32))
+    assert status(lambda: client.submit(forged_nonce)) == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_expired_nonce_is_rejected(tmp_path: Path) -> None:
+    clock = FakeClock()
+    c = start_carrier(tmp_path / "c", clock=clock)
+    try:
+        dev = enrol_device(c)
+        client = dev.client(c.target)
+        nonce = client.get_nonce(dev.device_id, "a")
+        late = signed_for(dev, client, "a", 1, nonce=bytes(nonce.nonce), created=nonce.expires_at_unix_ms + 3_600_000)
+        assert status(lambda: client.submit(late)) == grpc.StatusCode.FAILED_PRECONDITION
+    finally:
+        c.server.stop(None)
+
+
+def test_counter_must_increase(carrier: Carrier, device: Device) -> None:
+    client = device.client(carrier.target)
+    second = signed_for(device, client, "t2", 2)
+    first = signed_for(device, client, "t1", 1)
+    client.submit(second)  # reordered: counter 2 arrives first
+    assert status(lambda: client.submit(first)) == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_forged_signature(carrier: Carrier, device: Device) -> None:
+    client = device.client(carrier.target)
+    nonce = bytes(client.get_nonce(device.device_id, "t").nonce)
+    forged = sign_result(Ed25519PrivateKey.generate(), encode_result(device.fields("t", nonce), 1, 1))
+    assert status(lambda: client.submit(forged)) == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_bit_flips_are_rejected(carrier: Carrier, device: Device) -> None:
+    client = device.client(carrier.target)
+    signed = signed_for(device, client, "t", 1)
+    codes = set()
+    for bit in range(0, len(signed) * 8, 7):
+        data = bytearray(signed)
+        data[bit // 8] ^= 1 << (bit % 8)
+        codes.add(status(lambda d=bytes(data): raw_call(client, d)))
+    assert codes <= {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED}
+    assert client.submit(signed).receipt_id  # the untouched result is still accepted
+
+
+def test_different_result_under_accepted_txn(carrier: Carrier, device: Device) -> None:
+    client = device.client(carrier.target)
+    client.submit(signed_for(device, client, "t", 1))
+    other = signed_for(device, client, "t", 2)
+    assert status(lambda: client.submit(other)) == grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_result_for_another_device(carrier: Carrier, device: Device) -> None:
+    thief = enrol_device(carrier)
+    client = device.client(carrier.target)
+    signed = signed_for(device, client, "t", 1)
+    assert status(lambda: thief.client(carrier.target).submit(signed)) in (
+        grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+def test_revoked_device(carrier: Carrier, device: Device) -> None:
+    client = device.client(carrier.target)
+    carrier.service.store.revoke(device.device_id)
+    assert status(lambda: client.get_nonce(device.device_id, "t")) == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_no_client_certificate_cannot_call(carrier: Carrier) -> None:
+    ca = (carrier.state / "ca.pem").read_bytes()
+    with grpc.secure_channel(carrier.target, grpc.ssl_channel_credentials(root_certificates=ca)) as ch:
+        call = ch.unary_unary(f"/{SERVICE}/GetNonce")
+        assert status(lambda: call(b"", timeout=5)) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_certificate_from_another_ca_cannot_call(carrier: Carrier, tmp_path: Path) -> None:
+    other = start_carrier(tmp_path / "other")
+    try:
+        stranger = enrol_device(other)
+        ca = (carrier.state / "ca.pem").read_bytes()
+        creds = DeviceCredentials(ca, stranger.creds.key_pem, stranger.creds.cert_pem)
+        client = CarrierClient(carrier.target, creds)
+        assert status(lambda: client.get_nonce("x", "t")) == grpc.StatusCode.UNAVAILABLE
+    finally:
+        other.server.stop(None)
+
+
+def raw_call(client: CarrierClient, data: bytes, method: str = "SubmitResult") -> bytes:
+    call = client._channel.unary_unary(f"/{SERVICE}/{method}")
+    return call(data, timeout=5)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("method", ["SubmitResult", "GetNonce", "Heartbeat"])
+def test_garbage_and_oversized_messages(carrier: Carrier, device: Device, method: str) -> None:
+    client = device.client(carrier.target)
+    for junk in (b"\xff" * 50, b"\x0a\xff\xff\xff\xff\x0f", secrets.token_bytes(3000)):
+        assert status(lambda j=junk: raw_call(client, j, method)) == grpc.StatusCode.INVALID_ARGUMENT
+    big = b"\x0a" + b"\x00" * (MAX_MESSAGE_BYTES + 10)
+    assert status(lambda: raw_call(client, big, method)) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # the server is still up and serving
+    assert client.heartbeat(device.device_id, 0, 0).server_time_unix_ms > 0
