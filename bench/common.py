@@ -26,6 +26,19 @@ def deepface_dir() -> Path:
     return data_root() / "faces" / "deepface"
 
 
+def face_recognition_models_dir() -> Path:
+    """Where face-recognition-models put its .dat files, found without importing it.
+
+    (Its ``__init__`` imports ``pkg_resources``, which current setuptools no longer ships.)
+    """
+    import importlib.metadata
+
+    for f in importlib.metadata.files("face-recognition-models") or []:
+        if f.name == "dlib_face_recognition_resnet_model_v1.dat":
+            return Path(str(f.locate())).parent
+    raise FileNotFoundError("face-recognition-models is not installed: pip install -e '.[test]'")
+
+
 class DlibPipeline:
     """face_recognition's recipe: HOG detector (1 upsample), 5-point shape predictor, ResNet descriptor."""
 
@@ -33,9 +46,8 @@ class DlibPipeline:
 
     def __init__(self) -> None:
         import dlib
-        import face_recognition_models
 
-        models = Path(face_recognition_models.__file__).parent / "models"
+        models = face_recognition_models_dir()
         self._dlib = dlib
         self.detector = dlib.get_frontal_face_detector()
         self.predictor = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))

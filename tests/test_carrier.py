@@ -7,18 +7,18 @@ from pathlib import Path
 
 import grpc
 import pytest
+from carrier_harness import Carrier, Device, enrol_device, start_carrier
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from carrier_harness import Carrier, Device, enrol_device, start_carrier
 from edge_agent.attest.result import encode_result, sign_result
 from edge_agent.carrier.client import CarrierClient, DeviceCredentials, enroll
-from edge_agent.carrier.pki import key_pem, make_csr, new_key
+from edge_agent.carrier.pki import make_csr, new_key
 from edge_agent.carrier.server import MAX_MESSAGE_BYTES, SERVICE
 from edge_agent.clock import FakeClock, SystemClock
 
 
 @pytest.fixture
-def carrier(tmp_path: Path):  # noqa: ANN201
+def carrier(tmp_path: Path):
     c = start_carrier(tmp_path / "carrier")
     yield c
     c.server.stop(None)
@@ -37,7 +37,7 @@ def signed_for(device: Device, client: CarrierClient, txn: str, counter: int, *,
     return device.sign(body)
 
 
-def status(fn) -> grpc.StatusCode:  # noqa: ANN001
+def status(fn) -> grpc.StatusCode:
     with pytest.raises(grpc.RpcError) as err:
         fn()
     return err.value.code()  # type: ignore[attr-defined]
