@@ -102,11 +102,18 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--threads", type=int, default=2, help="interpreter threads per model")
     m.add_argument("--models", type=Path, default=None, help="model folder (default: EDGE_AGENT_MODELS or ./models)")
     m.set_defaults(run=_cmd_match, show=_print_match)
+
+    from edge_agent.carrier.command import add_parser
+
+    add_parser(sub)
     return ap
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "handler", None) is not None:
+        code: int = args.handler(args)
+        return code
     run: Callable[[argparse.Namespace], tuple[int, dict[str, Any]]] = args.run
     try:
         code, out = run(args)

@@ -242,8 +242,9 @@ class CarrierServer:
         return self
 
     def stop(self, grace: float | None = None) -> None:
-        self.main.stop(grace)
-        self.enrol.stop(grace)
+        done = [self.main.stop(grace), self.enrol.stop(grace)]
+        for event in done:
+            event.wait()
 
 
 def open_store(state: Path) -> SqliteCarrierStore:
