@@ -79,6 +79,14 @@ def _cmd_match(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     return (EXIT_OK if result.matched else EXIT_NO_MATCH), out
 
 
+def _cmd_demo(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent.demo import run_demo
+
+    out = run_demo(args.reference, args.probe, models=_model_dir(args.models))
+    passed = out["signed_result"]["decision"] == "DECISION_PASS"
+    return (EXIT_OK if out["carrier"]["accepted"] and passed else EXIT_NO_MATCH), out
+
+
 def _print_match(out: dict[str, Any]) -> None:
     verdict = "MATCH" if out["decision"] == "match" else "NO MATCH"
     print(f"{verdict}  similarity {out['similarity']:.4f}  threshold {out['threshold']:.4f}  ({out['embedder']})")
@@ -102,6 +110,12 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--threads", type=int, default=2, help="interpreter threads per model")
     m.add_argument("--models", type=Path, default=None, help="model folder (default: EDGE_AGENT_MODELS or ./models)")
     m.set_defaults(run=_cmd_match, show=_print_match)
+
+    d = sub.add_parser("demo", help="one verification end to end against a local reference carrier")
+    d.add_argument("reference", type=Path)
+    d.add_argument("probe", type=Path)
+    d.add_argument("--models", type=Path, default=None)
+    d.set_defaults(run=_cmd_demo, show=lambda out: print(json.dumps(out, indent=2)), json=False)
 
     from edge_agent.carrier.command import add_parser
 

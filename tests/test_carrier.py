@@ -9,6 +9,8 @@ import grpc
 import pytest
 from carrier_harness import Carrier, Device, enrol_device, start_carrier
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edge_agent.attest.result import encode_result, sign_result
 from edge_agent.carrier.client import CarrierClient, DeviceCredentials, enroll
@@ -173,3 +175,18 @@ def test_garbage_and_oversized_messages(carrier: Carrier, device: Device, method
     assert status(lambda: raw_call(client, big, method)) == grpc.StatusCode.RESOURCE_EXHAUSTED
     # the server is still up and serving
     assert client.heartbeat(device.device_id, 0, 0).server_time_unix_ms > 0
+
+
+@given(data=st.binary(max_size=2048), method=st.sampled_from(["SubmitResult", "GetNonce", "Heartbeat"]))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fuzzed_requests_never_break_the_server(carrier: Carrier, device: Device, data: bytes, method: str) -> None:
+    client = device.client(carrier.target)
+    try:
+        raw_call(client, data, method)
+    except grpc.RpcError as err:
+        assert err.code() in {  # type: ignore[attr-defined]
+            grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED,
+            grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.PERMISSION_DENIED,
+        }
+    finally:
+        client.close()

@@ -160,3 +160,29 @@ def test_encode_result_has_no_embedding_field() -> None:
     names = {f.name for f in pb.Result.DESCRIPTOR.fields}
     assert not any("embedding" in n and n != "embedding_commitment" for n in names)
     assert not any(word in n for n in names for word in ("image", "photo", "crop", "frame"))
+
+
+def test_background_sender_delivers_while_results_arrive(tmp_path: Path) -> None:
+    import threading
+
+    carrier = start_carrier(tmp_path / "c")
+    try:
+        dev = enrol_device(carrier)
+        client = dev.client(carrier.target)
+        box = Outbox(tmp_path / "outbox.db")
+        sender = Sender(Outbox(tmp_path / "outbox.db"), client.submit)  # its own connection, as in the daemon
+        stop = threading.Event()
+        thread = threading.Thread(target=sender.run, args=(stop, 0.05))
+        thread.start()
+        for i in range(10):
+            box.put(dev.fields(f"t{i}", bytes(client.get_nonce(dev.device_id, f"t{i}").nonce)), dev.sign)
+        deadline = time.monotonic() + 20
+        while box.backlog() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        thread.join(5)
+        assert not thread.is_alive()
+        assert box.backlog() == 0
+        assert carrier.service.store.audit_count() == 10  # type: ignore[attr-defined]
+    finally:
+        carrier.server.stop(None)
