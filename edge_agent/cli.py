@@ -87,6 +87,60 @@ def _cmd_demo(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     return (EXIT_OK if out["carrier"]["accepted"] and passed else EXIT_NO_MATCH), out
 
 
+def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    import random
+
+    from edge_agent._proto import carrier_pb2 as pb
+    from edge_agent.camera.files import iter_frames
+    from edge_agent.liveness.challenge import random_actions
+    from edge_agent.liveness.session import LivenessSession
+    from edge_agent.matching.matcher import decide
+    from edge_agent.vision.image import read_image
+    from edge_agent.vision.pipeline import FacePipeline
+
+    pipeline = FacePipeline.from_directory(_model_dir(args.models), num_threads=args.threads)
+    try:
+        reference = pipeline.analyse(read_image(args.reference))
+    except BadInput as exc:
+        raise exc.about("reference") from None
+    rng = random.Random(args.seed) if args.seed is not None else random.SystemRandom()
+    actions = random_actions(rng)
+    session = LivenessSession(pipeline, pipeline.eye_landmarker(), actions)
+    events = []
+    try:
+        for frame, t_ms in iter_frames(args.video, args.fps):
+            events += [e for e in session.feed(frame, t_ms) if e.kind != "hint"]
+            if session.challenge.done:
+                break
+    except BadInput as exc:
+        raise exc.about("video") from None
+    live = session.result()
+    match = decide(reference.embedding, live.embedding, pipeline.threshold) if live.embedding is not None else None
+    passed = live.live and match is not None and match.matched
+    out = {
+        "decision": "pass" if passed else "fail",
+        "liveness": pb.LivenessVerdict.Name(live.verdict),
+        "reasons": [*live.reasons, match.decision if match else "no_usable_frame"],
+        "challenge": [a.value for a in actions],
+        "events": [{"kind": e.kind, "message": e.message, "progress": round(e.progress, 2)} for e in events],
+        "parallax": None if live.parallax is None else round(live.parallax, 3),
+        "similarity": None if match is None else round(match.similarity, 4),
+        "threshold": round(pipeline.threshold, 4),
+        "frames": live.frames,
+        "ms_per_frame": round(live.ms_per_frame, 1),
+    }
+    return (EXIT_OK if passed else EXIT_NO_MATCH), out
+
+
+def _print_verify(out: dict[str, Any]) -> None:
+    print(f"{out['decision'].upper()}  liveness {out['liveness']}  similarity {out['similarity']}  "
+          f"reasons {', '.join(out['reasons'])}")
+    print(f"  challenge: {' -> '.join(out['challenge'])}; {out['frames']} frames, {out['ms_per_frame']} ms/frame, "
+          f"parallax {out['parallax']}")
+    for e in out["events"]:
+        print(f"  [{e['progress']:.0%}] {e['kind']}: {e['message']}")
+
+
 def _print_match(out: dict[str, Any]) -> None:
     verdict = "MATCH" if out["decision"] == "match" else "NO MATCH"
     print(f"{verdict}  similarity {out['similarity']:.4f}  threshold {out['threshold']:.4f}  ({out['embedder']})")
@@ -110,6 +164,16 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--threads", type=int, default=2, help="interpreter threads per model")
     m.add_argument("--models", type=Path, default=None, help="model folder (default: EDGE_AGENT_MODELS or ./models)")
     m.set_defaults(run=_cmd_match, show=_print_match)
+
+    v = sub.add_parser("verify", help="liveness challenge on a recorded clip or frame folder, then 1:1 match")
+    v.add_argument("--reference", type=Path, required=True, help="reference photo")
+    v.add_argument("--video", type=Path, required=True, help="video file or folder of frames")
+    v.add_argument("--seed", type=int, default=None, help="fix the challenge order (tests, replays)")
+    v.add_argument("--fps", type=float, default=15.0, help="frame rate of a frame folder")
+    v.add_argument("--json", action="store_true")
+    v.add_argument("--threads", type=int, default=2)
+    v.add_argument("--models", type=Path, default=None)
+    v.set_defaults(run=_cmd_verify, show=_print_verify)
 
     d = sub.add_parser("demo", help="one verification end to end against a local reference carrier")
     d.add_argument("reference", type=Path)

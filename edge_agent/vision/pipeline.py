@@ -16,6 +16,7 @@ from edge_agent.errors import FaceTooBlurry, FaceTooSmall, MultipleFaces, NoFace
 from edge_agent.vision.align import extract_chip, five_points
 from edge_agent.vision.detector import BlazeFace, Detection, FaceDetector
 from edge_agent.vision.embedder import Embedder
+from edge_agent.vision.eyes import EyeLandmarker
 from edge_agent.vision.landmarks import FaceLandmarker, FaceMesh
 from edge_agent.vision.manifest import Manifest
 from edge_agent.vision.quality import sharpness
@@ -84,6 +85,11 @@ class FacePipeline:
         self.landmarker = FaceLandmarker(manifest.load_model("face_landmarks", num_threads=num_threads))
         self.embedder = Embedder(manifest.load_model(self.embedder_key, num_threads=num_threads))
         self.threshold = manifest.threshold(self.embedder_key)
+        self.num_threads = num_threads
+
+    def eye_landmarker(self) -> EyeLandmarker:
+        """The eyelid model, loaded on demand: only liveness sessions need it."""
+        return EyeLandmarker(self.manifest.load_model("eye_landmarks", num_threads=self.num_threads))
 
     @classmethod
     def from_directory(cls, directory: Path | None = None, **kwargs: object) -> FacePipeline:

@@ -1,0 +1,46 @@
+"""Frames from a recorded clip or a folder of images, with timestamps, for verify runs and replays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_agent.errors import ImageUnreadable
+from edge_agent.vision.image import read_image
+
+__all__ = ["IMAGE_SUFFIXES", "iter_frames"]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def iter_frames(path: Path, fps: float = 15.0) -> Iterator[tuple[np.ndarray, int]]:
+    """(RGB frame, time in ms) from a video file or from the images of a folder (sorted by name, at ``fps``)."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ImageUnreadable(f"{path} holds no images")
+        for i, f in enumerate(files):
+            yield read_image(f), round(i * 1000 / fps)
+        return
+    if not path.exists():
+        raise ImageUnreadable(f"{path} does not exist")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise ImageUnreadable(f"{path} is not a readable video")
+    try:
+        index = 0
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                if index == 0:
+                    raise ImageUnreadable(f"{path} holds no decodable frames")
+                return
+            pos = cap.get(cv2.CAP_PROP_POS_MSEC)
+            t = round(pos) if pos > 0 or index == 0 else round(index * 1000 / fps)
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t
+            index += 1
+    finally:
+        cap.release()

@@ -1,0 +1,216 @@
+"""The active challenge: a random sequence of blinks and head turns, as a pure state machine.
+
+Feed it one ``FrameSignals`` per frame; it returns the events to show the
+customer (prompts, progress, hints) and ends in PASSED or FAILED with a
+reason. Rules:
+
+* before each step the face must be frontal and steady (|yaw| <= frontal_deg
+  for ``steady_frames`` frames), so a step is one deliberate action. "Frontal"
+  is the customer's own resting pose: yaw is measured from the median of the
+  first steady frames (within 2 x frontal_deg of the camera axis), since
+  neither people nor terminals line up exactly;
+* a turn counts when |yaw| >= turn_deg in the asked direction for
+  ``hold_frames`` frames; turning the other way fails the session
+  (``wrong_action``): replayed footage performs its own order, not ours;
+* a blink counts when eye openness falls below ``blink_close`` x the
+  customer's own open-eye baseline and comes back above ``blink_open`` x it
+  (hysteresis: noise between the two levels does nothing);
+* each step has a time limit; the face may vanish for at most ``lost_ms``;
+  a second face or an identity change (cosine to the session's first
+  embedding below ``identity_min``) fails the session at once.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from edge_agent.liveness.signals import FrameSignals
+
+__all__ = ["Action", "Challenge", "ChallengeConfig", "Event", "State", "random_actions"]
+
+
+class Action(StrEnum):
+    BLINK = "blink"
+    TURN_LEFT = "turn_left"
+    TURN_RIGHT = "turn_right"
+
+
+PROMPTS = {
+    Action.BLINK: "blink slowly",
+    Action.TURN_LEFT: "turn your head to your left",
+    Action.TURN_RIGHT: "turn your head to your right",
+}
+
+
+class State(StrEnum):
+    FRONTAL = "frontal"  # waiting for a steady frontal face before the next step
+    ACTION = "action"  # waiting for the prompted action
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ChallengeConfig:
+    turn_deg: float = 20.0
+    frontal_deg: float = 10.0
+    hold_frames: int = 2
+    steady_frames: int = 2
+    blink_close: float = 0.78
+    blink_open: float = 0.9
+    step_timeout_ms: int = 5000
+    frontal_timeout_ms: int = 5000
+    lost_ms: int = 600
+    identity_min: float = 0.88
+
+
+@dataclass(frozen=True)
+class Event:
+    """``kind`` is prompt, progress, hint, passed or failed. No biometric data."""
+
+    kind: str
+    message: str
+    progress: float = 0.0
+    step: int = -1
+    action: str | None = None
+    reason: str | None = None
+
+
+def random_actions(rng: random.Random, n: int = 3) -> list[Action]:
+    """``n`` actions, each of the three at most once per round of three, in random order."""
+    pool: list[Action] = []
+    while len(pool) < n:
+        chunk = list(Action)
+        rng.shuffle(chunk)
+        pool += chunk
+    return pool[:n]
+
+
+@dataclass
+class Challenge:
+    actions: list[Action]
+    config: ChallengeConfig = field(default_factory=ChallengeConfig)
+    state: State = State.FRONTAL
+    step: int = 0
+    reason: str | None = None
+    _since_ms: int | None = None
+    _last_face_ms: int | None = None
+    _steady: int = 0
+    _held: int = 0
+    _closed: bool = False
+    _open_samples: list[float] = field(default_factory=list)
+    _yaw_samples: list[float] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.state in (State.PASSED, State.FAILED)
+
+    @property
+    def progress(self) -> float:
+        return self.step / len(self.actions) if self.actions else 1.0
+
+    @property
+    def baseline(self) -> float | None:
+        """The customer's open-eye openness: median of steady frontal frames."""
+        if len(self._open_samples) < 2:
+            return None
+        s = sorted(self._open_samples[-30:])
+        return s[len(s) // 2]
+
+    @property
+    def yaw_rest(self) -> float | None:
+        if len(self._yaw_samples) < self.config.steady_frames:
+            return None
+        s = sorted(self._yaw_samples[: 4 * self.config.steady_frames])
+        return s[len(s) // 2]
+
+    def _rel_yaw(self, yaw: float) -> float:
+        return yaw - (self.yaw_rest or 0.0)
+
+    def _fail(self, reason: str, message: str) -> list[Event]:
+        self.state, self.reason = State.FAILED, reason
+        return [Event("failed", message, self.progress, self.step, reason=reason)]
+
+    def _prompt(self, t_ms: int) -> list[Event]:
+        action = self.actions[self.step]
+        self.state, self._since_ms, self._held, self._closed = State.ACTION, t_ms, 0, False
+        return [Event("prompt", PROMPTS[action], self.progress, self.step, action.value)]
+
+    def update(self, s: FrameSignals) -> list[Event]:
+        if self.done:
+            return []
+        if self._since_ms is None:
+            self._since_ms = s.t_ms
+        if s.faces > 1:
+            return self._fail("multiple_faces", "more than one face in view")
+        if s.faces == 0:
+            if self._last_face_ms is not None and s.t_ms - self._last_face_ms > self.config.lost_ms:
+                return self._fail("face_lost", "the face left the camera's view")
+            return self._timeouts(s.t_ms) or [Event("hint", "look at the camera", self.progress, self.step)]
+        self._last_face_ms = s.t_ms
+        if s.identity is not None and s.identity < self.config.identity_min:
+            return self._fail("identity_changed", "a different person appeared during the check")
+        if self.state is State.FRONTAL:
+            return self._frontal(s)
+        return self._action(s)
+
+    def _timeouts(self, t_ms: int) -> list[Event]:
+        assert self._since_ms is not None
+        limit = self.config.step_timeout_ms if self.state is State.ACTION else self.config.frontal_timeout_ms
+        if t_ms - self._since_ms > limit:
+            what = self.actions[self.step].value if self.state is State.ACTION else "face the camera"
+            return self._fail("timeout", f"too slow: {what}")
+        return []
+
+    def _frontal(self, s: FrameSignals) -> list[Event]:
+        c = self.config
+        rest = self.yaw_rest
+        yaw = self._rel_yaw(s.yaw)
+        if rest is None and abs(s.yaw) <= 2 * c.frontal_deg:
+            self._yaw_samples.append(s.yaw)
+            yaw = 0.0
+        if abs(yaw) <= c.frontal_deg:
+            self._steady += 1
+            base = self.baseline
+            if base is None or s.ear >= c.blink_open * base:
+                self._open_samples.append(s.ear)
+        else:
+            self._steady = 0
+        if self._steady >= c.steady_frames and self.baseline is not None and self.yaw_rest is not None:
+            self._steady = 0
+            if self.step >= len(self.actions):
+                self.state = State.PASSED
+                return [Event("passed", "thank you", 1.0, self.step)]
+            return self._prompt(s.t_ms)
+        return self._timeouts(s.t_ms) or (
+            [Event("hint", "look straight at the camera", self.progress, self.step)] if abs(yaw) > c.frontal_deg
+            else []
+        )
+
+    def _action(self, s: FrameSignals) -> list[Event]:
+        c = self.config
+        action = self.actions[self.step]
+        yaw = self._rel_yaw(s.yaw)
+        if action is Action.BLINK:
+            if abs(yaw) >= c.turn_deg:
+                return self._fail("wrong_action", "turned the head when asked to blink")
+            base = self.baseline or s.ear
+            if not self._closed and s.ear < c.blink_close * base:
+                self._closed = True
+            elif self._closed and s.ear > c.blink_open * base:
+                return self._complete(s.t_ms)
+        else:
+            sign = 1.0 if action is Action.TURN_LEFT else -1.0
+            if sign * yaw <= -c.turn_deg:
+                return self._fail("wrong_action", "turned the head the wrong way")
+            self._held = self._held + 1 if sign * yaw >= c.turn_deg else 0
+            if self._held >= c.hold_frames:
+                return self._complete(s.t_ms)
+        return self._timeouts(s.t_ms)
+
+    def _complete(self, t_ms: int) -> list[Event]:
+        self.step += 1
+        self.state, self._since_ms, self._steady = State.FRONTAL, t_ms, 0
+        msg = "done" if self.step >= len(self.actions) else "now look straight at the camera"
+        return [Event("progress", msg, self.progress, self.step - 1, self.actions[self.step - 1].value)]

@@ -1,0 +1,130 @@
+"""One liveness session over a stream of frames: signals, challenge, parallax, best frame.
+
+Frames and embeddings live only in this object's memory for the length of
+the session; the result carries the verdict, reason codes and the one
+embedding that will be matched, nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_agent._proto import carrier_pb2 as pb
+from edge_agent.liveness.challenge import Action, Challenge, ChallengeConfig, Event, State
+from edge_agent.liveness.parallax import ParallaxEvidence
+from edge_agent.liveness.signals import FrameSignals, head_pose
+from edge_agent.matching.matcher import cosine
+from edge_agent.vision.align import extract_chip, five_points
+from edge_agent.vision.eyes import EyeLandmarker, openness
+from edge_agent.vision.pipeline import FacePipeline
+from edge_agent.vision.quality import sharpness
+
+__all__ = ["LivenessConfig", "LivenessResult", "LivenessSession"]
+
+# Failures that show an attack rather than a customer who was slow or left.
+_SPOOF_REASONS = {"wrong_action", "identity_changed"}
+
+
+@dataclass(frozen=True)
+class LivenessConfig:
+    challenge: ChallengeConfig = field(default_factory=ChallengeConfig)
+    min_parallax: float = 0.09  # nose-tip parallax / eye distance: live 0.13-0.18, flat 0.03-0.07 (bench/liveness.py)
+    embed_every: int = 4  # frames between identity checks while frontal
+
+
+@dataclass
+class LivenessResult:
+    verdict: int  # carrier_pb2.LivenessVerdict
+    reasons: list[str]
+    parallax: float | None
+    frames: int
+    best_sharpness: float
+    embedding: np.ndarray | None = field(repr=False)
+    ms_per_frame: float
+
+    @property
+    def live(self) -> bool:
+        return self.verdict == pb.LIVENESS_LIVE
+
+
+class LivenessSession:
+    def __init__(self, pipeline: FacePipeline, eyes: EyeLandmarker, actions: list[Action],
+                 config: LivenessConfig | None = None) -> None:
+        self.pipeline = pipeline
+        self.eyes = eyes
+        self.config = config or LivenessConfig()
+        self.challenge = Challenge(actions, self.config.challenge)
+        self.parallax = ParallaxEvidence()
+        self._anchor: np.ndarray | None = None
+        self._best: tuple[float, np.ndarray] | None = None
+        self._frames = 0
+        self._since_embed = 10**9
+        self._busy_ms = 0.0
+
+    def feed(self, rgb: np.ndarray, t_ms: int) -> list[Event]:
+        if self.challenge.done:
+            return []
+        t0 = time.perf_counter()
+        self._frames += 1
+        faces = self.pipeline.detector.detect(rgb)
+        rules = self.pipeline.rules
+        if faces:
+            faces = [f for f in faces if f.width >= rules.competitor_ratio * faces[0].width]
+        if not faces:
+            signals = FrameSignals(t_ms, 0)
+        else:
+            mesh = self.pipeline.landmarker.landmarks(rgb, faces[0]).points
+            contours = self.eyes.contours(rgb, mesh)
+            eye_open = (openness(contours[0]) + openness(contours[1])) / 2
+            yaw, pitch, roll = head_pose(mesh)
+            identity = None
+            frontal = abs(yaw) <= self.config.challenge.frontal_deg
+            self._since_embed += 1
+            if len(faces) == 1 and (self._anchor is None or (frontal and self._since_embed >= self.config.embed_every)):
+                identity = self._embed(rgb, mesh)
+            self.parallax.add(yaw, mesh)
+            xs = mesh[:, 0]
+            signals = FrameSignals(t_ms, len(faces), eye_open, yaw, pitch, roll,
+                                   float((xs.max() - xs.min()) / rgb.shape[1]),
+                                   (float(xs.mean() / rgb.shape[1]), float(mesh[:, 1].mean() / rgb.shape[0])),
+                                   identity)
+        events = self.challenge.update(signals)
+        self._busy_ms += (time.perf_counter() - t0) * 1000
+        return events
+
+    def _embed(self, rgb: np.ndarray, mesh: np.ndarray) -> float | None:
+        self._since_embed = 0
+        chip = extract_chip(rgb, five_points(mesh))
+        sharp = sharpness(chip)
+        if sharp < self.pipeline.rules.min_sharpness:
+            return None
+        emb = self.pipeline.embedder.embed(chip)
+        if self._anchor is None:
+            self._anchor = emb
+        if self._best is None or sharp > self._best[0]:
+            self._best = (sharp, emb)
+        return cosine(self._anchor, emb)
+
+    def result(self) -> LivenessResult:
+        ch = self.challenge
+        reasons: list[str] = []
+        score = self.parallax.score()
+        if ch.state is State.PASSED:
+            reasons.append("challenge_passed")
+            if score is None or score < self.config.min_parallax:
+                reasons.append("planar_motion")
+                verdict = pb.LIVENESS_SPOOF
+            else:
+                reasons.append("parallax_ok")
+                verdict = pb.LIVENESS_LIVE
+        else:
+            reasons.append(f"challenge_{ch.reason or 'incomplete'}")
+            verdict = pb.LIVENESS_SPOOF if ch.reason in _SPOOF_REASONS else pb.LIVENESS_INCONCLUSIVE
+        best = self._best
+        return LivenessResult(
+            verdict, reasons, score, self._frames, best[0] if best else 0.0, best[1] if best else None,
+            self._busy_ms / max(1, self._frames),
+        )
