@@ -1,0 +1,157 @@
+"""Liveness end to end on generated scenes animated from real faces (real models throughout).
+
+See bench/scenes.py for what these scenes prove and what only a real camera can.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bench.scenes import Face3D, Scene, live_scene, planar_scene, static_scene
+from edge_agent._proto import carrier_pb2 as pb
+from edge_agent.liveness.challenge import Action, random_actions
+from edge_agent.liveness.parallax import ParallaxEvidence
+from edge_agent.liveness.session import LivenessConfig, LivenessResult, LivenessSession
+from edge_agent.liveness.signals import head_pose
+from edge_agent.matching.matcher import decide
+from edge_agent.vision.image import read_image
+
+SEED = 11
+ORDER = random_actions(random.Random(SEED))
+
+
+def other_seed() -> int:
+    s = SEED + 1
+    while random_actions(random.Random(s)) == ORDER:
+        s += 1
+    return s
+
+
+@pytest.fixture(scope="module")
+def face3d(pipeline, faces_dir: Path) -> Face3D:  # noqa: ANN001
+    rgb = read_image(faces_dir / "img1.jpg")
+    return Face3D(rgb, pipeline.analyse(rgb).mesh.points)
+
+
+@pytest.fixture(scope="module")
+def live(face3d: Face3D) -> Scene:
+    return live_scene(face3d, [a.value for a in ORDER])
+
+
+def run(pipeline, scene: Scene, actions: list[Action]) -> LivenessResult:  # noqa: ANN001
+    session = LivenessSession(pipeline, pipeline.eye_landmarker(), actions)
+    for frame, t in scene:
+        session.feed(frame, t)
+        if session.challenge.done:
+            break
+    return session.result()
+
+
+def test_live_scene_passes_and_matches_another_photo(pipeline, live: Scene, faces_dir: Path) -> None:  # noqa: ANN001
+    r = run(pipeline, live, ORDER)
+    assert r.verdict == pb.LIVENESS_LIVE, r.reasons
+    assert r.reasons == ["challenge_passed", "parallax_ok"]
+    assert r.embedding is not None
+    other_photo = pipeline.analyse(read_image(faces_dir / "img2.jpg")).embedding  # same person, another photo
+    assert decide(other_photo, r.embedding, pipeline.threshold).matched
+    stranger = pipeline.analyse(read_image(faces_dir / "img20.jpg")).embedding
+    assert not decide(stranger, r.embedding, pipeline.threshold).matched
+
+
+def test_wrong_order_fails(pipeline, live: Scene) -> None:  # noqa: ANN001
+    r = run(pipeline, live, random_actions(random.Random(other_seed())))
+    assert r.verdict != pb.LIVENESS_LIVE
+    assert r.reasons[0] in ("challenge_wrong_action", "challenge_timeout")
+
+
+def test_too_late_fails(pipeline, face3d: Face3D) -> None:  # noqa: ANN001
+    slow = live_scene(face3d, [a.value for a in ORDER], start_ms=7000)
+    r = run(pipeline, slow, ORDER)
+    assert r.reasons == ["challenge_timeout"]
+
+
+def test_planar_photo_attack_fails(pipeline, face3d: Face3D) -> None:  # noqa: ANN001
+    r = run(pipeline, planar_scene(face3d, [a.value for a in ORDER]), ORDER)
+    assert r.verdict != pb.LIVENESS_LIVE
+
+
+def test_static_photo_fails(pipeline, face3d: Face3D) -> None:  # noqa: ANN001
+    r = run(pipeline, static_scene(face3d), ORDER)
+    assert r.reasons == ["challenge_timeout"]
+
+
+def test_replayed_session_fails(pipeline, live: Scene) -> None:  # noqa: ANN001
+    """Frames of an earlier (passed) session replayed to a new session with its own order."""
+    assert run(pipeline, live, ORDER).live
+    assert not run(pipeline, live, random_actions(random.Random(other_seed()))).live
+
+
+def _parallax(pipeline, scene: Scene) -> float | None:  # noqa: ANN001
+    ev = ParallaxEvidence(min_turn_deg=8)
+    for frame, _ in scene:
+        faces = pipeline.detector.detect(frame)
+        if faces:
+            mesh = pipeline.landmarker.landmarks(frame, faces[0]).points
+            ev.add(head_pose(mesh)[0], mesh)
+    return ev.score()
+
+
+def test_parallax_separates_a_head_from_a_plane(pipeline, face3d: Face3D) -> None:  # noqa: ANN001
+    turns = ["turn_left", "turn_right"]
+    head = _parallax(pipeline, live_scene(face3d, turns))
+    flat = _parallax(pipeline, planar_scene(face3d, turns, name="planar"))
+    limit = LivenessConfig().min_parallax
+    assert head is not None and head > limit
+    assert flat is None or flat < limit
+
+
+def test_verify_cli_on_frames_and_video(live: Scene, faces_dir: Path, tmp_path: Path) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, frame in enumerate(live.frames):
+        cv2.imwrite(str(frames / f"{i:04d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    video = tmp_path / "clip.avi"
+    h, w = live.frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15.0, (w, h))
+    for frame in live.frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+
+    def verify(src: Path, seed: int) -> tuple[int, dict]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "edge_agent.cli", "verify", "--reference", str(faces_dir / "img2.jpg"),
+             "--video", str(src), "--seed", str(seed), "--json"],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc.returncode, json.loads(proc.stdout)
+
+    code, out = verify(frames, SEED)
+    assert (code, out["decision"], out["liveness"]) == (0, "pass", "LIVENESS_LIVE")
+    assert [e["kind"] for e in out["events"] if e["kind"] == "prompt"] == ["prompt"] * 3
+    code, out = verify(video, SEED)
+    assert code == 0, out
+    code, out = verify(frames, other_seed())
+    assert (code, out["decision"]) == (1, "fail")
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(b"not a video" * 100)
+    code, out = verify(bad, SEED)
+    assert (code, out["error"], out["input"]) == (2, "image_unreadable", "video")
+
+
+def test_no_biometric_value_in_events() -> None:
+    """Events carry prompts and progress only."""
+    from dataclasses import fields
+
+    from edge_agent.liveness.challenge import Event
+
+    assert {f.name for f in fields(Event)} == {"kind", "message", "progress", "step", "action", "reason"}
+    _ = np
