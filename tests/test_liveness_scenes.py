@@ -36,7 +36,7 @@ def other_seed() -> int:
 
 
 @pytest.fixture(scope="module")
-def face3d(pipeline, faces_dir: Path) -> Face3D:  # noqa: ANN001
+def face3d(pipeline, faces_dir: Path) -> Face3D:
     rgb = read_image(faces_dir / "img1.jpg")
     return Face3D(rgb, pipeline.analyse(rgb).mesh.points)
 
@@ -46,7 +46,7 @@ def live(face3d: Face3D) -> Scene:
     return live_scene(face3d, [a.value for a in ORDER])
 
 
-def run(pipeline, scene: Scene, actions: list[Action]) -> LivenessResult:  # noqa: ANN001
+def run(pipeline, scene: Scene, actions: list[Action]) -> LivenessResult:
     session = LivenessSession(pipeline, pipeline.eye_landmarker(), actions)
     for frame, t in scene:
         session.feed(frame, t)
@@ -55,7 +55,7 @@ def run(pipeline, scene: Scene, actions: list[Action]) -> LivenessResult:  # noq
     return session.result()
 
 
-def test_live_scene_passes_and_matches_another_photo(pipeline, live: Scene, faces_dir: Path) -> None:  # noqa: ANN001
+def test_live_scene_passes_and_matches_another_photo(pipeline, live: Scene, faces_dir: Path) -> None:
     r = run(pipeline, live, ORDER)
     assert r.verdict == pb.LIVENESS_LIVE, r.reasons
     assert r.reasons == ["challenge_passed", "parallax_ok"]
@@ -66,35 +66,35 @@ def test_live_scene_passes_and_matches_another_photo(pipeline, live: Scene, face
     assert not decide(stranger, r.embedding, pipeline.threshold).matched
 
 
-def test_wrong_order_fails(pipeline, live: Scene) -> None:  # noqa: ANN001
+def test_wrong_order_fails(pipeline, live: Scene) -> None:
     r = run(pipeline, live, random_actions(random.Random(other_seed())))
     assert r.verdict != pb.LIVENESS_LIVE
     assert r.reasons[0] in ("challenge_wrong_action", "challenge_timeout")
 
 
-def test_too_late_fails(pipeline, face3d: Face3D) -> None:  # noqa: ANN001
+def test_too_late_fails(pipeline, face3d: Face3D) -> None:
     slow = live_scene(face3d, [a.value for a in ORDER], start_ms=7000)
     r = run(pipeline, slow, ORDER)
     assert r.reasons == ["challenge_timeout"]
 
 
-def test_planar_photo_attack_fails(pipeline, face3d: Face3D) -> None:  # noqa: ANN001
+def test_planar_photo_attack_fails(pipeline, face3d: Face3D) -> None:
     r = run(pipeline, planar_scene(face3d, [a.value for a in ORDER]), ORDER)
     assert r.verdict != pb.LIVENESS_LIVE
 
 
-def test_static_photo_fails(pipeline, face3d: Face3D) -> None:  # noqa: ANN001
+def test_static_photo_fails(pipeline, face3d: Face3D) -> None:
     r = run(pipeline, static_scene(face3d), ORDER)
     assert r.reasons == ["challenge_timeout"]
 
 
-def test_replayed_session_fails(pipeline, live: Scene) -> None:  # noqa: ANN001
+def test_replayed_session_fails(pipeline, live: Scene) -> None:
     """Frames of an earlier (passed) session replayed to a new session with its own order."""
     assert run(pipeline, live, ORDER).live
     assert not run(pipeline, live, random_actions(random.Random(other_seed()))).live
 
 
-def _parallax(pipeline, scene: Scene) -> float | None:  # noqa: ANN001
+def _parallax(pipeline, scene: Scene) -> float | None:
     ev = ParallaxEvidence(min_turn_deg=8)
     for frame, _ in scene:
         faces = pipeline.detector.detect(frame)
@@ -104,7 +104,7 @@ def _parallax(pipeline, scene: Scene) -> float | None:  # noqa: ANN001
     return ev.score()
 
 
-def test_parallax_separates_a_head_from_a_plane(pipeline, face3d: Face3D) -> None:  # noqa: ANN001
+def test_parallax_separates_a_head_from_a_plane(pipeline, face3d: Face3D) -> None:
     turns = ["turn_left", "turn_right"]
     head = _parallax(pipeline, live_scene(face3d, turns))
     flat = _parallax(pipeline, planar_scene(face3d, turns, name="planar"))
