@@ -34,7 +34,7 @@ _LEFT_LOWER = [249, 390, 373, 374, 380, 381, 382]
 # The skin fold above each upper lid, which follows the lid part of the way down.
 _RIGHT_FOLD = [247, 30, 29, 27, 28, 56, 190]
 _LEFT_FOLD = [467, 260, 259, 257, 258, 286, 414]
-_FOLD_FOLLOW = 0.6
+_FOLD_FOLLOW = 0.85
 FRAME_WIDTH = 640
 
 

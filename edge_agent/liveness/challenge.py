@@ -53,7 +53,7 @@ class State(StrEnum):
 
 @dataclass(frozen=True)
 class ChallengeConfig:
-    turn_deg: float = 20.0
+    turn_deg: float = 18.0
     frontal_deg: float = 10.0
     hold_frames: int = 2
     steady_frames: int = 2
