@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import RESULTS, deepface_dir
 from bench.scenes import Face3D, Scene, live_scene, planar_scene, static_scene
 from edge_agent.liveness.challenge import random_actions
-from edge_agent.liveness.session import LivenessResult, LivenessSession
+from edge_agent.liveness.session import LivenessConfig, LivenessResult, LivenessSession
 from edge_agent.vision.image import read_image
 from edge_agent.vision.pipeline import FacePipeline
 

@@ -29,3 +29,13 @@ def test_speed_benchmark_runs(faces_dir: Path, tmp_path: Path) -> None:
     results = json.loads((tmp_path / "speed.json").read_text())
     assert [r["kind"] for r in results] == ["int8", "float"]
     assert all(r["median_ms"]["end to end"] > 0 for r in results)
+
+
+def test_liveness_benchmark_runs(faces_dir: Path, tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "liveness.py"), "--photos", "1", "--seeds", "1", "--out", str(tmp_path)],
+        check=True, capture_output=True, timeout=300,
+    )
+    report = json.loads((tmp_path / "liveness.json").read_text())
+    assert set(report["rows"]) == {"live", "planar", "static", "replay"}
+    assert "APCER" in (tmp_path / "liveness.md").read_text()
