@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHARED ?= $(abspath ../shared)
 DATA ?= $(SHARED)/data/faces/deepface
 
-.PHONY: demo test lint models bench clean
+.PHONY: demo test lint models antispoof bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,13 @@ models:
 	.venv-build/bin/pip install --quiet --upgrade pip
 	.venv-build/bin/pip install --quiet -r tools/requirements-build.txt
 	.venv-build/bin/python models/build_models.py --data $(DATA)
+
+# Optional passive PAD model: converts ../shared's MiniFASNet weights (not committed).
+antispoof:
+	$(PY) -m venv .venv-build
+	.venv-build/bin/pip install --quiet --upgrade pip
+	.venv-build/bin/pip install --quiet -r tools/requirements-build.txt torch==2.13.0
+	.venv-build/bin/python tools/minifasnet_to_tflite.py --src $(SHARED)/data/antispoof/silent-face --out models --faces $(DATA)
 
 bench: edge_agent/_proto/carrier_pb2.py
 	$(BIN)/python bench/accuracy.py

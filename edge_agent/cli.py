@@ -95,6 +95,7 @@ def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     from edge_agent.liveness.challenge import random_actions
     from edge_agent.liveness.session import LivenessSession
     from edge_agent.matching.matcher import decide
+    from edge_agent.vision.antispoof import AntiSpoof
     from edge_agent.vision.image import read_image
     from edge_agent.vision.pipeline import FacePipeline
 
@@ -105,7 +106,8 @@ def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         raise exc.about("reference") from None
     rng = random.Random(args.seed) if args.seed is not None else random.SystemRandom()
     actions = random_actions(rng)
-    session = LivenessSession(pipeline, pipeline.eye_landmarker(), actions)
+    session = LivenessSession(pipeline, pipeline.eye_landmarker(), actions,
+                              antispoof=AntiSpoof.from_manifest(pipeline.manifest, num_threads=args.threads))
     events = []
     try:
         for frame, t_ms in iter_frames(args.video, args.fps):

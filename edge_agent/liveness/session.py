@@ -18,6 +18,8 @@ from edge_agent.liveness.parallax import ParallaxEvidence
 from edge_agent.liveness.signals import FrameSignals, head_pose
 from edge_agent.matching.matcher import cosine
 from edge_agent.vision.align import extract_chip, five_points
+from edge_agent.vision.antispoof import AntiSpoof
+from edge_agent.vision.detector import Detection
 from edge_agent.vision.eyes import EyeLandmarker, openness
 from edge_agent.vision.pipeline import FacePipeline
 from edge_agent.vision.quality import sharpness
@@ -31,6 +33,9 @@ _SPOOF_REASONS = {"wrong_action", "identity_changed"}
 @dataclass(frozen=True)
 class LivenessConfig:
     challenge: ChallengeConfig = field(default_factory=ChallengeConfig)
+    # MiniFASNet (optional) is one witness, not a judge: only a session-mean
+    # real score below pad_spoof_below refuses; between that and 0.5 it is noted.
+    pad_spoof_below: float = 0.2
     min_parallax: float = 0.09  # nose-tip parallax / eye distance: live 0.13-0.18, flat 0.03-0.07 (bench/liveness.py)
     embed_every: int = 4  # frames between identity checks while frontal
 
@@ -52,7 +57,7 @@ class LivenessResult:
 
 class LivenessSession:
     def __init__(self, pipeline: FacePipeline, eyes: EyeLandmarker, actions: list[Action],
-                 config: LivenessConfig | None = None) -> None:
+                 config: LivenessConfig | None = None, antispoof: AntiSpoof | None = None) -> None:
         self.pipeline = pipeline
         self.eyes = eyes
         self.config = config or LivenessConfig()
@@ -63,6 +68,8 @@ class LivenessSession:
         self._frames = 0
         self._since_embed = 10**9
         self._busy_ms = 0.0
+        self.antispoof = antispoof
+        self._pad_scores: list[float] = []
 
     def feed(self, rgb: np.ndarray, t_ms: int) -> list[Event]:
         if self.challenge.done:
@@ -84,7 +91,7 @@ class LivenessSession:
             frontal = abs(yaw) <= self.config.challenge.frontal_deg
             self._since_embed += 1
             if len(faces) == 1 and (self._anchor is None or (frontal and self._since_embed >= self.config.embed_every)):
-                identity = self._embed(rgb, mesh)
+                identity = self._embed(rgb, mesh, faces[0])
             self.parallax.add(yaw, mesh)
             xs = mesh[:, 0]
             signals = FrameSignals(t_ms, len(faces), eye_open, yaw, pitch, roll,
@@ -95,8 +102,10 @@ class LivenessSession:
         self._busy_ms += (time.perf_counter() - t0) * 1000
         return events
 
-    def _embed(self, rgb: np.ndarray, mesh: np.ndarray) -> float | None:
+    def _embed(self, rgb: np.ndarray, mesh: np.ndarray, det: Detection) -> float | None:
         self._since_embed = 0
+        if self.antispoof is not None:
+            self._pad_scores.append(self.antispoof.real_score(rgb, det))
         chip = extract_chip(rgb, five_points(mesh))
         sharp = sharpness(chip)
         if sharp < self.pipeline.rules.min_sharpness:
@@ -120,6 +129,13 @@ class LivenessSession:
             else:
                 reasons.append("parallax_ok")
                 verdict = pb.LIVENESS_LIVE
+            if self._pad_scores:
+                pad = float(np.mean(self._pad_scores))
+                if pad < self.config.pad_spoof_below:
+                    reasons.append("pad_model_spoof")
+                    verdict = pb.LIVENESS_SPOOF
+                else:
+                    reasons.append("pad_model_ok" if pad >= 0.5 else "pad_model_doubtful")
         else:
             reasons.append(f"challenge_{ch.reason or 'incomplete'}")
             verdict = pb.LIVENESS_SPOOF if ch.reason in _SPOOF_REASONS else pb.LIVENESS_INCONCLUSIVE

@@ -1,0 +1,78 @@
+"""Optional passive presentation-attack check: MiniFASNet (Silent-Face, Apache-2.0), int8 TFLite.
+
+Two models look at the face at two crop scales (2.7x and 4x the face box),
+so they see the face and its surroundings: screen bezels, paper edges, moire.
+Their "real" probabilities are averaged. The models are converted on the
+device builder by ``make antispoof`` and are not committed; when the files
+are absent the slot stays empty and liveness rests on the challenge and the
+parallax test alone.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge_agent.vision.detector import Detection
+from edge_agent.vision.manifest import Manifest
+from edge_agent.vision.runtime import Model
+
+__all__ = ["ANTISPOOF_MODELS", "AntiSpoof", "crop_box"]
+
+ANTISPOOF_MODELS = ("antispoof_minifasnet_v2", "antispoof_minifasnet_v1se")
+REAL = 1  # class index of a real face in the models' 3-way softmax
+
+
+def crop_box(shape: tuple[int, ...], box: np.ndarray, scale: float) -> tuple[int, int, int, int]:
+    """The square-ish region ``scale`` times the face box, shifted (not cut) to stay inside the image.
+
+    Follows the crop the models were trained with: the scale shrinks when the
+    image cannot hold it, and the region slides back inside the borders.
+    """
+    src_h, src_w = shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    bw, bh = max(1.0, x1 - x0), max(1.0, y1 - y0)
+    scale = min((src_h - 1) / bh, (src_w - 1) / bw, scale)
+    nw, nh = bw * scale, bh * scale
+    cx, cy = x0 + bw / 2, y0 + bh / 2
+    left, top, right, bottom = cx - nw / 2, cy - nh / 2, cx + nw / 2, cy + nh / 2
+    if left < 0:
+        right, left = right - left, 0.0
+    if top < 0:
+        bottom, top = bottom - top, 0.0
+    if right > src_w - 1:
+        left, right = left - (right - src_w + 1), float(src_w - 1)
+    if bottom > src_h - 1:
+        top, bottom = top - (bottom - src_h + 1), float(src_h - 1)
+    return int(left), int(top), int(right), int(bottom)
+
+
+class AntiSpoof:
+    def __init__(self, models: list[tuple[Model, float]]) -> None:
+        self.models = models
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest, *, num_threads: int = 2) -> AntiSpoof | None:
+        """The loaded models, or None when their files are not installed (the slot is optional)."""
+        loaded = []
+        for key in ANTISPOOF_MODELS:
+            try:
+                entry = manifest.entry(key)
+            except Exception:
+                return None
+            if not (manifest.directory / entry["file"]).exists():
+                return None
+            loaded.append((manifest.load_model(key, num_threads=num_threads), float(entry["crop_scale"])))
+        return cls(loaded)
+
+    def real_score(self, rgb: np.ndarray, det: Detection) -> float:
+        """Mean probability, over the models, that the face is a real one in front of the camera."""
+        bgr = rgb[:, :, ::-1]
+        probs = []
+        for model, scale in self.models:
+            size = model.inputs[0].shape[1]
+            left, top, right, bottom = crop_box(rgb.shape, det.box, scale)
+            crop = cv2.resize(np.ascontiguousarray(bgr[top:bottom + 1, left:right + 1]), (size, size))
+            (p,) = model.run(crop[None].astype(np.float32))
+            probs.append(float(p.reshape(-1)[REAL]))
+        return float(np.mean(probs))
