@@ -44,6 +44,7 @@ antispoof:
 bench: edge_agent/_proto/carrier_pb2.py
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/speed.py
+	$(BIN)/python bench/liveness.py
 
 clean:
 	rm -rf $(VENV) .venv-build .pytest_cache .mypy_cache .ruff_cache
