@@ -25,14 +25,16 @@ from bench.common import RESULTS, deepface_dir
 from bench.scenes import Face3D, Scene, live_scene, planar_scene, static_scene
 from edge_agent.liveness.challenge import random_actions
 from edge_agent.liveness.session import LivenessConfig, LivenessResult, LivenessSession
+from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import read_image
 from edge_agent.vision.pipeline import FacePipeline
 
 PHOTOS = ["img1.jpg", "img5.jpg", "img20.jpg", "img30.jpg", "img38.jpg", "img13.jpg", "img22.jpg", "img26.jpg"]
 
 
-def run(pipeline: FacePipeline, scene: Scene, seed: int) -> LivenessResult:
-    session = LivenessSession(pipeline, pipeline.eye_landmarker(), random_actions(random.Random(seed)))
+def run(pipeline: FacePipeline, scene: Scene, seed: int, antispoof: AntiSpoof | None = None) -> LivenessResult:
+    session = LivenessSession(pipeline, pipeline.eye_landmarker(), random_actions(random.Random(seed)),
+                              antispoof=antispoof)
     for frame, t in scene:
         session.feed(frame, t)
         if session.challenge.done:
@@ -47,6 +49,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     pipeline = FacePipeline.from_directory()
+    pad = AntiSpoof.from_manifest(pipeline.manifest)  # as `edge-agent verify` runs: with MiniFASNet when installed
     rows: dict[str, list[bool]] = {"live": [], "planar": [], "static": [], "replay": []}
     planar_reasons: list[list[str]] = []
     scores: dict[str, list[float | None]] = {"live": [], "planar": []}
@@ -59,21 +62,21 @@ def main() -> int:
             seed = zlib.crc32(f"{name}/{k}".encode()) % 10_000
             actions = [a.value for a in random_actions(random.Random(seed))]
             live = live_scene(face, actions)
-            r = run(pipeline, live, seed)
+            r = run(pipeline, live, seed, pad)
             rows["live"].append(r.live)
             scores["live"].append(r.parallax)
             ms.append(r.ms_per_frame)
-            p = run(pipeline, planar_scene(face, actions), seed)
+            p = run(pipeline, planar_scene(face, actions), seed, pad)
             rows["planar"].append(p.live)
             planar_reasons.append(p.reasons)
             scores["planar"].append(p.parallax)
             other = seed + 1
             while random_actions(random.Random(other)) == random_actions(random.Random(seed)):
                 other += 1
-            rows["replay"].append(run(pipeline, live, other).live)
+            rows["replay"].append(run(pipeline, live, other, pad).live)
             print(f"{name} seed {seed}: live={r.reasons} planar={p.reasons} parallax live "
                   f"{r.parallax} planar {p.parallax}", flush=True)
-        rows["static"].append(run(pipeline, static_scene(face), 0).live)
+        rows["static"].append(run(pipeline, static_scene(face), 0, pad).live)
     bpcer = 1 - sum(rows["live"]) / len(rows["live"])
     lines = ["| scenes | count | error |", "|---|---|---|",
              f"| live (BPCER) | {len(rows['live'])} | {bpcer:.1%} |"]
@@ -90,6 +93,7 @@ def main() -> int:
         f"seen, was {max(flat, default=0):.3f} at most against the {limit} limit; live scenes measured "
         f"{min(live_scores, default=0):.3f} to {max(live_scores, default=0):.3f}."
     )
+    lines.append(f"MiniFASNet: {'used (make antispoof)' if pad else 'not installed'}.")
     table = "\n".join(lines) + f"\n\nper-frame liveness cost (median over live scenes): {ms[len(ms) // 2]:.1f} ms"
     print(table)
     print(f"total {time.perf_counter() - t0:.0f} s")

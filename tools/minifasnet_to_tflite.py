@@ -4,7 +4,8 @@
 The network is rebuilt in TensorFlow from the state dict itself: module names
 say what each tensor is (``conv1``, ``conv_23.conv_dw``, ``conv_4.model.5.se_module``
 ...), so the walk below follows the file. Batch-norms are folded into the
-convolutions; PReLU is written as max(x,0) + a*min(x,0). The model takes the
+convolutions; PReLU is written as relu(x) - a*relu(-x), which the converter
+turns into one PRELU op (quantising it as separate ops ruined int8). The model takes the
 80x80 BGR crop as raw pixel values (as the original code feeds it) and
 returns the 3-class softmax (index 1 = real face).
 
@@ -27,11 +28,10 @@ import tensorflow as tf
 import torch
 
 SIZE = 80
-# Full-integer quantisation collapses this network's output (every crop scores
-# the same on the sample images), and dynamic-range int8 emits op versions
-# tflite-runtime 2.14 cannot load; so weights are stored as float16 (the same
-# form MediaPipe ships its models in) until full int8 is solved.
-FULL_INT8 = False
+# Full int8 (int8 in and out). Written as max(x,0) + a*min(x,0), PReLU was
+# quantised as separate ops and the network's output collapsed (every crop
+# scored alike); in the relu form below the converter emits a native PRELU.
+FULL_INT8 = True
 EPS = 1e-5
 MODELS = {
     "2.7_80x80_MiniFASNetV2.pth": ("antispoof_minifasnet_v2.tflite", 2.7),
@@ -77,7 +77,7 @@ class Builder:
                 x = tf.nn.conv2d(x, kernel, stride, "VALID")
             x = tf.nn.bias_add(x, b)
             if alpha is not None:
-                x = tf.maximum(x, 0.0) + alpha * tf.minimum(x, 0.0)
+                x = tf.nn.relu(x) + (-alpha) * tf.nn.relu(-x)  # the form the converter turns into PRELU
             return x
 
         return f
