@@ -36,6 +36,9 @@ class LivenessConfig:
     # MiniFASNet (optional) is one witness, not a judge: only a session-mean
     # real score below pad_spoof_below refuses; between that and 0.5 it is noted.
     pad_spoof_below: float = 0.2
+    # MiniFASNet costs ~40 ms per model here (int8 PRELU has no fast kernel in
+    # tflite-runtime 2.14), so it looks at a handful of frontal frames only.
+    pad_frames: int = 6
     min_parallax: float = 0.09  # nose-tip parallax / eye distance: live 0.13-0.18, flat 0.03-0.07 (bench/liveness.py)
     embed_every: int = 4  # frames between identity checks while frontal
 
@@ -104,7 +107,7 @@ class LivenessSession:
 
     def _embed(self, rgb: np.ndarray, mesh: np.ndarray, det: Detection) -> float | None:
         self._since_embed = 0
-        if self.antispoof is not None:
+        if self.antispoof is not None and len(self._pad_scores) < self.config.pad_frames:
             self._pad_scores.append(self.antispoof.real_score(rgb, det))
         chip = extract_chip(rgb, five_points(mesh))
         sharp = sharpness(chip)
