@@ -16,12 +16,11 @@ enrolled" rather than half enrolled.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_agent.atomic import atomic_write
 from edge_agent.attest.keys import DeviceKeys, FileKeyStore
 from edge_agent.carrier.client import DeviceCredentials, enroll
 from edge_agent.carrier.pki import key_pem, make_csr, new_key
@@ -41,17 +40,6 @@ class Identity:
     device_id: str
     carrier_target: str
     credentials: DeviceCredentials
-
-
-def _atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 class DeviceState:
@@ -76,11 +64,11 @@ class DeviceState:
         tls_key = serialization.load_pem_private_key(store.get(TLS_KEY) or b"", None)
         assert isinstance(tls_key, ec.EllipticCurvePrivateKey)
         resp = enroll(enroll_target, ca_pem, token, self.keys.public_key(), make_csr(tls_key))
-        _atomic_write(self.root / "ca.pem", bytes(resp.ca_certificate_pem))
-        _atomic_write(self.root / "tls.pem", bytes(resp.certificate_pem))
+        atomic_write(self.root / "ca.pem", bytes(resp.ca_certificate_pem))
+        atomic_write(self.root / "tls.pem", bytes(resp.certificate_pem))
         record = {"device_id": resp.device_id, "carrier": carrier_target, "enrol": enroll_target,
                   "enrolled_at_unix": int(time.time())}
-        _atomic_write(self.root / "device.json", (json.dumps(record, indent=2) + "\n").encode())
+        atomic_write(self.root / "device.json", (json.dumps(record, indent=2) + "\n").encode())
         return self.identity()
 
     def identity(self) -> Identity:

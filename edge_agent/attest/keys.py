@@ -7,15 +7,14 @@ secure element can replace it later by implementing the same four methods.
 
 from __future__ import annotations
 
-import os
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from edge_agent.atomic import atomic_write
 from edge_agent.errors import EdgeAgentError
 
 __all__ = ["DeviceKeys", "FileKeyStore", "KeyStore", "KeyStoreError", "MemoryKeyStore", "raw_public_key"]
@@ -77,19 +76,7 @@ class FileKeyStore:
 
     def put(self, name: str, value: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, value)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self._path(name))
-        dfd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        atomic_write(self._path(name), value, 0o600)
 
     def delete(self, name: str) -> None:
         self._path(name).unlink(missing_ok=True)
