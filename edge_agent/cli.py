@@ -184,8 +184,10 @@ def _parser() -> argparse.ArgumentParser:
     d.set_defaults(run=_cmd_demo, show=lambda out: print(json.dumps(out, indent=2)), json=False)
 
     from edge_agent.carrier.command import add_parser
+    from edge_agent.provision.commands import add_parsers
 
     add_parser(sub)
+    add_parsers(sub)
     return ap
 
 
@@ -210,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(out, indent=2))
     else:
         args.show(out)
+    sys.stdout.flush()  # the answer is out even if a native library misbehaves at interpreter exit
     return code
 
 

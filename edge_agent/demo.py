@@ -41,7 +41,7 @@ def run_demo(reference: Path, probe: Path, *, models: Path | None = None,
         service = service_class(open_store(root / "carrier"), ca)
         server = CarrierServer(service, key, cert).start()
         try:
-            token = secrets.token_urlsafe(16)
+            token = "tok-" + secrets.token_urlsafe(16)
             service.store.add_token(token, service.clock.now_ms() + 600_000)
             state = DeviceState(root / "device")
             ident = state.enrol(f"127.0.0.1:{server.enroll_port}", f"127.0.0.1:{server.port}", ca.cert_pem, token)

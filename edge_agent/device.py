@@ -71,6 +71,19 @@ class DeviceState:
         atomic_write(self.root / "device.json", (json.dumps(record, indent=2) + "\n").encode())
         return self.identity()
 
+    def last_submission_ms(self) -> int | None:
+        """When the carrier last acknowledged a result (None: never)."""
+        import sqlite3
+
+        if not self.outbox_path.exists():
+            return None
+        db = sqlite3.connect(f"file:{self.outbox_path}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT MAX(acked_ms) FROM outbox").fetchone()
+        finally:
+            db.close()
+        return int(row[0]) if row and row[0] is not None else None
+
     def identity(self) -> Identity:
         try:
             record = json.loads((self.root / "device.json").read_text())

@@ -29,7 +29,7 @@ class Carrier:
         return f"127.0.0.1:{self.server.enroll_port}"
 
     def token(self) -> str:
-        tok = secrets.token_urlsafe(16)
+        tok = "tok-" + secrets.token_urlsafe(16)
         self.service.store.add_token(tok, self.service.clock.now_ms() + 3_600_000)
         return tok
 

@@ -24,7 +24,7 @@ def _init(args: argparse.Namespace) -> int:
 def _token(args: argparse.Namespace) -> int:
     from edge_agent.carrier.server import open_store
 
-    token = secrets.token_urlsafe(18)
+    token = "tok-" + secrets.token_urlsafe(18)  # never starts with "-": argparse would take it for an option
     open_store(args.state).add_token(token, int((time.time() + args.ttl_hours * 3600) * 1000))
     print(token)
     return 0

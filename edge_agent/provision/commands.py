@@ -1,0 +1,151 @@
+"""``edge-agent provision`` and ``edge-agent status``: what a field technician runs first and most.
+
+Provisioning is idempotent: on a provisioned device it reports the identity
+and changes nothing unless ``--force``. The identity file is written last
+(see ``edge_agent/device.py``), so an interrupted run leaves a device that
+is simply not provisioned; re-running reuses the keys already created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import grpc
+from cryptography import x509
+
+from edge_agent.device import DeviceState, NotEnrolled
+from edge_agent.errors import BadInput, EdgeAgentError
+
+__all__ = ["add_parsers", "default_state_dir"]
+
+
+class CarrierUnreachable(EdgeAgentError):
+    code = "carrier_unreachable"
+
+
+class EnrolmentRefused(BadInput):
+    code = "enrolment_refused"
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("EDGE_AGENT_STATE", "/var/lib/edge-agent"))
+
+
+def _summary(state: DeviceState) -> dict[str, Any]:
+    ident = state.identity()
+    cert = x509.load_pem_x509_certificate(ident.credentials.cert_pem)
+    record = json.loads((state.root / "device.json").read_text())
+    return {
+        "device_id": ident.device_id,
+        "carrier": ident.carrier_target,
+        "enrolled_at": dt.datetime.fromtimestamp(record["enrolled_at_unix"], dt.UTC).isoformat(),
+        "certificate_expires": cert.not_valid_after_utc.isoformat(),
+        "signing_key_sha256": hashlib.sha256(state.keys.public_key()).hexdigest()[:16],
+        "state_dir": str(state.root),
+    }
+
+
+def _provision(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    state = DeviceState(args.state)
+    try:
+        current = _summary(state)
+    except NotEnrolled:
+        current = None
+    if current is not None and not args.force:
+        return 0, {"result": "already_provisioned", "changed": False, **current}
+    if current is not None:
+        # --force: a new identity from scratch; the outbox stays (its results are signed already).
+        for name in state.keys.store.names():
+            state.keys.store.delete(name)
+        (state.root / "device.json").unlink(missing_ok=True)
+    host, _, port = args.carrier.rpartition(":")
+    enroll_target = args.enroll or f"{host}:{int(port) + 1}"
+    try:
+        ca_pem = args.ca.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"cannot read the carrier CA certificate {args.ca}: {exc.strerror}") from None
+    try:
+        state.enrol(enroll_target, args.carrier, ca_pem, args.token)
+    except grpc.RpcError as exc:
+        code = exc.code()
+        if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT):
+            raise EnrolmentRefused(f"the carrier refused the enrolment: {exc.details()}; "
+                                   "ask for a new one-time token") from None
+        raise CarrierUnreachable(f"carrier enrolment service {enroll_target} unreachable ({code.name})") from None
+    return 0, {"result": "provisioned", "changed": True, **_summary(state)}
+
+
+def _status(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent.outbox.store import Outbox
+    from edge_agent.vision.manifest import Manifest
+
+    state = DeviceState(args.state)
+    out: dict[str, Any] = {}
+    try:
+        out["identity"] = _summary(state)
+    except NotEnrolled as exc:
+        out["identity"] = {"error": str(exc)}
+    try:
+        manifest = Manifest.load(args.models)
+        out["models"] = {"version": manifest.version, "manifest_sha256": manifest.sha256,
+                         "files": {k: v["file"] for k, v in manifest.data["models"].items()}}
+    except EdgeAgentError as exc:
+        out["models"] = {"error": str(exc)}
+    if state.outbox_path.exists():
+        box = Outbox(state.outbox_path)
+        records = box.all()
+        acked = [r for r in records if r.state == "acked"]
+        out["outbox"] = {
+            "pending": box.backlog(),
+            "rejected": sum(r.state == "rejected" for r in records),
+            "acknowledged": len(acked),
+            "last_counter": box.last_counter(),
+        }
+        box.close()
+        last = state.last_submission_ms()
+        out["last_successful_submission"] = (
+            dt.datetime.fromtimestamp(last / 1000, dt.UTC).isoformat() if last else None
+        )
+    else:
+        out["outbox"] = {"pending": 0, "rejected": 0, "acknowledged": 0, "last_counter": 0}
+        out["last_successful_submission"] = None
+    usage = shutil.disk_usage(args.state if args.state.exists() else args.state.parent)
+    out["disk_free_bytes"] = usage.free
+    return 0, out
+
+
+def _print(out: dict[str, Any]) -> None:
+    def walk(d: dict[str, Any], indent: str = "") -> None:
+        for k, v in d.items():
+            if isinstance(v, dict):
+                print(f"{indent}{k}:")
+                walk(v, indent + "  ")
+            else:
+                print(f"{indent}{k}: {v}")
+
+    walk(out)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("provision", help="create the device identity and enrol it with the carrier")
+    p.add_argument("--carrier", required=True, help="carrier result service HOST:PORT")
+    p.add_argument("--token", required=True, help="one-time enrolment token")
+    p.add_argument("--ca", type=Path, required=True, help="the carrier's CA certificate (PEM)")
+    p.add_argument("--enroll", default=None, help="enrolment service HOST:PORT (default: carrier port + 1)")
+    p.add_argument("--state", type=Path, default=default_state_dir(), help="state folder (EDGE_AGENT_STATE)")
+    p.add_argument("--force", action="store_true", help="replace an existing identity")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_provision, show=_print)
+
+    s = sub.add_parser("status", help="identity, certificate expiry, models, outbox backlog, last submission")
+    s.add_argument("--state", type=Path, default=default_state_dir())
+    s.add_argument("--models", type=Path, default=None)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(run=_status, show=_print)

@@ -1,0 +1,78 @@
+"""``edge-agent provision`` / ``status`` against a real carrier on loopback, as a technician runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from carrier_harness import Carrier, start_carrier
+
+
+@pytest.fixture
+def carrier(tmp_path: Path):
+    c = start_carrier(tmp_path / "carrier")
+    yield c
+    c.server.stop(None)
+
+
+def cli(*args: str | Path) -> tuple[int, dict, str]:
+    proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", *map(str, args), "--json"],
+                          capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout, (args, proc.returncode, proc.stderr)
+    return proc.returncode, json.loads(proc.stdout), proc.stderr
+
+
+def provision(carrier: Carrier, state: Path, token: str, *extra: str) -> tuple[int, dict, str]:
+    return cli("provision", "--carrier", carrier.target, "--enroll", carrier.enroll_target,
+               "--ca", carrier.state / "ca.pem", "--token", token, "--state", state, *extra)
+
+
+def test_provision_is_idempotent_and_force_replaces(carrier: Carrier, tmp_path: Path) -> None:
+    state = tmp_path / "device"
+    code, out, _ = provision(carrier, state, carrier.token())
+    assert (code, out["result"], out["changed"]) == (0, "provisioned", True)
+    first = out["device_id"]
+    assert carrier.service.store.device(first) is not None
+    for key in (state / "keys").iterdir():
+        assert key.stat().st_mode & 0o777 == 0o600
+    before = {p.name: p.read_bytes() for p in (state / "keys").iterdir()}
+
+    code, out, _ = provision(carrier, state, "any-token")
+    assert (code, out["result"], out["changed"], out["device_id"]) == (0, "already_provisioned", False, first)
+    assert {p.name: p.read_bytes() for p in (state / "keys").iterdir()} == before
+
+    code, out, _ = provision(carrier, state, carrier.token(), "--force")
+    assert code == 0 and out["changed"] and out["device_id"] != first
+    assert out["signing_key_sha256"] != ""
+
+
+def test_used_token_is_a_clear_refusal(carrier: Carrier, tmp_path: Path) -> None:
+    token = carrier.token()
+    assert provision(carrier, tmp_path / "a", token)[0] == 0
+    code, out, err = provision(carrier, tmp_path / "b", token)
+    assert (code, out["error"]) == (2, "enrolment_refused")
+    assert "new one-time token" in err
+    assert not (tmp_path / "b" / "device.json").exists()  # no half-written identity
+
+
+def test_unreachable_carrier(carrier: Carrier, tmp_path: Path) -> None:
+    code, out, _ = cli("provision", "--carrier", "127.0.0.1:9", "--enroll", "127.0.0.1:9", "--ca",
+                       carrier.state / "ca.pem", "--token", "t", "--state", tmp_path / "d")
+    assert (code, out["error"]) == (3, "carrier_unreachable")
+
+
+def test_status(carrier: Carrier, tmp_path: Path) -> None:
+    state = tmp_path / "device"
+    code, out, _ = cli("status", "--state", state)
+    assert code == 0 and "error" in out["identity"] and out["outbox"]["pending"] == 0
+    provision(carrier, state, carrier.token())
+    code, out, _ = cli("status", "--state", state)
+    assert code == 0
+    assert out["identity"]["device_id"].startswith("dev-")
+    assert out["identity"]["certificate_expires"] > out["identity"]["enrolled_at"]
+    assert len(out["models"]["manifest_sha256"]) == 64
+    assert out["last_successful_submission"] is None
