@@ -2,7 +2,7 @@
 """Liveness on generated scenes: APCER/BPCER per attack type and per-frame cost.
 
 Live scenes animate real deepface photos in 3-D performing the session's
-challenge (bench/scenes.py). Attacks: the same photo moved as a flat plane
+challenge (edge_agent/simulation/scenes.py). Attacks: the same photo moved as a flat plane
 performing the challenge (including a fake blink), a static photo, and a
 replay of an earlier live session (recorded for another challenge order).
 BPCER = live scenes refused / live scenes; APCER = attacks accepted / attacks,
@@ -22,9 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, deepface_dir
-from bench.scenes import Face3D, Scene, live_scene, planar_scene, static_scene
 from edge_agent.liveness.challenge import random_actions
 from edge_agent.liveness.session import LivenessConfig, LivenessResult, LivenessSession
+from edge_agent.simulation.scenes import Face3D, Scene, live_scene, planar_scene, static_scene
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import read_image
 from edge_agent.vision.pipeline import FacePipeline

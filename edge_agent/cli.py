@@ -82,7 +82,7 @@ def _cmd_match(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 def _cmd_demo(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     from edge_agent.demo import run_demo
 
-    out = run_demo(args.reference, args.probe, models=_model_dir(args.models))
+    out = run_demo(args.reference, args.probe, models=_model_dir(args.models), seed=args.seed)
     passed = out["signed_result"]["decision"] == "DECISION_PASS"
     return (EXIT_OK if out["carrier"]["accepted"] and passed else EXIT_NO_MATCH), out
 
@@ -181,6 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("reference", type=Path)
     d.add_argument("probe", type=Path)
     d.add_argument("--models", type=Path, default=None)
+    d.add_argument("--seed", type=int, default=None, help="fix the challenge order")
     d.set_defaults(run=_cmd_demo, show=lambda out: print(json.dumps(out, indent=2)), json=False)
 
     from edge_agent.carrier.command import add_parser

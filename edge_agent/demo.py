@@ -1,14 +1,18 @@
 """``edge-agent demo``: one verification end to end on this machine, printing the signed result.
 
-Starts the reference carrier on loopback (temporary CA, mTLS), enrols a
-temporary device with a one-time token, matches the probe photo against the
-reference photo with the real models, signs the result, commits it to the
-outbox, delivers it, and prints the result as the carrier verified it. No
-liveness yet (issue 3): the result says LIVENESS_NOT_RUN.
+Starts the reference carrier on loopback (temporary CA, mTLS) and enrols a
+temporary device with a one-time token. The "customer" is the probe photo
+animated in 3-D (``edge_agent.simulation``) performing this session's random
+challenge: the liveness session runs on those frames with the real models,
+its best frame is matched against the reference photo, and the result is
+signed, committed to the outbox, delivered, and printed as the carrier
+verified it. No camera is needed; on a device the frames come from the
+camera instead.
 """
 
 from __future__ import annotations
 
+import random
 import secrets
 import tempfile
 import uuid
@@ -22,16 +26,20 @@ from edge_agent.carrier.sender import Sender
 from edge_agent.carrier.server import CarrierServer, CarrierService, open_store, server_state
 from edge_agent.device import DeviceState
 from edge_agent.errors import BadInput
+from edge_agent.liveness.challenge import random_actions
+from edge_agent.liveness.session import LivenessSession
 from edge_agent.matching.matcher import decide
 from edge_agent.outbox.store import Outbox
 from edge_agent.recorder import ResultRecorder
+from edge_agent.simulation.scenes import Face3D, live_scene
+from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import read_image
 from edge_agent.vision.pipeline import FacePipeline
 
 __all__ = ["run_demo"]
 
 
-def run_demo(reference: Path, probe: Path, *, models: Path | None = None,
+def run_demo(reference: Path, probe: Path, *, models: Path | None = None, seed: int | None = None,
              service_class: type[CarrierService] = CarrierService) -> dict[str, Any]:
     """Run the demo; ``service_class`` lets a test put a recording carrier in place of the plain one."""
     pipeline = FacePipeline.from_directory(models)
@@ -47,8 +55,7 @@ def run_demo(reference: Path, probe: Path, *, models: Path | None = None,
             ident = state.enrol(f"127.0.0.1:{server.enroll_port}", f"127.0.0.1:{server.port}", ca.cert_pem, token)
             client = CarrierClient(ident.carrier_target, ident.credentials)
             outbox = Outbox(state.outbox_path)
-            recorder = ResultRecorder(ident.device_id, state.keys, outbox, pipeline.manifest.sha256,
-                                      require_liveness=False)
+            recorder = ResultRecorder(ident.device_id, state.keys, outbox, pipeline.manifest.sha256)
 
             txn = f"txn-{uuid.uuid4()}"
             nonce = bytes(client.get_nonce(ident.device_id, txn).nonce)
@@ -56,13 +63,31 @@ def run_demo(reference: Path, probe: Path, *, models: Path | None = None,
                 ref = pipeline.analyse(read_image(reference))
             except BadInput as exc:
                 raise exc.about("reference") from None
-            reasons: tuple[str, ...] = ()
+            liveness_out: dict[str, Any] = {}
             try:
-                live = pipeline.analyse(read_image(probe))
-                match, emb = decide(ref.embedding, live.embedding, pipeline.threshold), live.embedding
-            except BadInput as exc:  # a bad probe is a signed FAIL with its reason, not a crash
-                match, emb, reasons = None, None, (exc.code,)
-            record = recorder.record(txn, nonce, match, emb, reasons=reasons)
+                probe_rgb = read_image(probe)
+                customer = Face3D(probe_rgb, pipeline.analyse(probe_rgb).mesh.points)
+            except BadInput as exc:  # a probe that cannot be animated is a signed FAIL with its reason
+                record = recorder.record(txn, nonce, None, None, reasons=(exc.code,))
+                match = None
+            else:
+                rng = random.Random(seed) if seed is not None else random.SystemRandom()
+                actions = random_actions(rng)
+                session = LivenessSession(pipeline, pipeline.eye_landmarker(), actions,
+                                          antispoof=AntiSpoof.from_manifest(pipeline.manifest))
+                prompts = []
+                for frame, t_ms in live_scene(customer, [a.value for a in actions]):
+                    prompts += [e.message for e in session.feed(frame, t_ms) if e.kind == "prompt"]
+                    if session.challenge.done:
+                        break
+                live = session.result()
+                match = (decide(ref.embedding, live.embedding, pipeline.threshold)
+                         if live.embedding is not None else None)
+                record = recorder.record(txn, nonce, match, live.embedding, liveness=live.verdict,
+                                         reasons=tuple(live.reasons))
+                liveness_out = {"challenge": [a.value for a in actions], "prompts": prompts,
+                                "frames": live.frames, "ms_per_frame": round(live.ms_per_frame, 1),
+                                "parallax": None if live.parallax is None else round(live.parallax, 3)}
             report = Sender(outbox, client.submit).drain()
             delivered = outbox.get(txn)
 
@@ -99,7 +124,7 @@ def run_demo(reference: Path, probe: Path, *, models: Path | None = None,
             "rejected": report.rejected,
         },
         "local_only": {"similarity": round(match.similarity, 4) if match else None,
-                       "threshold": round(pipeline.threshold, 4)},
+                       "threshold": round(pipeline.threshold, 4), "liveness_session": liveness_out},
     }
 
 

@@ -1,6 +1,6 @@
 """Liveness end to end on generated scenes animated from real faces (real models throughout).
 
-See bench/scenes.py for what these scenes prove and what only a real camera can.
+See edge_agent/simulation/scenes.py for what these scenes prove and what only a real camera can.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.scenes import Face3D, Scene, live_scene, planar_scene, static_scene
 from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.liveness.challenge import Action, random_actions
 from edge_agent.liveness.parallax import ParallaxEvidence
 from edge_agent.liveness.session import LivenessConfig, LivenessResult, LivenessSession
 from edge_agent.liveness.signals import head_pose
 from edge_agent.matching.matcher import decide
+from edge_agent.simulation.scenes import Face3D, Scene, live_scene, planar_scene, static_scene
 from edge_agent.vision.image import read_image
 
 SEED = 11

@@ -1,10 +1,11 @@
 """Every byte the agent sends in a full verification, captured at the carrier: no image, crop or embedding.
 
-The demo flow runs for real (enrolment, nonce, match with the real models,
-signing, outbox, delivery over mTLS). A recording carrier keeps each request
-exactly as received. We then search all of it, and the outbox file on disk,
-for any 16-byte run of the embeddings (float32, float64, int8), of the chip
-pixels and of the photo files.
+The demo flow runs for real (enrolment, nonce, a liveness session on the
+animated probe, match with the real models, signing, outbox, delivery over
+mTLS). A recording carrier keeps each request exactly as received. We then
+search all of it for any 16-byte run of the embeddings (the session's live
+embedding and the photos', as float32, float64 and int8), of the chip pixels,
+of the session's frames and of the photo files.
 """
 
 from __future__ import annotations
@@ -16,13 +17,29 @@ from typing import Any
 import grpc
 import numpy as np
 
+import edge_agent.demo as demo
 from edge_agent.carrier.server import CarrierService
 from edge_agent.demo import run_demo
+from edge_agent.liveness.session import LivenessResult, LivenessSession
 from edge_agent.vision.align import extract_chip, five_points
 from edge_agent.vision.embedder import quantise_embedding
 from edge_agent.vision.image import read_image
 
 CAPTURED: list[tuple[str, bytes]] = []
+SEEN: list[np.ndarray] = []  # what the liveness session held in memory: frames and its embedding
+
+
+class WatchedSession(LivenessSession):
+    def feed(self, rgb: np.ndarray, t_ms: int) -> list[Any]:
+        if len(SEEN) < 40:
+            SEEN.append(rgb.copy())
+        return super().feed(rgb, t_ms)
+
+    def result(self) -> LivenessResult:
+        r = super().result()
+        if r.embedding is not None:
+            SEEN.append(r.embedding.copy())
+        return r
 
 
 class RecordingService(CarrierService):
@@ -42,10 +59,15 @@ def windows(blob: bytes, size: int = 16, step: int = 8) -> list[bytes]:
 
 def test_only_signed_results_leave(pipeline, faces_dir: Path, tmp_path: Path, monkeypatch) -> None:
     CAPTURED.clear()
+    SEEN.clear()
     monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(demo, "LivenessSession", WatchedSession)
     ref_path, probe_path = faces_dir / "img1.jpg", faces_dir / "img2.jpg"
-    out = run_demo(ref_path, probe_path, service_class=RecordingService)
+    out = run_demo(ref_path, probe_path, seed=3, service_class=RecordingService)
     assert out["carrier"]["accepted"]
+    assert out["signed_result"]["liveness"] == "LIVENESS_LIVE"
+    live_embedding = SEEN[-1]
+    assert live_embedding.shape == (128,)
 
     secrets_to_find: list[bytes] = []
     for path in (ref_path, probe_path):
@@ -58,6 +80,11 @@ def test_only_signed_results_leave(pipeline, faces_dir: Path, tmp_path: Path, mo
         chip = extract_chip(rgb, five_points(face.mesh.points))
         secrets_to_find += windows(chip.tobytes(), 48, 4501)
         secrets_to_find += windows(path.read_bytes(), 64, 997)
+
+    secrets_to_find += windows(live_embedding.astype(np.float32).tobytes())
+    secrets_to_find += windows(quantise_embedding(live_embedding))
+    for frame in SEEN[:-1:8]:
+        secrets_to_find += windows(frame.tobytes(), 48, 9973)
 
     methods = [name for name, _ in CAPTURED]
     assert methods == ["enroll", "get_nonce", "submit"]

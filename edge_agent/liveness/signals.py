@@ -21,7 +21,7 @@ LEFT_EYE = (263, 387, 385, 362, 380, 373)
 FOREHEAD, CHIN = 10, 152
 # The mesh model's depth is compressed: a head turned by 30 degrees reads as about
 # 16-18 degrees from the raw points. The gain brings the estimate back to degrees;
-# calibrated on rendered turns of known angle (bench/scenes.py, 3 faces, +-15/30 deg).
+# calibrated on rendered turns of known angle (edge_agent/simulation/scenes.py, 3 faces, +-15/30 deg).
 POSE_GAIN = 1.8
 
 

@@ -91,7 +91,8 @@ def _rot(yaw: float, pitch: float) -> np.ndarray:
     y, p = np.radians(yaw), np.radians(pitch)
     ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
     rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
-    return rx @ ry
+    rot: np.ndarray = rx @ ry
+    return rot
 
 
 def _warp_triangle(src: np.ndarray, dst: np.ndarray, s_tri: np.ndarray, d_tri: np.ndarray) -> None:
@@ -105,7 +106,7 @@ def _warp_triangle(src: np.ndarray, dst: np.ndarray, s_tri: np.ndarray, d_tri: n
     m = cv2.getAffineTransform(s_tri.astype(np.float32), (d_tri - [x0, y0]).astype(np.float32))
     patch = cv2.warpAffine(src, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillConvexPoly(mask, np.round(d_tri - [x0, y0]).astype(np.int32), 1, lineType=cv2.LINE_8)
+    cv2.fillConvexPoly(mask, np.round(d_tri - [x0, y0]).astype(np.int32), (1,), lineType=cv2.LINE_8)
     region = dst[y0:y1, x0:x1]
     region[mask > 0] = patch[mask > 0]
 
@@ -126,7 +127,7 @@ class Face3D:
             subdiv.insert((float(x), float(y)))
         tris = []
         for t in subdiv.getTriangleList():
-            corners = t.reshape(3, 2).astype(np.float64)
+            corners = np.asarray(t, np.float64).reshape(3, 2)
             dist = np.linalg.norm(self.uv[None, :, :] - corners[:, None, :], axis=2)
             idx = dist.argmin(1)
             if dist[np.arange(3), idx].max() < 0.5 and len(set(idx)) == 3:
@@ -134,10 +135,10 @@ class Face3D:
         self.triangles = np.array(tris, dtype=np.int64)
         # The plate: the photo with the face filled in from its surroundings, so a turned face shows no ghost.
         hull = cv2.convexHull(np.round(self.uv).astype(np.int32))
-        mask = np.zeros((h, w), np.uint8)
-        cv2.fillConvexPoly(mask, hull, 255)
-        mask = cv2.dilate(mask, np.ones((9, 9), np.uint8))
-        self.plate = cv2.inpaint(self.texture, mask, 5, cv2.INPAINT_TELEA)
+        hull_mask = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(hull_mask, hull, (255,))
+        grown = cv2.dilate(hull_mask, np.ones((9, 9), np.uint8))
+        self.plate = cv2.inpaint(self.texture, grown, 5, cv2.INPAINT_TELEA)
         self.focal = 2.0 * w
 
     def pose(self, key: Keyframe) -> np.ndarray:
@@ -148,7 +149,8 @@ class Face3D:
                 shift = key.eyes_closed * (xyz[lower] - xyz[upper])
                 xyz[upper] += shift
                 xyz[fold] += _FOLD_FOLLOW * shift
-        return xyz @ _rot(-key.yaw, key.pitch).T  # image x grows to the subject's left
+        posed: np.ndarray = xyz @ _rot(-key.yaw, key.pitch).T  # image x grows to the subject's left
+        return posed
 
     def render(self, key: Keyframe) -> np.ndarray:
         xyz = self.pose(key)

@@ -1,0 +1,1 @@
+"""Synthetic scenes for demos, tests and benchmarks (no camera needed); never used on a live session."""
