@@ -1,0 +1,160 @@
+"""Frame sources behind one small interface: Pi camera, V4L2/USB camera, clip or frame folder, fake.
+
+A session pulls frames with ``frames()``; a camera that is missing or stops
+delivering raises ``CameraError`` (a clear, specific error the daemon turns
+into a failed session, never a crash). picamera2 is imported only when a Pi
+camera is asked for: it exists only on Raspberry Pi OS.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from edge_agent.camera.files import iter_frames
+from edge_agent.errors import EdgeAgentError
+
+__all__ = ["CameraError", "FakeSource", "FileSource", "FrameSource", "PiCameraSource", "V4L2Source", "open_source"]
+
+
+class CameraError(EdgeAgentError):
+    code = "camera_error"
+
+
+class FrameSource(Protocol):
+    def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+        """(RGB frame, milliseconds since the source started)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _now_ms(start: float) -> int:
+    return round((time.monotonic() - start) * 1000)
+
+
+@dataclass
+class FileSource:
+    """A recorded clip or a folder of frames, for tests, demos and replays."""
+
+    path: Path
+    fps: float = 15.0
+
+    def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+        try:
+            yield from iter_frames(self.path, self.fps)
+        except EdgeAgentError as exc:
+            raise CameraError(str(exc)) from None
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class V4L2Source:
+    """A USB or other V4L2 camera, through OpenCV."""
+
+    device: str = "/dev/video0"
+    width: int = 640
+    height: int = 480
+    fps: float = 15.0
+    _cap: Any = field(default=None, repr=False)
+
+    def _open(self) -> Any:
+        if not Path(self.device).exists():
+            raise CameraError(f"no camera at {self.device}")
+        cap = cv2.VideoCapture(self.device, cv2.CAP_V4L2)
+        if not cap.isOpened():
+            raise CameraError(f"camera {self.device} exists but cannot be opened (in use, or no permission)")
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
+        cap.set(cv2.CAP_PROP_FPS, self.fps)
+        return cap
+
+    def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+        self._cap = self._cap or self._open()
+        start = time.monotonic()
+        while True:
+            ok, bgr = self._cap.read()
+            if not ok:
+                raise CameraError(f"camera {self.device} stopped delivering frames")
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), _now_ms(start)
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+@dataclass
+class PiCameraSource:
+    """A Raspberry Pi camera through picamera2 (Raspberry Pi OS: apt install python3-picamera2)."""
+
+    width: int = 640
+    height: int = 480
+    _cam: Any = field(default=None, repr=False)
+
+    def _open(self) -> Any:
+        try:
+            from picamera2 import Picamera2  # type: ignore[import-not-found]
+        except ImportError:
+            raise CameraError("picamera2 is not installed: apt install python3-picamera2, and create the venv "
+                              "with --system-site-packages") from None
+        try:
+            cam = Picamera2()
+            cam.configure(cam.create_video_configuration(main={"size": (self.width, self.height),
+                                                               "format": "RGB888"}))
+            cam.start()
+        except (RuntimeError, IndexError) as exc:
+            raise CameraError(f"no Raspberry Pi camera available: {exc}") from None
+        return cam
+
+    def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+        self._cam = self._cam or self._open()
+        start = time.monotonic()
+        while True:
+            try:
+                # picamera2's "RGB888" is stored B, G, R in memory: flip to RGB.
+                frame = np.ascontiguousarray(self._cam.capture_array("main")[:, :, ::-1])
+            except RuntimeError as exc:
+                raise CameraError(f"Pi camera stopped delivering frames: {exc}") from None
+            yield frame, _now_ms(start)
+
+    def close(self) -> None:
+        if self._cam is not None:
+            self._cam.stop()
+            self._cam.close()
+            self._cam = None
+
+
+@dataclass
+class FakeSource:
+    """In-memory frames for tests; ``fail_after`` makes the camera vanish after that many frames."""
+
+    items: list[tuple[np.ndarray, int]]
+    fail_after: int | None = None
+    closed: bool = False
+
+    def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+        for i, item in enumerate(self.items):
+            if self.fail_after is not None and i >= self.fail_after:
+                raise CameraError("fake camera disconnected")
+            yield item
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def open_source(spec: str, *, width: int = 640, height: int = 480, fps: float = 15.0) -> FrameSource:
+    """``picamera``, ``/dev/videoN`` (or ``v4l2:/dev/videoN``), or a clip / frame folder path."""
+    if spec == "picamera":
+        return PiCameraSource(width, height)
+    if spec.startswith("v4l2:") or spec.startswith("/dev/video"):
+        return V4L2Source(spec.removeprefix("v4l2:"), width, height, fps)
+    return FileSource(Path(spec), fps)
