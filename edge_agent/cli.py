@@ -143,6 +143,12 @@ def _print_verify(out: dict[str, Any]) -> None:
         print(f"  [{e['progress']:.0%}] {e['kind']}: {e['message']}")
 
 
+def _cmd_config_show(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent.config import load_config
+
+    return EXIT_OK, load_config(args.config).as_dict()
+
+
 def _print_match(out: dict[str, Any]) -> None:
     verdict = "MATCH" if out["decision"] == "match" else "NO MATCH"
     print(f"{verdict}  similarity {out['similarity']:.4f}  threshold {out['threshold']:.4f}  ({out['embedder']})")
@@ -183,6 +189,13 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--models", type=Path, default=None)
     d.add_argument("--seed", type=int, default=None, help="fix the challenge order")
     d.set_defaults(run=_cmd_demo, show=lambda out: print(json.dumps(out, indent=2)), json=False)
+
+    c = sub.add_parser("config", help="configuration")
+    csub = c.add_subparsers(dest="config_command", required=True)
+    cs = csub.add_parser("show", help="print the effective configuration (defaults + file)")
+    cs.add_argument("--config", type=Path, default=None, help="TOML file (default: EDGE_AGENT_CONFIG or "
+                    "/etc/edge-agent/config.toml)")
+    cs.set_defaults(run=_cmd_config_show, show=lambda out: print(json.dumps(out, indent=2)), json=False)
 
     from edge_agent.carrier.command import add_parser
     from edge_agent.provision.commands import add_parsers

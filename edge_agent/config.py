@@ -1,0 +1,146 @@
+"""Configuration: a TOML file over typed, frozen defaults; every error names its key.
+
+``edge-agent config show [--config PATH]`` prints the effective configuration,
+so a technician sees exactly what the daemon will use. Unknown keys are
+errors (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from edge_agent.errors import BadInput
+
+__all__ = ["DEFAULT_PATH", "Config", "ConfigError", "load_config"]
+
+DEFAULT_PATH = Path(os.environ.get("EDGE_AGENT_CONFIG", "/etc/edge-agent/config.toml"))
+
+
+class ConfigError(BadInput):
+    code = "config_error"
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    source: str = "picamera"  # picamera | /dev/videoN | a clip or frame folder
+    width: int = 640
+    height: int = 480
+    fps: float = 15.0
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    directory: str = ""  # empty: the models/ folder of this installation
+    precision: str = "int8"
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class CarrierConfig:
+    target: str = ""  # HOST:PORT of the carrier's result service; empty until provisioned
+    deadline_s: float = 5.0
+    send_similarity: bool = False  # raw scores help attackers hill-climb: off unless the carrier needs them
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    socket: str = "/run/edge-agent/agent.sock"
+    socket_group: str = "edge-terminal"
+    tcp: str = ""  # e.g. 127.0.0.1:7070; empty = Unix socket only
+
+
+@dataclass(frozen=True)
+class LivenessSettings:
+    steps: int = 3
+    step_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class Config:
+    state_dir: str = "/var/lib/edge-agent"
+    log_format: str = "auto"  # auto (JSON under systemd) | json | console
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    carrier: CarrierConfig = field(default_factory=CarrierConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    liveness: LivenessSettings = field(default_factory=LivenessSettings)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_CHOICES = {
+    "log_format": {"auto", "json", "console"},
+    "models.precision": {"int8", "float"},
+}
+_POSITIVE = {"camera.width", "camera.height", "camera.fps", "models.threads", "carrier.deadline_s",
+             "liveness.steps", "liveness.step_timeout_s"}
+
+
+def _check(key: str, typ: Any, value: Any) -> Any:
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    elif typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    elif typ is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        value = float(value)
+    elif typ is str and not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if key in _POSITIVE and value <= 0:
+        raise ConfigError(f"{key}: must be greater than 0, got {value!r}")
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(f"{key}: must be one of {', '.join(sorted(_CHOICES[key]))}; got {value!r}")
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown key{'s' if len(unknown) > 1 else ''}: "
+                          + ", ".join(f"{prefix}{k}" for k in unknown))
+    values: dict[str, Any] = {}
+    for name in names:
+        key = f"{prefix}{name}"
+        typ = hints[name]
+        if get_origin(typ) in (Union, types.UnionType):
+            typ = next(t for t in get_args(typ) if t is not type(None))
+        if dataclasses.is_dataclass(typ):
+            section = data.get(name, {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"{key}: expected a table [{key}]")
+            values[name] = _build(typ, section, f"{key}.")  # type: ignore[arg-type]
+        elif name in data:
+            values[name] = _check(key, typ, data[name])
+    return cls(**values)
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Defaults overlaid with ``path`` (when it exists; a missing default file means defaults)."""
+    target = path or DEFAULT_PATH
+    if not target.exists():
+        if path is not None:
+            raise ConfigError(f"config file {path} does not exist")
+        return Config()
+    try:
+        data = tomllib.loads(target.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{target} is not valid TOML: {exc}") from None
+    config: Config = _build(Config, data)
+    return config
+
+
+def show(config: Config) -> str:
+    return json.dumps(config.as_dict(), indent=2)

@@ -1,0 +1,60 @@
+"""Configuration: typed defaults, TOML overlay, errors that name the key, ``config show``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge_agent.config import Config, ConfigError, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_overlay(tmp_path: Path) -> None:
+    assert Config().camera.source == "picamera" and Config().models.precision == "int8"
+    cfg = load_config(write(tmp_path, '[camera]\nsource = "/dev/video0"\nfps = 30\n[carrier]\ntarget = "h:1"\n'))
+    assert cfg.camera.source == "/dev/video0" and cfg.camera.fps == 30.0 and cfg.camera.width == 640
+    assert cfg.carrier.target == "h:1" and cfg.carrier.send_similarity is False
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[camera]\nfps = 'fast'\n", "camera.fps: expected a number"),
+        ("[camera]\nfsp = 15\n", "unknown key: camera.fsp"),
+        ("[models]\nprecision = 'int4'\n", "models.precision: must be one of float, int8"),
+        ("[models]\nthreads = 0\n", "models.threads: must be greater than 0"),
+        ("[carrier]\nsend_similarity = 1\n", "carrier.send_similarity: expected true or false"),
+        ("camera = 3\n", "camera: expected a table"),
+        ("[camera\n", "not valid TOML"),
+    ],
+)
+def test_errors_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text))
+
+
+def test_missing_explicit_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_config_show_command(tmp_path: Path) -> None:
+    path = write(tmp_path, "[api]\ntcp = '127.0.0.1:7070'\n")
+    proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", "config", "show", "--config", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    out = json.loads(proc.stdout)
+    assert out["api"]["tcp"] == "127.0.0.1:7070" and out["camera"]["source"] == "picamera"
+    bad = write(tmp_path, "[api]\ntcpp = 1\n")
+    proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", "config", "show", "--config", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "unknown key: api.tcpp" in proc.stderr and "Traceback" not in proc.stderr
