@@ -1,0 +1,30 @@
+"""The unit file: hardened to an exposure of at most 2.0 by systemd's own analyser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+UNIT = Path(__file__).resolve().parents[1] / "systemd" / "edge-agent.service"
+
+
+def test_security_exposure_at_most_2() -> None:
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze not installed (Debian package systemd)")
+    proc = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(UNIT)],
+                          capture_output=True, text=True, timeout=60)
+    m = re.search(r"Overall exposure level for edge-agent\.service: ([0-9.]+)", proc.stdout)
+    assert m, proc.stdout[-2000:] + proc.stderr
+    assert float(m.group(1)) <= 2.0
+
+
+def test_unit_keeps_what_the_service_needs() -> None:
+    text = UNIT.read_text()
+    for needed in ("Type=notify", "WatchdogSec=", "StateDirectory=edge-agent", "SupplementaryGroups=video",
+                   "DeviceAllow=char-video4linux rw", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+                   "Restart=on-failure"):
+        assert needed in text
