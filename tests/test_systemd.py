@@ -28,3 +28,12 @@ def test_unit_keeps_what_the_service_needs() -> None:
                    "DeviceAllow=char-video4linux rw", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
                    "Restart=on-failure"):
         assert needed in text
+
+
+def test_install_script_dry_run() -> None:
+    script = UNIT.parents[1] / "tools" / "install-rpi.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    out = subprocess.run(["bash", str(script)], env={"DRY_RUN": "1", "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    assert "python3-picamera2" in out and "--system-site-packages" in out
+    assert "/etc/systemd/system/edge-agent.service" in out
