@@ -143,6 +143,21 @@ def _print_verify(out: dict[str, Any]) -> None:
         print(f"  [{e['progress']:.0%}] {e['kind']}: {e['message']}")
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from edge_agent.config import load_config
+    from edge_agent.service.daemon import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        config = load_config(args.config)
+    except EdgeAgentError as exc:
+        print(f"edge-agent: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return serve(config)
+
+
 def _cmd_config_show(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     from edge_agent.config import load_config
 
@@ -189,6 +204,10 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--models", type=Path, default=None)
     d.add_argument("--seed", type=int, default=None, help="fix the challenge order")
     d.set_defaults(run=_cmd_demo, show=lambda out: print(json.dumps(out, indent=2)), json=False)
+
+    sv = sub.add_parser("serve", help="run the agent daemon (terminal API on a Unix socket)")
+    sv.add_argument("--config", type=Path, default=None)
+    sv.set_defaults(handler=_cmd_serve)
 
     c = sub.add_parser("config", help="configuration")
     csub = c.add_subparsers(dest="config_command", required=True)

@@ -60,6 +60,7 @@ class ApiConfig:
 class LivenessSettings:
     steps: int = 3
     step_timeout_s: float = 5.0
+    seed: int = -1  # -1: a fresh random challenge order per session; fixed seeds are for tests and demos only
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The long-running agent: local terminal API, sessions, health, systemd integration."""

@@ -1,0 +1,250 @@
+"""``edge-agent serve``: the terminal API over a Unix socket, one verification at a time.
+
+Start-up never crashes on a bad device: a missing identity, a tampered model
+or an unreadable outbox leaves the daemon running and answering Health with
+the problem, while StartVerification answers FAILED_PRECONDITION. A camera
+that disappears fails that session only. SIGTERM cancels the running
+session (nothing is recorded for a session without a decision), stops the
+API with a grace period and leaves the outbox consistent (every put is one
+committed transaction).
+"""
+
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import random
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from edge_agent._proto import agent_pb2 as apb
+from edge_agent._proto import agent_pb2_grpc as apb_grpc
+from edge_agent._proto import carrier_pb2 as pb
+from edge_agent.camera.source import CameraError, FrameSource, open_source
+from edge_agent.carrier.client import CarrierClient
+from edge_agent.carrier.sender import Sender
+from edge_agent.config import Config
+from edge_agent.device import DeviceState
+from edge_agent.errors import BadInput, EdgeAgentError
+from edge_agent.liveness.challenge import ChallengeConfig, random_actions
+from edge_agent.liveness.session import LivenessConfig, LivenessSession
+from edge_agent.matching.matcher import decide
+from edge_agent.outbox.store import Outbox, OutboxError
+from edge_agent.recorder import ResultRecorder
+from edge_agent.service.sdnotify import notify, watchdog_interval_s
+from edge_agent.vision.antispoof import AntiSpoof
+from edge_agent.vision.image import decode_image
+from edge_agent.vision.pipeline import FacePipeline
+
+__all__ = ["Agent", "serve"]
+
+log = logging.getLogger("edge_agent.service")
+
+
+@dataclass
+class Agent(apb_grpc.AgentServicer):
+    """The servicer; everything it needs is passed in, so tests can build one around fakes."""
+
+    config: Config
+    pipeline: FacePipeline | None
+    recorder: ResultRecorder | None
+    client: CarrierClient | None
+    device_id: str
+    source_factory: Callable[[], FrameSource]
+    problems: list[str] = field(default_factory=list)
+    antispoof: AntiSpoof | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cancel: threading.Event = field(default_factory=threading.Event)
+    _active: str | None = None
+
+    def Health(self, request: apb.HealthRequest, context: grpc.ServicerContext) -> apb.HealthResponse:
+        backlog = self.recorder.outbox.backlog() if self.recorder else 0
+        model_set = self.pipeline.manifest.version if self.pipeline else ""
+        return apb.HealthResponse(healthy=not self.problems, problems=self.problems, outbox_backlog=backlog,
+                                  model_set=model_set, session_active=self._active is not None,
+                                  device_id=self.device_id)
+
+    def Cancel(self, request: apb.CancelRequest, context: grpc.ServicerContext) -> apb.CancelResponse:
+        if self._active is not None and self._active == request.transaction_id:
+            self._cancel.set()
+            return apb.CancelResponse(cancelled=True)
+        return apb.CancelResponse(cancelled=False)
+
+    def cancel_all(self) -> None:
+        self._cancel.set()
+
+    def StartVerification(self, request: apb.StartRequest,
+                          context: grpc.ServicerContext) -> Iterator[apb.SessionEvent]:
+        if self.problems or self.pipeline is None or self.recorder is None:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "agent unhealthy: " + "; ".join(self.problems))
+        txn = request.transaction_id
+        if not txn or len(txn) > 128:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "transaction_id must be 1-128 characters")
+        if not self._lock.acquire(blocking=False):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "a verification is already running on this camera")
+        try:
+            self._active = txn
+            self._cancel.clear()
+            yield from self._session(request, context)
+        finally:
+            self._active = None
+            self._lock.release()
+
+    def _session(self, request: apb.StartRequest, context: grpc.ServicerContext) -> Iterator[apb.SessionEvent]:
+        assert self.pipeline is not None and self.recorder is not None
+        txn = request.transaction_id
+        try:
+            reference = self.pipeline.analyse(decode_image(bytes(request.reference_photo), name="reference photo"))
+        except BadInput as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{exc.code}: {exc}")
+        nonce = bytes(request.carrier_nonce)
+        if not nonce:
+            if self.client is None:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no carrier configured and no nonce given")
+            try:
+                nonce = bytes(self.client.get_nonce(self.device_id, txn).nonce)
+            except grpc.RpcError as exc:
+                context.abort(grpc.StatusCode.UNAVAILABLE, f"carrier nonce unavailable: {exc.code().name}")
+        cfg = self.config.liveness
+        rng = random.Random(cfg.seed) if cfg.seed >= 0 else random.SystemRandom()
+        actions = random_actions(rng, cfg.steps)
+        session = LivenessSession(
+            self.pipeline, self.pipeline.eye_landmarker(), actions,
+            LivenessConfig(challenge=ChallengeConfig(step_timeout_ms=int(cfg.step_timeout_s * 1000))),
+            antispoof=self.antispoof,
+        )
+        source = self.source_factory()
+        try:
+            for frame, t_ms in source.frames():
+                if self._cancel.is_set() or not context.is_active():
+                    log.info("session_cancelled txn=%s", txn)
+                    return
+                for event in session.feed(frame, t_ms):
+                    if event.kind == "prompt":
+                        yield apb.SessionEvent(prompt=apb.Prompt(action=event.action or "", message=event.message,
+                                                                 step=event.step))
+                    elif event.kind == "progress":
+                        yield apb.SessionEvent(progress=apb.Progress(fraction=event.progress, message=event.message))
+                    elif event.kind == "hint":
+                        yield apb.SessionEvent(hint=apb.Hint(message=event.message))
+                if session.challenge.done:
+                    break
+        except CameraError as exc:
+            log.error("camera_failed txn=%s error=%s", txn, exc)
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"camera_error: {exc}")
+        finally:
+            source.close()
+        live = session.result()
+        match = decide(reference.embedding, live.embedding, self.pipeline.threshold) if live.embedding is not None \
+            else None
+        try:
+            record = self.recorder.record(txn, nonce, match, live.embedding, liveness=live.verdict,
+                                          reasons=tuple(live.reasons))
+        except OutboxError as exc:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED if exc.code == "outbox_full"
+                          else grpc.StatusCode.FAILED_PRECONDITION, f"{exc.code}: {exc}")
+        passed = match is not None and match.matched and live.verdict == pb.LIVENESS_LIVE
+        codes = [*live.reasons, match.decision if match else "no_usable_frame"]
+        log.info("session_done txn=%s decision=%s counter=%d", txn, "pass" if passed else "fail", record.counter)
+        yield apb.SessionEvent(result=apb.ResultSummary(
+            transaction_id=txn, decision="pass" if passed else "fail", reason_codes=codes,
+            liveness=pb.LivenessVerdict.Name(live.verdict), counter=record.counter, stored=True))
+
+
+def build_agent(config: Config) -> tuple[Agent, Outbox | None]:
+    """Everything the agent needs, collecting problems instead of raising them."""
+    problems: list[str] = []
+    pipeline = antispoof = None
+    try:
+        models = Path(config.models.directory) if config.models.directory else None
+        pipeline = FacePipeline.from_directory(models, precision=config.models.precision,
+                                               num_threads=config.models.threads)
+        antispoof = AntiSpoof.from_manifest(pipeline.manifest, num_threads=config.models.threads)
+    except EdgeAgentError as exc:
+        problems.append(f"{exc.code}: {exc}")
+    state = DeviceState(Path(config.state_dir))
+    recorder = client = None
+    outbox = None
+    device_id = ""
+    try:
+        ident = state.identity()
+        device_id = ident.device_id
+        client = CarrierClient(config.carrier.target or ident.carrier_target, ident.credentials,
+                               deadline_s=config.carrier.deadline_s)
+        outbox = Outbox(state.outbox_path)
+        if pipeline is not None:
+            recorder = ResultRecorder(device_id, state.keys, outbox, pipeline.manifest.sha256,
+                                      send_similarity=config.carrier.send_similarity)
+    except EdgeAgentError as exc:
+        problems.append(f"{exc.code}: {exc}")
+    cam = config.camera
+    agent = Agent(config, pipeline, recorder, client, device_id,
+                  lambda: open_source(cam.source, width=cam.width, height=cam.height, fps=cam.fps),
+                  problems, antispoof)
+    return agent, outbox
+
+
+def _bind_unix(server: grpc.Server, path: Path, group: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    old = os.umask(0o117)  # socket created 0660
+    try:
+        server.add_insecure_port(f"unix:{path}")
+    finally:
+        os.umask(old)
+    try:
+        os.chown(path, -1, grp.getgrnam(group).gr_gid)
+    except (KeyError, PermissionError):
+        log.warning("socket_group_unset group=%s", group)
+
+
+def serve(config: Config) -> int:
+    agent, outbox = build_agent(config)
+    if agent.problems:
+        log.error("agent_unhealthy problems=%s", "; ".join(agent.problems))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
+                         options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
+    apb_grpc.add_AgentServicer_to_server(agent, server)  # type: ignore[no-untyped-call]
+    sock = Path(config.api.socket)
+    _bind_unix(server, sock, config.api.socket_group)
+    if config.api.tcp:
+        server.add_insecure_port(config.api.tcp)
+    server.start()
+
+    stop = threading.Event()
+    sender_thread = None
+    if agent.client is not None and outbox is not None:
+        sender_outbox = Outbox(outbox.path)
+        sender = Sender(sender_outbox, agent.client.submit)
+        sender_thread = threading.Thread(target=sender.run, args=(stop,), name="sender", daemon=True)
+        sender_thread.start()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("stopping signal=%d", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    notify("READY=1")
+    print(f"edge-agent serving on unix:{sock}" + (f" and {config.api.tcp}" if config.api.tcp else ""), flush=True)
+    interval = watchdog_interval_s()
+    while not stop.wait(interval or 1.0):
+        if interval:
+            notify("WATCHDOG=1")
+    notify("STOPPING=1")
+    agent.cancel_all()
+    server.stop(grace=10).wait()
+    if sender_thread is not None:
+        sender_thread.join(10)
+    if outbox is not None:
+        outbox.close()
+    sock.unlink(missing_ok=True)
+    print("edge-agent stopped", flush=True)
+    return 0

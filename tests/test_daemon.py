@@ -1,0 +1,128 @@
+"""``edge-agent serve`` as a process: terminal API on a Unix socket, a real carrier, sd_notify, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import grpc
+import pytest
+from carrier_harness import start_carrier
+
+from edge_agent._proto import agent_pb2 as apb
+from edge_agent._proto import agent_pb2_grpc as apb_grpc
+from edge_agent.device import DeviceState
+from edge_agent.liveness.challenge import random_actions
+from edge_agent.simulation.scenes import Face3D, live_scene
+from edge_agent.vision.image import read_image
+from edge_agent.vision.manifest import DEFAULT_MODEL_DIR
+
+SEED = 5
+
+
+@pytest.fixture(scope="module")
+def frames_dir(pipeline, faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rgb = read_image(faces_dir / "img2.jpg")
+    scene = live_scene(Face3D(rgb, pipeline.analyse(rgb).mesh.points),
+                       [a.value for a in random_actions(random.Random(SEED))])
+    folder = tmp_path_factory.mktemp("camera")
+    for i, frame in enumerate(scene.frames):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def start_daemon(tmp_path: Path, frames: Path, state: Path, models: Path = DEFAULT_MODEL_DIR,
+                 env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], Path]:
+    sock = tmp_path / "run" / "agent.sock"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'state_dir = "{state}"\n[camera]\nsource = "{frames}"\n[models]\ndirectory = "{models}"\n'
+        f'[api]\nsocket = "{sock}"\nsocket_group = "nogroup-for-tests"\n[liveness]\nseed = {SEED}\n'
+    )
+    env = {**os.environ, **(env_extra or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "serve", "--config", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not sock.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "daemon did not open its socket"
+        time.sleep(0.1)
+    return proc, sock
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-3000:]
+    assert "Traceback" not in err
+    return out
+
+
+def test_full_verification_through_the_terminal_api(frames_dir: Path, faces_dir: Path, tmp_path: Path) -> None:
+    carrier = start_carrier(tmp_path / "carrier")
+    try:
+        state = tmp_path / "device"
+        DeviceState(state).enrol(carrier.enroll_target, carrier.target, (carrier.state / "ca.pem").read_bytes(),
+                                 carrier.token())
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(tmp_path / "notify"))
+        proc, sock = start_daemon(tmp_path, frames_dir, state, env_extra={"NOTIFY_SOCKET": str(tmp_path / "notify")})
+        try:
+            assert notify.recv(64) == b"READY=1"
+            assert oct(sock.stat().st_mode & 0o777) == "0o660"
+            with grpc.insecure_channel(f"unix:{sock}") as ch:
+                stub = apb_grpc.AgentStub(ch)
+                health = stub.Health(apb.HealthRequest(), timeout=10)
+                assert health.healthy and health.device_id.startswith("dev-")
+                ref = (faces_dir / "img1.jpg").read_bytes()
+                events = list(stub.StartVerification(apb.StartRequest(transaction_id="t-1", reference_photo=ref),
+                                                     timeout=120))
+                kinds = [e.WhichOneof("event") for e in events]
+                assert kinds.count("prompt") == 3 and kinds[-1] == "result"
+                result = events[-1].result
+                assert (result.decision, result.liveness, result.stored) == ("pass", "LIVENESS_LIVE", True)
+                with pytest.raises(grpc.RpcError) as err:
+                    list(stub.StartVerification(apb.StartRequest(transaction_id="t-2", reference_photo=b"junk"),
+                                                timeout=30))
+                assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+            deadline = time.monotonic() + 20  # the background sender delivers it
+            while carrier.service.store.acceptance("t-1") is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert carrier.service.store.acceptance("t-1") is not None
+        finally:
+            out = stop(proc)
+        assert "edge-agent stopped" in out
+        assert notify.recv(64) == b"STOPPING=1"
+        assert not sock.exists()
+    finally:
+        carrier.server.stop(None)
+
+
+def test_tampered_model_leaves_the_daemon_up_and_unhealthy(frames_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(DEFAULT_MODEL_DIR, models)
+    data = bytearray((models / "face_landmark.tflite").read_bytes())
+    data[1000] ^= 0xFF
+    (models / "face_landmark.tflite").write_bytes(bytes(data))
+    proc, sock = start_daemon(tmp_path, frames_dir, tmp_path / "unprovisioned", models=models)
+    try:
+        with grpc.insecure_channel(f"unix:{sock}") as ch:
+            stub = apb_grpc.AgentStub(ch)
+            health = stub.Health(apb.HealthRequest(), timeout=10)
+            assert not health.healthy
+            assert any("model_integrity" in p for p in health.problems)
+            assert any("not_enrolled" in p for p in health.problems)
+            with pytest.raises(grpc.RpcError) as err:
+                list(stub.StartVerification(apb.StartRequest(transaction_id="t", reference_photo=b"x"), timeout=30))
+            assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # type: ignore[attr-defined]
+    finally:
+        stop(proc)
