@@ -126,3 +126,42 @@ def test_tampered_model_leaves_the_daemon_up_and_unhealthy(frames_dir: Path, tmp
             assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # type: ignore[attr-defined]
     finally:
         stop(proc)
+
+
+def test_camera_failure_and_client_disconnect_leave_the_daemon_serving(
+    frames_dir: Path, faces_dir: Path, tmp_path: Path
+) -> None:
+    carrier = start_carrier(tmp_path / "carrier")
+    try:
+        state = tmp_path / "device"
+        DeviceState(state).enrol(carrier.enroll_target, carrier.target, (carrier.state / "ca.pem").read_bytes(),
+                                 carrier.token())
+        broken = tmp_path / "broken-camera"
+        broken.mkdir()
+        for i, f in enumerate(sorted(frames_dir.iterdir())[:12]):
+            (broken / f"{i:04d}.png").write_bytes(f.read_bytes())
+        (broken / "0012.png").write_bytes(b"the camera vanished")
+        proc, sock = start_daemon(tmp_path, broken, state)
+        try:
+            ref = (faces_dir / "img1.jpg").read_bytes()
+            with grpc.insecure_channel(f"unix:{sock}") as ch:
+                stub = apb_grpc.AgentStub(ch)
+                with pytest.raises(grpc.RpcError) as err:
+                    list(stub.StartVerification(apb.StartRequest(transaction_id="c-1", reference_photo=ref),
+                                                timeout=60))
+                assert err.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+                assert "camera_error" in err.value.details()  # type: ignore[attr-defined]
+                # A client that walks away after the first prompt.
+                call = stub.StartVerification(apb.StartRequest(transaction_id="c-2", reference_photo=ref), timeout=60)
+                first = next(call)
+                assert first.WhichOneof("event") in ("prompt", "hint", "progress")
+                call.cancel()
+                deadline = time.monotonic() + 20
+                while stub.Health(apb.HealthRequest(), timeout=10).session_active:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+                assert stub.Health(apb.HealthRequest(), timeout=10).healthy
+        finally:
+            stop(proc)
+    finally:
+        carrier.server.stop(None)
