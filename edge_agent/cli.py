@@ -144,17 +144,16 @@ def _print_verify(out: dict[str, Any]) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import logging
-
     from edge_agent.config import load_config
+    from edge_agent.logs import configure_logging
     from edge_agent.service.daemon import serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         config = load_config(args.config)
     except EdgeAgentError as exc:
         print(f"edge-agent: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    configure_logging(config.log_format)
     return serve(config)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -46,6 +47,7 @@ def start_daemon(tmp_path: Path, frames: Path, state: Path, models: Path = DEFAU
         f'state_dir = "{state}"\n[camera]\nsource = "{frames}"\n[models]\ndirectory = "{models}"\n'
         f'[api]\nsocket = "{sock}"\nsocket_group = "nogroup-for-tests"\n[liveness]\nseed = {SEED}\n'
     )
+    cfg.write_text('log_format = "json"\n' + cfg.read_text())
     env = {**os.environ, **(env_extra or {})}
     proc = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "serve", "--config", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -57,12 +59,16 @@ def start_daemon(tmp_path: Path, frames: Path, state: Path, models: Path = DEFAU
     return proc, sock
 
 
-def stop(proc: subprocess.Popen[str]) -> str:
+def stop_with_logs(proc: subprocess.Popen[str]) -> tuple[str, str]:
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err
-    return out
+    return out, err
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    return stop_with_logs(proc)[0]
 
 
 def test_full_verification_through_the_terminal_api(frames_dir: Path, faces_dir: Path, tmp_path: Path) -> None:
@@ -97,8 +103,13 @@ def test_full_verification_through_the_terminal_api(frames_dir: Path, faces_dir:
                 time.sleep(0.2)
             assert carrier.service.store.acceptance("t-1") is not None
         finally:
-            out = stop(proc)
+            out, err_text = stop_with_logs(proc)
         assert "edge-agent stopped" in out
+        events = [json.loads(line) for line in err_text.splitlines() if line.startswith("{")]
+        done = [e for e in events if e["event"] == "session_done"]
+        assert done and done[0]["txn"] == "t-1" and done[0]["decision"] == "pass"
+        assert all(set(e) <= {"level", "logger", "event", "txn", "decision", "counter", "duplicate", "attempt",
+                              "code", "error", "problems", "signal", "group"} for e in events), events
         assert notify.recv(64) == b"STOPPING=1"
         assert not sock.exists()
     finally:
