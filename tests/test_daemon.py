@@ -176,3 +176,33 @@ def test_camera_failure_and_client_disconnect_leave_the_daemon_serving(
             stop(proc)
     finally:
         carrier.server.stop(None)
+
+
+def test_one_session_per_camera_and_sigterm_mid_session(frames_dir: Path, faces_dir: Path, tmp_path: Path) -> None:
+    carrier = start_carrier(tmp_path / "carrier")
+    try:
+        state = tmp_path / "device"
+        DeviceState(state).enrol(carrier.enroll_target, carrier.target, (carrier.state / "ca.pem").read_bytes(),
+                                 carrier.token())
+        proc, sock = start_daemon(tmp_path, frames_dir, state)
+        ref = (faces_dir / "img1.jpg").read_bytes()
+        with grpc.insecure_channel(f"unix:{sock}") as ch:
+            stub = apb_grpc.AgentStub(ch)
+            first = stub.StartVerification(apb.StartRequest(transaction_id="s-1", reference_photo=ref), timeout=120)
+            next(first)  # the session is running
+            with pytest.raises(grpc.RpcError) as err:
+                list(stub.StartVerification(apb.StartRequest(transaction_id="s-2", reference_photo=ref), timeout=30))
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+            assert stub.Health(apb.HealthRequest(), timeout=10).session_active
+            proc.send_signal(signal.SIGTERM)
+            with pytest.raises(grpc.RpcError):
+                for _ in first:
+                    pass
+        out, err_text = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "edge-agent stopped" in out, err_text[-2000:]
+        from edge_agent.outbox.store import Outbox
+
+        records = Outbox(state / "outbox.db").all()
+        assert all(r.txn_id != "s-2" for r in records)  # refused session left nothing
+    finally:
+        carrier.server.stop(None)

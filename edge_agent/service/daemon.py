@@ -125,7 +125,7 @@ class Agent(apb_grpc.AgentServicer):
             for frame, t_ms in source.frames():
                 if self._cancel.is_set() or not context.is_active():
                     log.info("session_cancelled txn=%s", txn)
-                    return
+                    context.abort(grpc.StatusCode.CANCELLED, "session cancelled; nothing was recorded")
                 for event in session.feed(frame, t_ms):
                     if event.kind == "prompt":
                         yield apb.SessionEvent(prompt=apb.Prompt(action=event.action or "", message=event.message,
