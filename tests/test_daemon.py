@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import grpc
 import pytest
-from carrier_harness import start_carrier
+from carrier_harness import Carrier, start_carrier
 
 from edge_agent._proto import agent_pb2 as apb
 from edge_agent._proto import agent_pb2_grpc as apb_grpc
@@ -37,6 +37,13 @@ def frames_dir(pipeline, faces_dir: Path, tmp_path_factory: pytest.TempPathFacto
     for i, frame in enumerate(scene.frames):
         cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     return folder
+
+
+def provisioned(carrier: Carrier, state: Path) -> Path:
+    """A device state folder enrolled with ``carrier``, as `edge-agent provision` leaves it."""
+    DeviceState(state).enrol(carrier.enroll_target, carrier.target, (carrier.state / "ca.pem").read_bytes(),
+                             carrier.token())
+    return state
 
 
 def start_daemon(tmp_path: Path, frames: Path, state: Path, models: Path = DEFAULT_MODEL_DIR,
@@ -74,9 +81,7 @@ def stop(proc: subprocess.Popen[str]) -> str:
 def test_full_verification_through_the_terminal_api(frames_dir: Path, faces_dir: Path, tmp_path: Path) -> None:
     carrier = start_carrier(tmp_path / "carrier")
     try:
-        state = tmp_path / "device"
-        DeviceState(state).enrol(carrier.enroll_target, carrier.target, (carrier.state / "ca.pem").read_bytes(),
-                                 carrier.token())
+        state = provisioned(carrier, tmp_path / "device")
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(str(tmp_path / "notify"))
         proc, sock = start_daemon(tmp_path, frames_dir, state, env_extra={"NOTIFY_SOCKET": str(tmp_path / "notify")})
@@ -144,9 +149,7 @@ def test_camera_failure_and_client_disconnect_leave_the_daemon_serving(
 ) -> None:
     carrier = start_carrier(tmp_path / "carrier")
     try:
-        state = tmp_path / "device"
-        DeviceState(state).enrol(carrier.enroll_target, carrier.target, (carrier.state / "ca.pem").read_bytes(),
-                                 carrier.token())
+        state = provisioned(carrier, tmp_path / "device")
         broken = tmp_path / "broken-camera"
         broken.mkdir()
         for i, f in enumerate(sorted(frames_dir.iterdir())[:12]):
@@ -181,9 +184,7 @@ def test_camera_failure_and_client_disconnect_leave_the_daemon_serving(
 def test_one_session_per_camera_and_sigterm_mid_session(frames_dir: Path, faces_dir: Path, tmp_path: Path) -> None:
     carrier = start_carrier(tmp_path / "carrier")
     try:
-        state = tmp_path / "device"
-        DeviceState(state).enrol(carrier.enroll_target, carrier.target, (carrier.state / "ca.pem").read_bytes(),
-                                 carrier.token())
+        state = provisioned(carrier, tmp_path / "device")
         proc, sock = start_daemon(tmp_path, frames_dir, state)
         ref = (faces_dir / "img1.jpg").read_bytes()
         with grpc.insecure_channel(f"unix:{sock}") as ch:
