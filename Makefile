@@ -18,7 +18,7 @@ edge_agent/_proto/carrier_pb2.py: $(STAMP) $(wildcard proto/*.proto) tools/gen_p
 	$(BIN)/python tools/gen_proto.py
 
 demo: edge_agent/_proto/carrier_pb2.py
-	$(BIN)/edge-agent demo $(DATA)/img1.jpg $(DATA)/img2.jpg
+	EDGE_AGENT_DATA=$(SHARED)/data tools/demo-local.sh $(DATA)/img1.jpg $(DATA)/img2.jpg
 
 lint: edge_agent/_proto/carrier_pb2.py
 	$(BIN)/ruff check edge_agent tests bench tools models

@@ -134,6 +134,31 @@ def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     return (EXIT_OK if passed else EXIT_NO_MATCH), out
 
 
+def _cmd_simulate(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    import random
+
+    from edge_agent.liveness.challenge import random_actions
+    from edge_agent.simulation.scenes import Face3D, live_scene, planar_scene, static_scene, write_clip
+    from edge_agent.vision.image import read_image
+    from edge_agent.vision.pipeline import FacePipeline
+
+    pipeline = FacePipeline.from_directory(_model_dir(args.models))
+    try:
+        rgb = read_image(args.photo)
+        face = Face3D(rgb, pipeline.analyse(rgb).mesh.points)
+    except BadInput as exc:
+        raise exc.about("photo") from None
+    actions = [a.value for a in random_actions(random.Random(args.seed))]
+    make = {"live": live_scene, "planar": planar_scene}
+    scene = static_scene(face) if args.kind == "static" else make[args.kind](face, actions)
+    try:
+        write_clip(scene, args.out)
+    except OSError as exc:
+        raise BadInput(str(exc)).about("out") from None
+    return EXIT_OK, {"clip": str(args.out), "kind": args.kind, "seed": args.seed, "actions": actions,
+                     "frames": len(scene.frames), "seconds": round(scene.times_ms[-1] / 1000, 1)}
+
+
 def _print_verify(out: dict[str, Any]) -> None:
     print(f"{out['decision'].upper()}  liveness {out['liveness']}  similarity {out['similarity']}  "
           f"reasons {', '.join(out['reasons'])}")
@@ -204,6 +229,16 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=None, help="fix the challenge order")
     d.set_defaults(run=_cmd_demo, show=lambda out: print(json.dumps(out, indent=2)), json=False)
 
+    si = sub.add_parser("simulate", help="render a synthetic customer clip from a photo (demos, bench, replays)")
+    si.add_argument("photo", type=Path, help="a real face photo to animate in 3-D")
+    si.add_argument("--out", type=Path, required=True, help="clip to write (.avi, Motion-JPEG)")
+    si.add_argument("--seed", type=int, default=0, help="the challenge order to perform (as liveness.seed)")
+    si.add_argument("--kind", choices=["live", "planar", "static"], default="live",
+                    help="live = a 3-D head; planar / static = a photo attack")
+    si.add_argument("--models", type=Path, default=None)
+    si.add_argument("--json", action="store_true")
+    si.set_defaults(run=_cmd_simulate, show=lambda out: print(json.dumps(out)))
+
     sv = sub.add_parser("serve", help="run the agent daemon (terminal API on a Unix socket)")
     sv.add_argument("--config", type=Path, default=None)
     sv.set_defaults(handler=_cmd_serve)
@@ -217,9 +252,11 @@ def _parser() -> argparse.ArgumentParser:
 
     from edge_agent.carrier.command import add_parser
     from edge_agent.provision.commands import add_parsers
+    from edge_agent.terminal import add_parser as add_terminal_parser
 
     add_parser(sub)
     add_parsers(sub)
+    add_terminal_parser(sub)
     return ap
 
 

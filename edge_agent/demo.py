@@ -19,8 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from edge_agent._proto import carrier_pb2 as pb
-from edge_agent.attest.result import parse_signed, verify_signed_result
+from edge_agent.attest.result import describe_signed, parse_signed, verify_signed_result
 from edge_agent.carrier.client import CarrierClient
 from edge_agent.carrier.sender import Sender
 from edge_agent.carrier.server import CarrierServer, CarrierService, open_store, server_state
@@ -101,21 +100,7 @@ def run_demo(reference: Path, probe: Path, *, models: Path | None = None, seed: 
         finally:
             server.stop(None)
     return {
-        "signed_result": {
-            "transaction_id": result.transaction_id,
-            "device_id": result.device_id,
-            "counter": result.counter,
-            "created_at_unix_ms": result.created_at_unix_ms,
-            "carrier_nonce": result.carrier_nonce.hex(),
-            "model_manifest_sha256": result.model_manifest_sha256,
-            "decision": pb.Decision.Name(result.decision),
-            "reason_codes": list(result.reason_codes),
-            "liveness": pb.LivenessVerdict.Name(result.liveness),
-            "embedding_commitment": result.embedding_commitment.hex(),
-            "similarity_sent": result.has_similarity,
-            "signature": signed.signature.hex(),
-            "signed_bytes": len(signed.result),
-        },
+        "signed_result": describe_signed(signed, result),
         "carrier": {
             "accepted": audit is not None,
             "receipt_id": delivered.receipt,

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -141,3 +142,22 @@ def verify_signed_result(signed: pb.SignedResult, public_key: Ed25519PublicKey) 
     except InvalidSignature:
         raise BadSignature("signature does not verify with the enrolled device key") from None
     return parse_result(signed.result)
+
+
+def describe_signed(signed: pb.SignedResult, result: pb.Result) -> dict[str, Any]:
+    """The signed result as people read it (demo output, the terminal client); no verification here."""
+    return {
+        "transaction_id": result.transaction_id,
+        "device_id": result.device_id,
+        "counter": result.counter,
+        "created_at_unix_ms": result.created_at_unix_ms,
+        "carrier_nonce": result.carrier_nonce.hex(),
+        "model_manifest_sha256": result.model_manifest_sha256,
+        "decision": pb.Decision.Name(result.decision),
+        "reason_codes": list(result.reason_codes),
+        "liveness": pb.LivenessVerdict.Name(result.liveness),
+        "embedding_commitment": result.embedding_commitment.hex(),
+        "similarity_sent": result.has_similarity,
+        "signature": signed.signature.hex(),
+        "signed_bytes": len(signed.result),
+    }

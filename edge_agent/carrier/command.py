@@ -42,6 +42,21 @@ def _revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    """What the carrier recorded for a transaction: proof of acceptance, independent of the device."""
+    import dataclasses
+    import json
+
+    from edge_agent.carrier.server import open_store
+
+    acc = open_store(args.state).acceptance(args.transaction_id)
+    if acc is None:
+        print(json.dumps({"transaction_id": args.transaction_id, "accepted": False}))
+        return 1
+    print(json.dumps({"accepted": True, **dataclasses.asdict(acc)}, indent=2))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from edge_agent.carrier.server import CarrierServer, CarrierService, open_store, server_state
 
@@ -71,6 +86,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r = cmds.add_parser("revoke", help="revoke a device")
     r.add_argument("device_id")
     r.set_defaults(handler=_revoke)
+    a = cmds.add_parser("audit", help="what the carrier accepted for a transaction (exit 1: nothing)")
+    a.add_argument("transaction_id")
+    a.set_defaults(handler=_audit)
     run = cmds.add_parser("run", help="serve until SIGTERM")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=7443)

@@ -27,6 +27,7 @@ import grpc
 from edge_agent._proto import agent_pb2 as apb
 from edge_agent._proto import agent_pb2_grpc as apb_grpc
 from edge_agent._proto import carrier_pb2 as pb
+from edge_agent.attest.result import parse_result, parse_signed
 from edge_agent.camera.source import CameraError, FrameSource, open_source
 from edge_agent.carrier.client import CarrierClient
 from edge_agent.carrier.sender import Sender
@@ -77,6 +78,18 @@ class Agent(apb_grpc.AgentServicer):
             return apb.CancelResponse(cancelled=True)
         return apb.CancelResponse(cancelled=False)
 
+    def GetResult(self, request: apb.ResultRequest, context: grpc.ServicerContext) -> apb.ResultStatus:
+        if self.recorder is None:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "agent unhealthy: " + "; ".join(self.problems))
+        try:
+            rec = self.recorder.outbox.get(request.transaction_id)
+        except KeyError:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no result for transaction {request.transaction_id!r}")
+        except OutboxError as exc:
+            context.abort(grpc.StatusCode.DATA_LOSS, f"{exc.code}: {exc}")
+        return apb.ResultStatus(transaction_id=rec.txn_id, state=rec.state, receipt_id=rec.receipt or "",
+                                signed_result=rec.signed, counter=rec.counter, last_error=rec.last_error or "")
+
     def cancel_all(self) -> None:
         self._cancel.set()
 
@@ -121,6 +134,7 @@ class Agent(apb_grpc.AgentServicer):
             antispoof=self.antispoof,
         )
         source = self.source_factory()
+        hints = _HintThrottle()
         try:
             for frame, t_ms in source.frames():
                 if self._cancel.is_set() or not context.is_active():
@@ -132,7 +146,7 @@ class Agent(apb_grpc.AgentServicer):
                                                                  step=event.step))
                     elif event.kind == "progress":
                         yield apb.SessionEvent(progress=apb.Progress(fraction=event.progress, message=event.message))
-                    elif event.kind == "hint":
+                    elif event.kind == "hint" and hints.due(event.message, t_ms):
                         yield apb.SessionEvent(hint=apb.Hint(message=event.message))
                 if session.challenge.done:
                     break
@@ -150,12 +164,28 @@ class Agent(apb_grpc.AgentServicer):
         except OutboxError as exc:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED if exc.code == "outbox_full"
                           else grpc.StatusCode.FAILED_PRECONDITION, f"{exc.code}: {exc}")
-        passed = match is not None and match.matched and live.verdict == pb.LIVENESS_LIVE
-        codes = [*live.reasons, match.decision if match else "no_usable_frame"]
-        log.info("session_done txn=%s decision=%s counter=%d", txn, "pass" if passed else "fail", record.counter)
+        # The summary is read back from what was signed, so the terminal never sees a second opinion.
+        signed = parse_result(parse_signed(record.signed).result)
+        decision = "pass" if signed.decision == pb.DECISION_PASS else "fail"
+        log.info("session_done txn=%s decision=%s counter=%d", txn, decision, record.counter)
         yield apb.SessionEvent(result=apb.ResultSummary(
-            transaction_id=txn, decision="pass" if passed else "fail", reason_codes=codes,
-            liveness=pb.LivenessVerdict.Name(live.verdict), counter=record.counter, stored=True))
+            transaction_id=txn, decision=decision, reason_codes=list(signed.reason_codes),
+            liveness=pb.LivenessVerdict.Name(signed.liveness), counter=record.counter, stored=True))
+
+
+@dataclass
+class _HintThrottle:
+    """The session emits a hint per frame; the customer needs one when it changes, or a reminder."""
+
+    repeat_ms: int = 2000
+    _last: str = ""
+    _at_ms: int = -(10**9)
+
+    def due(self, message: str, t_ms: int) -> bool:
+        if message == self._last and t_ms - self._at_ms < self.repeat_ms:
+            return False
+        self._last, self._at_ms = message, t_ms
+        return True
 
 
 def build_agent(config: Config) -> tuple[Agent, Outbox | None]:

@@ -20,11 +20,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-__all__ = ["Face3D", "Keyframe", "Scene", "challenge_timeline", "live_scene", "planar_scene", "static_scene"]
+__all__ = ["Face3D", "Keyframe", "Scene", "challenge_timeline", "live_scene", "planar_scene", "static_scene",
+           "write_clip"]
 
 # Face-mesh eyelid contours (upper lid, lower lid), paired point by point.
 _RIGHT_UPPER = [246, 161, 160, 159, 158, 157, 173]
@@ -200,3 +202,16 @@ def planar_scene(face: Face3D, actions: list[str], *, fps: float = 15.0, name: s
 def static_scene(face: Face3D, seconds: float = 8.0, fps: float = 15.0) -> Scene:
     times = [round(i * 1000 / fps) for i in range(int(seconds * fps))]
     return Scene("static photo", [face.texture.copy() for _ in times], times, False)
+
+
+def write_clip(scene: Scene, path: Path, fps: float = 15.0) -> None:
+    """Motion-JPEG in AVI: every OpenCV build writes and reads it, so a clip made here plays anywhere."""
+    h, w = scene.frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (w, h))
+    if not writer.isOpened():
+        raise OSError(f"cannot write a video to {path}")
+    try:
+        for frame in scene.frames:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()

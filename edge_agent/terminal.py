@@ -1,0 +1,193 @@
+"""``edge-agent terminal``: a reference client of the terminal API, for demos, technicians and integrators.
+
+It does what the in-store terminal does: starts a verification with the
+reference photo, shows the customer the prompts as they arrive, and reads
+back the signed result and whether the carrier has acknowledged it. The
+agent's stream and outbox carry no biometric data, so neither does this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from edge_agent.errors import BadInput, EdgeAgentError
+
+__all__ = ["add_parser"]
+
+DEFAULT_SOCKET = "/run/edge-agent/agent.sock"
+
+
+class AgentRefused(BadInput):
+    code = "agent_refused"
+
+
+class AgentUnavailable(EdgeAgentError):
+    code = "agent_unavailable"
+
+
+def _error(exc: grpc.RpcError, target: str) -> EdgeAgentError:
+    code, details = exc.code(), exc.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE and "connect" in details:
+        return AgentUnavailable(f"no agent answers on {target}: is edge-agent serve running? ({details})")
+    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
+        return AgentRefused(f"{code.name}: {details}")
+    return AgentUnavailable(f"{code.name}: {details}")
+
+
+def _target(args: argparse.Namespace) -> str:
+    return str(args.tcp or f"unix:{args.socket}")
+
+
+def _channel(args: argparse.Namespace) -> grpc.Channel:
+    return grpc.insecure_channel(_target(args), options=[("grpc.max_send_message_length", 16 * 1024 * 1024)])
+
+
+def _stub(channel: grpc.Channel) -> Any:
+    from edge_agent._proto import agent_pb2_grpc as apb_grpc
+
+    return apb_grpc.AgentStub(channel)  # type: ignore[no-untyped-call]
+
+
+def _result_status(status: Any) -> dict[str, Any]:
+    from edge_agent.attest.result import describe_signed, parse_result, parse_signed
+
+    signed = parse_signed(bytes(status.signed_result))
+    return {
+        "signed_result": describe_signed(signed, parse_result(signed.result)),
+        "carrier": {"state": status.state, "receipt_id": status.receipt_id or None,
+                    "last_error": status.last_error or None},
+    }
+
+
+def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent._proto import agent_pb2 as apb
+
+    try:
+        photo = args.reference.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"cannot read the reference photo {args.reference}: {exc.strerror}") from None
+    txn = args.txn or f"txn-{uuid.uuid4()}"
+    events: list[dict[str, Any]] = []
+    summary = None
+    t0 = time.monotonic()
+    with _channel(args) as channel:
+        stub = _stub(channel)
+        try:
+            for ev in stub.StartVerification(apb.StartRequest(transaction_id=txn, reference_photo=photo),
+                                             timeout=args.timeout):
+                kind = ev.WhichOneof("event")
+                if kind == "result":
+                    summary = ev.result
+                    continue
+                body = getattr(ev, kind)
+                item = {"t_s": round(time.monotonic() - t0, 2), "kind": kind, "message": body.message}
+                if kind == "progress":
+                    item["fraction"] = round(body.fraction, 2)
+                events.append(item)
+                if not args.json:
+                    print(f"  [{item['t_s']:5.1f} s] {kind:<8} {body.message}", flush=True)
+        except grpc.RpcError as exc:
+            raise _error(exc, _target(args)) from None
+        if summary is None:
+            raise AgentUnavailable("the session stream ended without a result")
+        out: dict[str, Any] = {
+            "session": {"transaction_id": summary.transaction_id, "decision": summary.decision,
+                        "liveness": summary.liveness, "reason_codes": list(summary.reason_codes),
+                        "counter": summary.counter, "stored": summary.stored, "events": len(events)},
+        }
+        deadline = time.monotonic() + args.wait_delivery
+        while True:
+            try:
+                status = stub.GetResult(apb.ResultRequest(transaction_id=txn), timeout=5)
+            except grpc.RpcError as exc:
+                raise _error(exc, _target(args)) from None
+            if status.state != "pending" or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+        out.update(_result_status(status))
+    if args.json:
+        out["events"] = events
+    return (0 if summary.decision == "pass" else 1), out
+
+
+def _result(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent._proto import agent_pb2 as apb
+
+    with _channel(args) as channel:
+        try:
+            status = _stub(channel).GetResult(apb.ResultRequest(transaction_id=args.transaction_id), timeout=5)
+        except grpc.RpcError as exc:
+            raise _error(exc, _target(args)) from None
+    return 0, _result_status(status)
+
+
+def _health(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent._proto import agent_pb2 as apb
+
+    with _channel(args) as channel:
+        try:
+            h = _stub(channel).Health(apb.HealthRequest(), timeout=5)
+        except grpc.RpcError as exc:
+            raise _error(exc, _target(args)) from None
+    out = {"healthy": h.healthy, "problems": list(h.problems), "device_id": h.device_id, "model_set": h.model_set,
+           "outbox_backlog": h.outbox_backlog, "session_active": h.session_active}
+    return (0 if h.healthy else 3), out
+
+
+def _cancel(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent._proto import agent_pb2 as apb
+
+    with _channel(args) as channel:
+        try:
+            r = _stub(channel).Cancel(apb.CancelRequest(transaction_id=args.transaction_id), timeout=5)
+        except grpc.RpcError as exc:
+            raise _error(exc, _target(args)) from None
+    return (0 if r.cancelled else 1), {"cancelled": r.cancelled}
+
+
+def _print(out: dict[str, Any]) -> None:
+    import json
+
+    if "session" in out:
+        s = out["session"]
+        print(f"{s['decision'].upper()}  liveness {s['liveness']}  reasons {', '.join(s['reason_codes'])}")
+        out = {k: v for k, v in out.items() if k != "session"}
+    print(json.dumps(out, indent=2))
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("terminal", help="reference client of the terminal API (what the store terminal does)")
+    p.add_argument("--socket", type=Path, default=Path(os.environ.get("EDGE_AGENT_SOCKET", DEFAULT_SOCKET)),
+                   help="the agent's Unix socket (EDGE_AGENT_SOCKET)")
+    p.add_argument("--tcp", default="", help="HOST:PORT instead of the socket, when the agent listens on TCP")
+    cmds = p.add_subparsers(dest="terminal_command", required=True)
+
+    v = cmds.add_parser("verify", help="run one verification, print prompts, the signed result and its delivery")
+    v.add_argument("--reference", type=Path, required=True, help="reference photo (ID chip or photo on record)")
+    v.add_argument("--txn", default=None, help="transaction id (default: a fresh UUID)")
+    v.add_argument("--timeout", type=float, default=120.0, help="seconds for the whole session")
+    v.add_argument("--wait-delivery", type=float, default=15.0,
+                   help="seconds to wait for the carrier's acknowledgement (the outbox keeps trying after)")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(run=_verify, show=_print)
+
+    r = cmds.add_parser("result", help="a finished session's signed result and delivery state")
+    r.add_argument("transaction_id")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(run=_result, show=_print)
+
+    h = cmds.add_parser("health", help="is the agent fit to verify, and why not")
+    h.add_argument("--json", action="store_true")
+    h.set_defaults(run=_health, show=_print)
+
+    c = cmds.add_parser("cancel", help="cancel the running session")
+    c.add_argument("transaction_id")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(run=_cancel, show=_print)

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The main job: a full verification with the carrier, the agent and the terminal as separate processes,
+# as they run in a store. Usage: tools/demo-local.sh [REFERENCE_PHOTO [CUSTOMER_PHOTO]]
+#
+#   1. the reference carrier server starts on loopback (its own CA, mTLS result port);
+#   2. the device is provisioned with a one-time token (`edge-agent provision`);
+#   3. the "customer" is a clip rendered from CUSTOMER_PHOTO (`edge-agent simulate`): the face animated
+#      in 3-D performing the challenge order that the agent is configured (liveness.seed) to ask for;
+#   4. the agent daemon (`edge-agent serve`) starts with that clip as its camera;
+#   5. the terminal (`edge-agent terminal verify`) sends the reference photo through the terminal API,
+#      prints the prompts as the agent emits them, then the signed result and the carrier's receipt;
+#   6. the carrier's own audit record shows it accepted the result.
+# Set KEEP=1 to keep the working folder (logs, outbox, carrier database).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+ea=${EDGE_AGENT:-$here/.venv/bin/edge-agent}
+py=$(dirname "$ea")/python
+data=${EDGE_AGENT_DATA:-$here/../shared/data}/faces/deepface
+reference=${1:-$data/img1.jpg}
+customer=${2:-$data/img2.jpg}
+work=$(mktemp -d -t edge-agent-demo.XXXXXX)
+seed=${SEED:-$((RANDOM % 6))}
+pids=()
+
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
+    if [[ "${KEEP:-0}" == 1 ]]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for() {  # wait_for SECONDS COMMAND...: retry until the command succeeds
+    local until=$((SECONDS + $1)); shift
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS < until)) || { echo "timed out waiting for: $*" >&2; return 1; }
+        sleep 0.3
+    done
+}
+step() { printf '\n== %s\n' "$*"; }
+
+port=$(free_port)
+enroll_port=$(free_port)
+
+step "1. carrier: reference server on 127.0.0.1:$port (mTLS results) and :$enroll_port (enrolment)"
+"$ea" carrier-server --state "$work/carrier" init
+"$ea" carrier-server --state "$work/carrier" run --port "$port" --enroll-port "$enroll_port" \
+    >"$work/carrier.log" 2>&1 &
+pids+=($!)
+wait_for 30 grep -q "carrier listening" "$work/carrier.log"
+cat "$work/carrier.log"
+
+step "2. technician: provision the device with a one-time token"
+token=$("$ea" carrier-server --state "$work/carrier" token --ttl-hours 1)
+"$ea" provision --state "$work/device" --carrier "127.0.0.1:$port" --enroll "127.0.0.1:$enroll_port" \
+    --token "$token" --ca "$work/carrier/ca.pem"
+
+step "3. customer: $(basename "$customer") rendered in 3-D, performing challenge order $seed"
+"$ea" simulate "$customer" --seed "$seed" --out "$work/customer.avi"
+
+step "4. agent: edge-agent serve, camera = that clip"
+cat >"$work/config.toml" <<EOF
+state_dir = "$work/device"
+log_format = "json"
+[camera]
+source = "$work/customer.avi"
+[api]
+socket = "$work/agent.sock"
+socket_group = "$(id -gn)"
+[liveness]
+seed = $seed  # demo only: the recorded clip performs this order; a device leaves it at -1 (random)
+EOF
+"$ea" serve --config "$work/config.toml" >"$work/agent.out" 2>"$work/agent.log" &
+pids+=($!)
+export EDGE_AGENT_SOCKET="$work/agent.sock"
+wait_for 60 "$ea" terminal health
+"$ea" terminal health
+
+step "5. terminal: verify $(basename "$customer") against reference $(basename "$reference") through the terminal API"
+txn="txn-demo-$(date +%s)-$RANDOM"
+status=0
+"$ea" terminal verify --reference "$reference" --txn "$txn" || status=$?
+
+step "6. carrier: its audit record for $txn"
+"$ea" carrier-server --state "$work/carrier" audit "$txn" || status=$?
+exit "$status"
