@@ -64,27 +64,18 @@ def fnmr_at_fmr(genuine: np.ndarray, impostor: np.ndarray, fmr: float) -> str:
     if len(impostor) * fmr < 1:
         return f"n/a ({len(impostor)} impostor pairs < 1/{fmr:g})"
     t = threshold_for_fmr(impostor, fmr)
-    return f"{rates_at(genuine, impostor, t).fnmr:.2%} (t={t:.3f})"
+    allowed = int(len(impostor) * fmr)
+    return f"{rates_at(genuine, impostor, t).fnmr:.2%} (t={t:.3f}; {allowed} of {len(impostor)} impostors may pass)"
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=None, help="deepface folder (default from EDGE_AGENT_DATA)")
-    ap.add_argument("--limit", type=int, default=0, help="use only the first N photos (smoke runs)")
-    ap.add_argument("--no-dlib", action="store_true", help="skip the dlib peer")
-    ap.add_argument("--write-threshold", action="store_true", help="recalibrate the manifest thresholds")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    args = ap.parse_args()
-
-    folder = args.data or deepface_dir()
-    if not (folder / "master.csv").exists():
-        print(f"no deepface data at {folder}; set EDGE_AGENT_DATA", file=sys.stderr)
-        return 2
+def evaluate(folder: Path, *, limit: int = 0, dlib: bool = True,
+             write: bool = False) -> tuple[dict[str, dict], str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Report per pipeline, the Markdown table, and the implied-set scores (genuine, impostor) for plots."""
     wide = expand(read_labelled_pairs(folder))
     sets = {"master.csv": master_pairs(folder), "implied by labels": wide}
     names = sorted({n for s in sets.values() for n in s.images})
-    if args.limit:
-        names = names[: args.limit]
+    if limit:
+        names = names[:limit]
 
     def ours(precision: str):
         pipe = FacePipeline.from_directory(precision=precision)
@@ -101,11 +92,12 @@ def main() -> int:
     for precision in ("int8", "float"):
         pipe, fn = ours(precision)
         pipelines[f"edge-agent {precision}"] = (fn, pipe.threshold, pipe.embedder_key)
-    if not args.no_dlib:
+    if dlib:
         dl = DlibPipeline()
         pipelines[DlibPipeline.name] = (lambda rgb: dl.embed(rgb)[0], None, None)
 
     report: dict[str, dict] = {}
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     lines = ["| pipeline | pairs | genuine / impostor | genuine min / median | impostor median / max | EER |"
              " FMR / FNMR at threshold | FNMR @ FMR 1e-2 | FNMR @ FMR 1e-3 | no face | ms per photo |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -123,21 +115,38 @@ def main() -> int:
                 "genuine_min": float(g.min()), "genuine_median": float(np.median(g)),
                 "impostor_median": float(np.median(i)), "impostor_max": float(i.max()),
                 "threshold": threshold, "fmr": at.fmr, "fnmr": at.fnmr,
+                "fnmr_at_fmr_1e-2": fnmr_at_fmr(g, i, 1e-2), "fnmr_at_fmr_1e-3": fnmr_at_fmr(g, i, 1e-3),
             }
             report[label]["sets"][set_name] = row
+            if pairs is wide:
+                curves[label] = (g, i)
             at_txt = f"{at.fmr:.2%} / {at.fnmr:.2%} (t={threshold:.3f})"
             lines.append(
                 f"| {label} | {set_name} | {len(g)} / {len(i)} | {g.min():.3f} / {np.median(g):.3f} | "
-                f"{np.median(i):.3f} / {i.max():.3f} | {e.fmr:.2%} | {at_txt} | {fnmr_at_fmr(g, i, 1e-2)} | "
-                f"{fnmr_at_fmr(g, i, 1e-3)} | {len(failed)} | {ms:.0f} |"
+                f"{np.median(i):.3f} / {i.max():.3f} | {e.fmr:.2%} | {at_txt} | {row['fnmr_at_fmr_1e-2']} | "
+                f"{row['fnmr_at_fmr_1e-3']} | {len(failed)} | {ms:.0f} |"
             )
-        if args.write_threshold and key is not None:
+        if write and key is not None:
             _, imp, _ = scores(wide, emb)
             new = round(threshold_for_fmr(imp, 0.0) + THRESHOLD_MARGIN, 4)
             write_threshold(key, new, len(imp))
             print(f"{key}: threshold {new} (highest impostor {imp.max():.4f} + {THRESHOLD_MARGIN})")
+    return report, "\n".join(lines), curves
 
-    table = "\n".join(lines)
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=None, help="deepface folder (default from EDGE_AGENT_DATA)")
+    ap.add_argument("--limit", type=int, default=0, help="use only the first N photos (smoke runs)")
+    ap.add_argument("--no-dlib", action="store_true", help="skip the dlib peer")
+    ap.add_argument("--write-threshold", action="store_true", help="recalibrate the manifest thresholds")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args()
+    folder = args.data or deepface_dir()
+    if not (folder / "master.csv").exists():
+        print(f"no deepface data at {folder}; set EDGE_AGENT_DATA", file=sys.stderr)
+        return 2
+    report, table, _ = evaluate(folder, limit=args.limit, dlib=not args.no_dlib, write=args.write_threshold)
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "accuracy.md").write_text(table + "\n")

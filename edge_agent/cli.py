@@ -28,7 +28,18 @@ def _model_dir(arg: Path | None) -> Path | None:
     if arg is not None:
         return arg
     env = os.environ.get("EDGE_AGENT_MODELS")
-    return Path(env) if env else None
+    if env:
+        return Path(env)
+    from edge_agent.modelset.install import model_directory
+    from edge_agent.provision.commands import default_state_dir
+
+    return model_directory("", default_state_dir())  # an installed signed set, else the factory set
+
+
+def _threads(args: argparse.Namespace) -> int:
+    from edge_agent.target import resolve_target
+
+    return int(args.threads or resolve_target(args.target).threads)
 
 
 def _cmd_match(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
@@ -37,7 +48,8 @@ def _cmd_match(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     from edge_agent.vision.pipeline import FacePipeline
 
     t0 = time.perf_counter()
-    pipeline = FacePipeline.from_directory(_model_dir(args.models), precision=args.precision, num_threads=args.threads)
+    pipeline = FacePipeline.from_directory(_model_dir(args.models), precision=args.precision,
+                                           num_threads=_threads(args))
     load_ms = (time.perf_counter() - t0) * 1000
 
     sides: dict[str, Any] = {}
@@ -72,7 +84,7 @@ def _cmd_match(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         "model_set": pipeline.manifest.version,
         "manifest_sha256": pipeline.manifest.sha256,
         "runtime": pipeline.embedder.model.runtime,
-        "threads": args.threads,
+        "threads": _threads(args),
         **sides,
         "timings_ms": timings,
     }
@@ -99,7 +111,8 @@ def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     from edge_agent.vision.image import read_image
     from edge_agent.vision.pipeline import FacePipeline
 
-    pipeline = FacePipeline.from_directory(_model_dir(args.models), num_threads=args.threads)
+    threads = _threads(args)
+    pipeline = FacePipeline.from_directory(_model_dir(args.models), num_threads=threads)
     try:
         reference = pipeline.analyse(read_image(args.reference))
     except BadInput as exc:
@@ -107,7 +120,7 @@ def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     rng = random.Random(args.seed) if args.seed is not None else random.SystemRandom()
     actions = random_actions(rng)
     session = LivenessSession(pipeline, pipeline.eye_landmarker(), actions,
-                              antispoof=AntiSpoof.from_manifest(pipeline.manifest, num_threads=args.threads))
+                              antispoof=AntiSpoof.from_manifest(pipeline.manifest, num_threads=threads))
     events = []
     try:
         for frame, t_ms in iter_frames(args.video, args.fps):
@@ -185,7 +198,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_config_show(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     from edge_agent.config import load_config
 
-    return EXIT_OK, load_config(args.config).as_dict()
+    return EXIT_OK, load_config(args.config).effective().as_dict()
 
 
 def _print_match(out: dict[str, Any]) -> None:
@@ -208,7 +221,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("probe", type=Path, help="photo of the person to verify")
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.add_argument("--precision", choices=["int8", "float"], default="int8", help="embedder precision")
-    m.add_argument("--threads", type=int, default=2, help="interpreter threads per model")
+    m.add_argument("--threads", type=int, default=0, help="interpreter threads per model (default: the target's)")
+    m.add_argument("--target", choices=["auto", "pi4", "pi5", "generic"], default="auto",
+                   help="device profile for thread count (auto reads the board name)")
     m.add_argument("--models", type=Path, default=None, help="model folder (default: EDGE_AGENT_MODELS or ./models)")
     m.set_defaults(run=_cmd_match, show=_print_match)
 
@@ -218,7 +233,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--seed", type=int, default=None, help="fix the challenge order (tests, replays)")
     v.add_argument("--fps", type=float, default=15.0, help="frame rate of a frame folder")
     v.add_argument("--json", action="store_true")
-    v.add_argument("--threads", type=int, default=2)
+    v.add_argument("--threads", type=int, default=0)
+    v.add_argument("--target", choices=["auto", "pi4", "pi5", "generic"], default="auto")
     v.add_argument("--models", type=Path, default=None)
     v.set_defaults(run=_cmd_verify, show=_print_verify)
 
@@ -245,18 +261,20 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("config", help="configuration")
     csub = c.add_subparsers(dest="config_command", required=True)
-    cs = csub.add_parser("show", help="print the effective configuration (defaults + file)")
+    cs = csub.add_parser("show", help="print the effective configuration (defaults + file + target)")
     cs.add_argument("--config", type=Path, default=None, help="TOML file (default: EDGE_AGENT_CONFIG or "
                     "/etc/edge-agent/config.toml)")
     cs.set_defaults(run=_cmd_config_show, show=lambda out: print(json.dumps(out, indent=2)), json=False)
 
     from edge_agent.carrier.command import add_parser
+    from edge_agent.modelset.commands import add_parser as add_models_parser
     from edge_agent.provision.commands import add_parsers
     from edge_agent.terminal import add_parser as add_terminal_parser
 
     add_parser(sub)
     add_parsers(sub)
     add_terminal_parser(sub)
+    add_models_parser(sub)
     return ap
 
 

@@ -30,16 +30,17 @@ class ConfigError(BadInput):
 @dataclass(frozen=True)
 class CameraConfig:
     source: str = "picamera"  # picamera | /dev/videoN | a clip or frame folder
-    width: int = 640
-    height: int = 480
-    fps: float = 15.0
+    width: int = 0  # 0: from models.target (640x480 at 15 or 30 frames/s)
+    height: int = 0
+    fps: float = 0.0
 
 
 @dataclass(frozen=True)
 class ModelsConfig:
     directory: str = ""  # empty: the models/ folder of this installation
     precision: str = "int8"
-    threads: int = 2
+    threads: int = 0  # 0: from target
+    target: str = "auto"  # auto (read the board name) | pi4 | pi5 | generic: see edge_agent/target.py
 
 
 @dataclass(frozen=True)
@@ -76,13 +77,27 @@ class Config:
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def effective(self) -> Config:
+        """Zero thread counts and camera sizes replaced by the target's choice for this device."""
+        from edge_agent.target import resolve_target
+
+        t = resolve_target(self.models.target)
+        cam, models = self.camera, self.models
+        return dataclasses.replace(
+            self,
+            camera=dataclasses.replace(cam, width=cam.width or t.width, height=cam.height or t.height,
+                                       fps=cam.fps or t.fps),
+            models=dataclasses.replace(models, threads=models.threads or t.threads, target=t.name),
+        )
+
 
 _CHOICES = {
     "log_format": {"auto", "json", "console"},
     "models.precision": {"int8", "float"},
+    "models.target": {"auto", "pi4", "pi5", "generic"},
 }
-_POSITIVE = {"camera.width", "camera.height", "camera.fps", "models.threads", "carrier.deadline_s",
-             "liveness.steps", "liveness.step_timeout_s"}
+_POSITIVE = {"carrier.deadline_s", "liveness.steps", "liveness.step_timeout_s"}
+_NOT_NEGATIVE = {"camera.width", "camera.height", "camera.fps", "models.threads"}  # 0 = from the target
 
 
 def _check(key: str, typ: Any, value: Any) -> Any:
@@ -100,6 +115,8 @@ def _check(key: str, typ: Any, value: Any) -> Any:
         raise ConfigError(f"{key}: expected a string, got {value!r}")
     if key in _POSITIVE and value <= 0:
         raise ConfigError(f"{key}: must be greater than 0, got {value!r}")
+    if key in _NOT_NEGATIVE and value < 0:
+        raise ConfigError(f"{key}: must be 0 (from the target) or more, got {value!r}")
     if key in _CHOICES and value not in _CHOICES[key]:
         raise ConfigError(f"{key}: must be one of {', '.join(sorted(_CHOICES[key]))}; got {value!r}")
     return value

@@ -28,7 +28,8 @@ def test_speed_benchmark_runs(faces_dir: Path, tmp_path: Path) -> None:
     )
     results = json.loads((tmp_path / "speed.json").read_text())
     assert [r["kind"] for r in results] == ["int8", "float"]
-    assert all(r["median_ms"]["end to end"] > 0 for r in results)
+    assert all(r["median_ms"]["end to end (one frame)"] > 0 for r in results)
+    assert all(0 < r["loop"]["outside_invoke_share"] < 1 and r["loop"]["live"] for r in results)
 
 
 def test_liveness_benchmark_runs(faces_dir: Path, tmp_path: Path) -> None:
@@ -39,3 +40,17 @@ def test_liveness_benchmark_runs(faces_dir: Path, tmp_path: Path) -> None:
     report = json.loads((tmp_path / "liveness.json").read_text())
     assert set(report["rows"]) == {"live", "planar", "static", "replay"}
     assert "APCER" in (tmp_path / "liveness.md").read_text()
+
+
+def test_one_command_benchmark_writes_report_and_plots(faces_dir: Path, tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--target", "pi4",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = (tmp_path / "README.md").read_text()
+    for heading in ("## Speed", "## Accuracy", "## Where the time goes", "## Raspberry Pi budget"):
+        assert heading in text
+    assert "Target `pi4`: 640x480 frames, 3 interpreter" in text
+    for png in ("latency.png", "end_to_end.png", "fps.png", "roc.png", "det.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    speed = json.loads((tmp_path / "speed.json").read_text())
+    assert [(r["kind"], r["threads"]) for r in speed] == [("int8", 3), ("float", 3)]

@@ -21,7 +21,9 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_defaults_and_overlay(tmp_path: Path) -> None:
     assert Config().camera.source == "picamera" and Config().models.precision == "int8"
     cfg = load_config(write(tmp_path, '[camera]\nsource = "/dev/video0"\nfps = 30\n[carrier]\ntarget = "h:1"\n'))
-    assert cfg.camera.source == "/dev/video0" and cfg.camera.fps == 30.0 and cfg.camera.width == 640
+    assert cfg.camera.source == "/dev/video0" and cfg.camera.fps == 30.0 and cfg.camera.width == 0
+    eff = cfg.effective()
+    assert eff.camera.width == 640 and eff.camera.fps == 30.0 and eff.models.threads >= 1
     assert cfg.carrier.target == "h:1" and cfg.carrier.send_similarity is False
 
 
@@ -31,7 +33,8 @@ def test_defaults_and_overlay(tmp_path: Path) -> None:
         ("[camera]\nfps = 'fast'\n", "camera.fps: expected a number"),
         ("[camera]\nfsp = 15\n", "unknown key: camera.fsp"),
         ("[models]\nprecision = 'int4'\n", "models.precision: must be one of float, int8"),
-        ("[models]\nthreads = 0\n", "models.threads: must be greater than 0"),
+        ("[models]\nthreads = -1\n", "models.threads: must be 0 \\(from the target\\) or more"),
+        ("[models]\ntarget = 'pi3'\n", "models.target: must be one of auto, generic, pi4, pi5"),
         ("[carrier]\nsend_similarity = 1\n", "carrier.send_similarity: expected true or false"),
         ("camera = 3\n", "camera: expected a table"),
         ("[camera\n", "not valid TOML"),
@@ -58,3 +61,17 @@ def test_config_show_command(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", "config", "show", "--config", str(bad)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "unknown key: api.tcpp" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_targets_pick_threads_and_frame_sizes(tmp_path: Path) -> None:
+    from edge_agent.target import detect_target, resolve_target
+
+    board = tmp_path / "model"
+    board.write_bytes(b"Raspberry Pi 5 Model B Rev 1.0\x00")
+    assert detect_target(board).name == "pi5" and detect_target(board).frame_budget_ms == pytest.approx(33.3, 0.01)
+    board.write_bytes(b"Raspberry Pi 4 Model B Rev 1.4\x00")
+    assert detect_target(board) == resolve_target("pi4")
+    assert detect_target(tmp_path / "absent").name == "generic"
+    cfg = load_config(write(tmp_path, "[models]\ntarget = 'pi4'\nthreads = 1\n[camera]\nwidth = 1280\n")).effective()
+    assert (cfg.models.threads, cfg.camera.width, cfg.camera.height, cfg.camera.fps) == (1, 1280, 480, 15.0)
+    assert load_config(write(tmp_path, "[models]\ntarget = 'pi5'\n")).effective().models.threads == 3

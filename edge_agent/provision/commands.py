@@ -93,7 +93,9 @@ def _status(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     except NotEnrolled as exc:
         out["identity"] = {"error": str(exc)}
     try:
-        manifest = Manifest.load(args.models)
+        from edge_agent.modelset.install import model_directory
+
+        manifest = Manifest.load(args.models or model_directory("", args.state))
         out["models"] = {"version": manifest.version, "manifest_sha256": manifest.sha256,
                          "files": {k: v["file"] for k, v in manifest.data["models"].items()}}
     except EdgeAgentError as exc:

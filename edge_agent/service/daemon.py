@@ -37,6 +37,7 @@ from edge_agent.errors import BadInput, EdgeAgentError
 from edge_agent.liveness.challenge import ChallengeConfig, random_actions
 from edge_agent.liveness.session import LivenessConfig, LivenessSession
 from edge_agent.matching.matcher import decide
+from edge_agent.modelset.install import model_directory
 from edge_agent.outbox.store import Outbox, OutboxError
 from edge_agent.recorder import ResultRecorder
 from edge_agent.service.sdnotify import notify, watchdog_interval_s
@@ -190,10 +191,11 @@ class _HintThrottle:
 
 def build_agent(config: Config) -> tuple[Agent, Outbox | None]:
     """Everything the agent needs, collecting problems instead of raising them."""
+    config = config.effective()
     problems: list[str] = []
     pipeline = antispoof = None
     try:
-        models = Path(config.models.directory) if config.models.directory else None
+        models = model_directory(config.models.directory, Path(config.state_dir))
         pipeline = FacePipeline.from_directory(models, precision=config.models.precision,
                                                num_threads=config.models.threads)
         antispoof = AntiSpoof.from_manifest(pipeline.manifest, num_threads=config.models.threads)

@@ -14,6 +14,7 @@ import hashlib
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,9 @@ class Model:
             raise ModelError(f"model {path.name} is not a loadable TFLite model: {exc}") from exc
         self.inputs = [TensorSpec(d) for d in self._interp.get_input_details()]
         self.outputs = [TensorSpec(d) for d in self._interp.get_output_details()]
+        # Time spent inside the interpreter, so a profile can tell model cost from our own overhead.
+        self.invoke_ms = 0.0
+        self.invokes = 0
 
     def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
         """Set inputs (float or already in the tensor's dtype), invoke, return float outputs."""
@@ -136,5 +140,8 @@ class Model:
             if tuple(x.shape) != spec.shape:
                 raise ValueError(f"{self.path.name}: input {spec.name} wants shape {spec.shape}, got {x.shape}")
             self._interp.set_tensor(spec.index, spec.quantise(x))
+        t0 = time.perf_counter()
         self._interp.invoke()
+        self.invoke_ms += (time.perf_counter() - t0) * 1000
+        self.invokes += 1
         return [spec.dequantise(self._interp.get_tensor(spec.index)) for spec in self.outputs]

@@ -1,0 +1,157 @@
+"""Plots (matplotlib, PNG) and the Raspberry Pi budget estimate for the benchmark report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: benchmarks run headless
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+# Published Raspberry Pi 4 figures (TFLite, CPU, int8; see ../shared/docs/design.md and the README):
+# BlazeFace about 7 ms, face mesh about 24 ms. Our own 1-thread x86 times for the same models give
+# the conversion factors; a Pi 5 (Cortex-A76 at 2.4 GHz) is taken as 2.5x a Pi 4, the middle of the
+# 2-3x its maker states for CPU work.
+PUBLISHED_PI4_MS = {"detect (short range)": 7.0, "landmarks (face mesh)": 24.0}
+PI5_OVER_PI4 = 2.5
+PER_FRAME_STAGES = ("detect (short range)", "landmarks (face mesh)", "eyes (blink)", "liveness logic")
+# The session embeds every 4th frontal frame and runs PAD on at most 6 frames: their cost per frame
+# averaged over a ~90-frame session.
+AMORTISED = {"align": 0.25, "embed": 0.25, "PAD (MiniFASNet x2)": 6 / 90}
+
+STAGES = ("detect (short range)", "detect (full range)", "landmarks (face mesh)", "eyes (blink)", "align", "embed",
+          "PAD (MiniFASNet x2)", "liveness logic")
+
+
+def _label(r: dict) -> str:
+    return f"{'dlib' if r['kind'] == 'dlib' else r['kind']} {r['threads']}T"
+
+
+def latency_plot(speed: list[dict], path: Path) -> None:
+    ours = [r for r in speed if r["kind"] != "dlib"]
+    fig, ax = plt.subplots(figsize=(9, 5))
+    height = 0.8 / max(1, len(ours))
+    y = np.arange(len(STAGES))
+    for k, r in enumerate(ours):
+        vals = [r["median_ms"].get(s, np.nan) for s in STAGES]
+        ax.barh(y + k * height, vals, height, label=_label(r))
+    ax.set_yticks(y + 0.4 - height / 2, STAGES)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("median ms per call (log scale)")
+    ax.set_title("Per-stage latency, one 640x480 frame")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def end_to_end_plot(speed: list[dict], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    labels = [_label(r) for r in speed]
+    vals = [r["median_ms"]["end to end (one frame)"] for r in speed]
+    colors = ["tab:gray" if r["kind"] == "dlib" else "tab:blue" for r in speed]
+    ax.bar(labels, vals, color=colors)
+    for i, v in enumerate(vals):
+        ax.text(i, v, f"{v:.0f}", ha="center", va="bottom", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("ms (log scale)")
+    ax.set_title("Detect + landmarks + align + embed, one frame: ours vs dlib")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def fps_plot(speed: list[dict], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for kind in ("int8", "float"):
+        rows = sorted((r for r in speed if r["kind"] == kind and "loop" in r), key=lambda r: r["threads"])
+        if rows:
+            ax.plot([r["threads"] for r in rows], [r["loop"]["fps"] for r in rows], "o-", label=f"{kind}, no PAD")
+            if all("loop_with_pad" in r for r in rows):
+                ax.plot([r["threads"] for r in rows], [r["loop_with_pad"]["fps"] for r in rows], "s--",
+                        label=f"{kind}, with MiniFASNet")
+    ax.set_xlabel("interpreter threads")
+    ax.set_ylabel("frames per second")
+    ax.set_title("Sustained liveness loop")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _rates(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    thresholds = np.unique(np.concatenate([genuine, impostor]))
+    fmr = np.array([(impostor >= t).mean() for t in thresholds])
+    fnmr = np.array([(genuine < t).mean() for t in thresholds])
+    return fmr, fnmr
+
+
+def roc_det_plots(curves: dict[str, tuple[np.ndarray, np.ndarray]], roc_path: Path, det_path: Path) -> None:
+    fig1, roc = plt.subplots(figsize=(5.5, 4.5))
+    fig2, det = plt.subplots(figsize=(5.5, 4.5))
+    for name, (g, i) in curves.items():
+        fmr, fnmr = _rates(g, i)
+        label = f"{name} ({len(g)} gen / {len(i)} imp)"
+        roc.plot(np.maximum(fmr, 1e-4), 1 - fnmr, label=label)
+        det.plot(np.maximum(fmr, 1e-4), np.maximum(fnmr, 1e-4), label=label)
+    for ax in (roc, det):
+        ax.set_xscale("log")
+        ax.set_xlim(1e-4, 1)
+        ax.axvline(1 / max(len(i) for _, i in curves.values()), color="gray", ls=":", lw=1)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    roc.set_xlabel("false match rate (log; dotted: 1 impostor pair)")
+    roc.set_ylabel("true match rate")
+    roc.set_title("ROC, deepface pairs implied by labels")
+    det.set_yscale("log")
+    det.set_xlabel("false match rate (log; dotted: 1 impostor pair)")
+    det.set_ylabel("false non-match rate (log)")
+    det.set_title("DET, deepface pairs implied by labels")
+    for fig, path in ((fig1, roc_path), (fig2, det_path)):
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
+
+def pi_budget(speed: list[dict], target: Any) -> dict[str, Any]:
+    """Per-frame estimate on a Pi 4 / Pi 5 from this machine's 1-thread int8 figures and published Pi figures."""
+    base = next((r for r in speed if r["kind"] == "int8" and r["threads"] == 1), None)
+    if base is None:
+        return {}
+    ms = base["median_ms"]
+    factors = [PUBLISHED_PI4_MS[s] / ms[s] for s in PUBLISHED_PI4_MS if ms.get(s)]
+    lo, hi = min(factors), max(factors)
+    here_frame = sum(ms.get(s, 0.0) for s in PER_FRAME_STAGES) + sum(ms.get(s, 0.0) * w for s, w in AMORTISED.items()
+                                                                   if s != "PAD (MiniFASNet x2)")
+    here_pad = ms.get("PAD (MiniFASNet x2)", 0.0) * AMORTISED["PAD (MiniFASNet x2)"]
+    out: dict[str, Any] = {"factors_pi4": {"low": lo, "high": hi}, "here_1t_frame_ms": here_frame,
+                           "here_1t_pad_ms_per_frame": here_pad, "devices": {}}
+    for name, scale, fps in (("pi4", 1.0, 15.0), ("pi5", 1 / PI5_OVER_PI4, 30.0)):
+        budget = 1000 / fps
+        low, high = here_frame * lo * scale, here_frame * hi * scale
+        pad_low, pad_high = here_pad * lo * scale, here_pad * hi * scale
+        out["devices"][name] = {"fps": fps, "budget_ms": budget, "frame_ms": (low, high),
+                                "pad_ms_per_frame": (pad_low, pad_high),
+                                "fits": high + pad_high <= budget, "fits_low": low + pad_low <= budget}
+    out["target"] = getattr(target, "name", str(target))
+    return out
+
+
+def budget_table(b: dict[str, Any]) -> str:
+    if not b:
+        return "(no 1-thread int8 run: no estimate)"
+    f = b["factors_pi4"]
+    lines = [f"Pi 4 / this machine, 1 thread: x{f['low']:.1f} (BlazeFace) to x{f['high']:.1f} (face mesh); "
+             f"Pi 5 = Pi 4 / {PI5_OVER_PI4}. This machine, 1 thread, per liveness frame: "
+             f"{b['here_1t_frame_ms']:.1f} ms + MiniFASNet amortised {b['here_1t_pad_ms_per_frame']:.1f} ms.", "",
+             "| device | frame budget | estimated ms per frame (no PAD) | + MiniFASNet amortised | fits at the "
+             "high estimate |", "|---|---|---|---|---|"]
+    for name, d in b["devices"].items():
+        lines.append(f"| {name} ({d['fps']:.0f} frames/s) | {d['budget_ms']:.0f} ms | {d['frame_ms'][0]:.0f}-"
+                     f"{d['frame_ms'][1]:.0f} | {d['pad_ms_per_frame'][0]:.0f}-{d['pad_ms_per_frame'][1]:.0f} | "
+                     f"{'yes' if d['fits'] else 'no' if not d['fits_low'] else 'only at the low estimate'} |")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Signed model bundles: packing (release side), verification and atomic installation (device side)."""

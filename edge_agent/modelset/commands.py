@@ -1,0 +1,140 @@
+"""``edge-agent models keygen|pack|install|verify``: publishing and installing signed model sets."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from edge_agent.errors import BadInput
+
+__all__ = ["add_parser", "check_factory_set", "default_trusted_dir"]
+
+
+def default_trusted_dir() -> Path:
+    return Path(os.environ.get("EDGE_AGENT_RELEASE_KEYS", "/etc/edge-agent/release-keys"))
+
+
+def _state(args: argparse.Namespace) -> Path:
+    from edge_agent.provision.commands import default_state_dir
+
+    return Path(args.state) if args.state else default_state_dir()
+
+
+def check_factory_set(directory: Path | None = None) -> dict[str, Any]:
+    """The model set shipped with the software: every present file against the manifest's sha256."""
+    from edge_agent.errors import ModelIntegrityError
+    from edge_agent.vision.manifest import Manifest
+
+    manifest = Manifest.load(directory)
+    checked = 0
+    for key, entry in manifest.data["models"].items():
+        path = manifest.directory / entry["file"]
+        if not path.exists():
+            if entry.get("optional"):
+                continue
+            raise ModelIntegrityError(f"model {key} ({entry['file']}) is missing from {manifest.directory}")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+            raise ModelIntegrityError(f"model {entry['file']} does not match its manifest sha256")
+        checked += 1
+    return {"version": manifest.version, "path": str(manifest.directory), "files": checked,
+            "manifest_sha256": manifest.sha256}
+
+
+def _keygen(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from edge_agent.atomic import atomic_write
+    from edge_agent.modelset.bundle import key_id
+
+    out: Path = args.out
+    if out.exists():
+        raise BadInput(f"{out} exists; refusing to overwrite a release key")
+    out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = Ed25519PrivateKey.generate()
+    atomic_write(out, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()), mode=0o600)
+    pub = out.with_suffix(".pub")
+    atomic_write(pub, key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                    serialization.PublicFormat.SubjectPublicKeyInfo))
+    return 0, {"private_key": str(out), "public_key": str(pub), "key_id": key_id(key.public_key()),
+               "next": f"copy {pub.name} into each device's release-keys folder (/etc/edge-agent/release-keys)"}
+
+
+def _pack(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent.atomic import atomic_write
+    from edge_agent.modelset.bundle import load_private_key, pack
+    from edge_agent.vision.manifest import DEFAULT_MODEL_DIR
+
+    models = args.models or DEFAULT_MODEL_DIR
+    data = pack(models, load_private_key(args.key))
+    atomic_write(args.out, data)
+    return 0, {"bundle": str(args.out), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _install(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent.modelset.bundle import MAX_BUNDLE, load_trusted_keys, read_bundle
+    from edge_agent.modelset.install import ModelStore
+
+    try:
+        if args.bundle.stat().st_size > MAX_BUNDLE:
+            raise BadInput(f"{args.bundle} is larger than any model bundle ({MAX_BUNDLE} bytes)")
+        data = args.bundle.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"cannot read the bundle {args.bundle}: {exc.strerror}") from None
+    bundle = read_bundle(data, load_trusted_keys(args.trusted))
+    store = ModelStore(_state(args) / "models")
+    in_use = store.current_version()
+    if in_use is None:
+        try:
+            in_use = check_factory_set()["version"]
+        except Exception:  # no usable factory set: any signed set is an improvement
+            in_use = None
+    out = store.install(bundle, in_use)
+    if out["changed"]:
+        out["next"] = "restart the agent to load it: systemctl restart edge-agent"
+    return 0, out
+
+
+def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent.modelset.bundle import load_trusted_keys
+    from edge_agent.modelset.install import ModelStore
+
+    store = ModelStore(_state(args) / "models")
+    if store.current_dir() is None:
+        return 0, {"installed": "factory set (shipped with the software, not a signed bundle)",
+                   **check_factory_set()}
+    return 0, {"installed": "signed bundle", **store.verify(load_trusted_keys(args.trusted))}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from edge_agent.provision.commands import _print
+
+    p = sub.add_parser("models", help="signed model sets: keygen, pack (release side), install, verify (device)")
+    cmds = p.add_subparsers(dest="models_command", required=True)
+
+    k = cmds.add_parser("keygen", help="create a release signing key pair (keep the private key offline)")
+    k.add_argument("--out", type=Path, required=True, help="private key file to create (PEM); .pub beside it")
+    k.add_argument("--json", action="store_true")
+    k.set_defaults(run=_keygen, show=_print)
+
+    pk = cmds.add_parser("pack", help="sign a model folder (manifest + models) into a bundle")
+    pk.add_argument("--key", type=Path, required=True, help="release private key (PEM)")
+    pk.add_argument("--models", type=Path, default=None, help="model folder (default: this checkout's models/)")
+    pk.add_argument("--out", type=Path, required=True)
+    pk.add_argument("--json", action="store_true")
+    pk.set_defaults(run=_pack, show=_print)
+
+    for name, fn, text in (("install", _install, "verify a bundle and install it atomically (no downgrades)"),
+                           ("verify", _verify, "re-check the installed model set's signature and hashes")):
+        c = cmds.add_parser(name, help=text)
+        if name == "install":
+            c.add_argument("bundle", type=Path)
+        c.add_argument("--state", type=Path, default=None, help="state folder (EDGE_AGENT_STATE)")
+        c.add_argument("--trusted", type=Path, default=default_trusted_dir(),
+                       help="folder of trusted release public keys, *.pub (EDGE_AGENT_RELEASE_KEYS)")
+        c.add_argument("--json", action="store_true")
+        c.set_defaults(run=fn, show=_print)

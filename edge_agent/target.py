@@ -1,0 +1,76 @@
+"""Device targets: thread counts and input sizes chosen for the hardware the agent runs on.
+
+A Raspberry Pi 4 (4 x Cortex-A72 at 1.5-1.8 GHz) and a Pi 5 (4 x Cortex-A76
+at 2.4 GHz) have four cores: the interpreter gets three so the camera,
+gRPC and the Python of the session keep one. The camera frame is 640x480 on
+both: BlazeFace sees 128x128 or 192x192 whatever the frame, and at a
+counter (face 40-80 cm away) 640 px already gives 60-120 px between the
+eyes, well above the 28 px floor; larger frames only cost resizing. The Pi
+5 runs the liveness loop at 30 frames/s, the Pi 4 at 15 (its per-frame
+budget, see the README's performance budget). ``auto`` reads the board name
+from the device tree and falls back to ``generic`` (threads = cores, at most
+4) anywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_agent.errors import BadInput
+
+__all__ = ["TARGETS", "Target", "UnknownTarget", "detect_target", "resolve_target"]
+
+MODEL_FILE = Path("/proc/device-tree/model")
+
+
+class UnknownTarget(BadInput):
+    code = "unknown_target"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    threads: int
+    width: int
+    height: int
+    fps: float
+
+    @property
+    def frame_budget_ms(self) -> float:
+        """Time the whole per-frame pipeline may take to keep up with the camera."""
+        return 1000.0 / self.fps
+
+
+TARGETS: dict[str, Target] = {
+    "pi4": Target("pi4", threads=3, width=640, height=480, fps=15.0),
+    "pi5": Target("pi5", threads=3, width=640, height=480, fps=30.0),
+}
+
+
+def _generic() -> Target:
+    return Target("generic", threads=max(1, min(4, os.cpu_count() or 1)), width=640, height=480, fps=15.0)
+
+
+def detect_target(model_file: Path = MODEL_FILE) -> Target:
+    try:
+        board = model_file.read_bytes().decode("ascii", "replace").strip("\x00 \n")
+    except OSError:
+        return _generic()
+    if "Raspberry Pi 5" in board:
+        return TARGETS["pi5"]
+    if "Raspberry Pi 4" in board or "Raspberry Pi Compute Module 4" in board:
+        return TARGETS["pi4"]
+    return _generic()
+
+
+def resolve_target(name: str, model_file: Path = MODEL_FILE) -> Target:
+    """``auto`` | ``pi4`` | ``pi5`` | ``generic``."""
+    if name == "auto":
+        return detect_target(model_file)
+    if name == "generic":
+        return _generic()
+    if name not in TARGETS:
+        raise UnknownTarget(f"unknown target {name!r}: use auto, pi4, pi5 or generic")
+    return TARGETS[name]
