@@ -8,8 +8,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only: benchmarks run headless
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 # Published Raspberry Pi 4 figures (TFLite, CPU, int8; see ../shared/docs/design.md and the README):
 # BlazeFace about 7 ms, face mesh about 24 ms. Our own 1-thread x86 times for the same models give

@@ -192,8 +192,8 @@ def worker(kind: str, threads: int, image: Path, runs: int, width: int, profile:
     if kind == "dlib":
         stages = _dlib_stages(rgb, runs)
     else:
-        from edge_agent.simulation.scenes import Face3D, live_scene
         from edge_agent.liveness.challenge import random_actions
+        from edge_agent.simulation.scenes import Face3D, live_scene
         from edge_agent.vision.align import extract_chip, five_points
         from edge_agent.vision.antispoof import AntiSpoof
         from edge_agent.vision.pipeline import FacePipeline
