@@ -7,6 +7,13 @@ Layout (all created 0700/0600)::
     STATE/ca.pem          the carrier CA that signed our certificate
     STATE/tls.pem         our client certificate (CN = device id)
     STATE/outbox.db       signed results waiting for (or acknowledged by) the carrier
+    STATE/agent.lock      held (flock) by the running agent and by commands that change the identity
+
+Key rotation stages the new keys as ``*.next`` in the KeyStore, asks the
+carrier, writes the new certificate as ``tls.pem.next`` and only then swaps
+keys and certificate; ``tls.pem.next`` existing means the carrier has
+switched, so any interrupted swap is rolled forward the next time the
+identity is read.
 
 Enrolment writes the certificate files first and ``device.json`` last, each
 atomically, so an interrupted enrolment leaves a device that is simply "not
@@ -16,15 +23,18 @@ enrolled" rather than half enrolled.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.atomic import atomic_write
-from edge_agent.attest.keys import DeviceKeys, FileKeyStore
-from edge_agent.carrier.client import DeviceCredentials, enroll
-from edge_agent.carrier.pki import key_pem, make_csr, new_key
+from edge_agent.attest.keys import SIGNING_KEY, DeviceKeys, FileKeyStore, raw_public_key
+from edge_agent.carrier.client import CarrierClient, DeviceCredentials, enroll
+from edge_agent.carrier.pki import key_pem, make_csr, new_key, rotation_message
 from edge_agent.errors import EdgeAgentError
+from edge_agent.faults import crash_point
 
 __all__ = ["DeviceState", "Identity", "NotEnrolled"]
 
@@ -84,7 +94,80 @@ class DeviceState:
             db.close()
         return int(row[0]) if row and row[0] is not None else None
 
+    def finish_rotation(self) -> bool:
+        """Roll an interrupted key swap forward; True when there was one."""
+        pending = self.root / "tls.pem.next"
+        if not pending.exists():
+            return False
+        store = self.keys.store
+        for name in (SIGNING_KEY, TLS_KEY):
+            staged = store.get(name + ".next")
+            if staged is not None:
+                store.put(name, staged)
+                crash_point("rotate.mid_swap")
+                store.delete(name + ".next")
+        os.replace(pending, self.root / "tls.pem")
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return True
+
+    def rotate(self, client: CarrierClient) -> Identity:
+        """New signing and TLS keys, enrolled with the carrier over the current certificate; old ones retired."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        self.finish_rotation()
+        ident = self.identity()
+        store = self.keys.store
+        if store.get(SIGNING_KEY + ".next") is None:  # reuse staged keys: a repeat must present the same key
+            raw = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+            store.put(SIGNING_KEY + ".next", raw)
+        if store.get(TLS_KEY + ".next") is None:
+            store.put(TLS_KEY + ".next", key_pem(new_key()))
+        new_signing = Ed25519PrivateKey.from_private_bytes(store.get(SIGNING_KEY + ".next") or b"")
+        tls_key = serialization.load_pem_private_key(store.get(TLS_KEY + ".next") or b"", None)
+        assert isinstance(tls_key, ec.EllipticCurvePrivateKey)
+        csr = make_csr(tls_key)
+        new_pub = raw_public_key(new_signing.public_key())
+        message = rotation_message(ident.device_id, new_pub, csr)
+        resp = client.rotate_keys(pb.RotateRequest(
+            device_id=ident.device_id, new_signing_public_key=new_pub, csr_pem=csr,
+            old_key_signature=self.keys.signing_key().sign(message), new_key_signature=new_signing.sign(message)))
+        crash_point("rotate.after_carrier")
+        atomic_write(self.root / "tls.pem.next", bytes(resp.certificate_pem))
+        crash_point("rotate.before_swap")
+        self.finish_rotation()
+        return self.identity()
+
+    def wipe(self) -> list[str]:
+        """Forget the identity first (device.json), then keys, certificates, outbox and installed models."""
+        import shutil
+
+        removed = []
+        for name in ("device.json", "tls.pem", "tls.pem.next", "ca.pem"):
+            if (self.root / name).exists():
+                (self.root / name).unlink()
+                removed.append(name)
+        for name in self.keys.store.names():
+            self.keys.store.delete(name)
+            removed.append(f"keys/{name}")
+        for p in sorted(self.root.iterdir()) if self.root.exists() else []:
+            if p.name == "agent.lock":
+                continue
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p.name)
+        return removed
+
     def identity(self) -> Identity:
+        self.finish_rotation()
         try:
             record = json.loads((self.root / "device.json").read_text())
             ca = (self.root / "ca.pem").read_bytes()

@@ -63,3 +63,11 @@ class CarrierClient:
             timeout=self.deadline_s,
         )
         return resp
+
+    def rotate_keys(self, request: pb.RotateRequest) -> pb.RotateResponse:
+        resp: pb.RotateResponse = self._stub.RotateKeys(request, timeout=self.deadline_s)
+        return resp
+
+    def deregister(self, request: pb.DeregisterRequest) -> pb.DeregisterResponse:
+        resp: pb.DeregisterResponse = self._stub.Deregister(request, timeout=self.deadline_s)
+        return resp

@@ -8,6 +8,7 @@ how the server knows who is calling.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 
@@ -111,3 +112,19 @@ class CertificateAuthority:
         if not csr.is_signature_valid:
             raise ValueError("CSR signature does not verify")
         return self._issue(csr.public_key(), device_id, ExtendedKeyUsageOID.CLIENT_AUTH, days)
+
+
+ROTATE_CONTEXT = b"edge-agent rotate v1\x00"
+DEREGISTER_CONTEXT = b"edge-agent deregister v1\x00"
+
+
+def cert_sha256(pem: bytes) -> str:
+    """Fingerprint of a certificate's DER form, however its PEM text is wrapped."""
+    cert = x509.load_pem_x509_certificate(pem)
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def rotation_message(device_id: str, new_signing_public_key: bytes, csr_pem: bytes) -> bytes:
+    """What both the old and the new signing key sign in a key rotation request."""
+    return (ROTATE_CONTEXT + len(device_id).to_bytes(2, "big") + device_id.encode() + new_signing_public_key
+            + hashlib.sha256(csr_pem).digest())

@@ -7,7 +7,8 @@ vocabulary:
 
 * INVALID_ARGUMENT   malformed or non-canonical message
 * UNAUTHENTICATED    no client certificate, or a signature that does not verify
-* PERMISSION_DENIED  unknown or revoked device, bad enrolment token, result for another device
+* PERMISSION_DENIED  unknown or revoked device, a replaced certificate, bad enrolment token, result for
+                     another device
 * FAILED_PRECONDITION unknown, foreign, reused or expired nonce; counter not increasing
 * ALREADY_EXISTS     a different result under an already accepted transaction id
 * RESOURCE_EXHAUSTED message larger than the limit (gRPC itself)
@@ -28,13 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError, Message
 
 from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.attest.result import BadSignature, MalformedResult, parse_signed, verify_signed_result
-from edge_agent.carrier.pki import CertificateAuthority
-from edge_agent.carrier.store import Acceptance, CarrierStore, SqliteCarrierStore, StaleSubmission
+from edge_agent.carrier.pki import DEREGISTER_CONTEXT, CertificateAuthority, cert_sha256, rotation_message
+from edge_agent.carrier.store import Acceptance, CarrierStore, Device, SqliteCarrierStore, StaleSubmission
 from edge_agent.clock import Clock, SystemClock
 
 __all__ = ["CarrierServer", "CarrierService", "ServerConfig", "server_state"]
@@ -80,14 +82,34 @@ class CarrierService:
             raise Abort(grpc.StatusCode.UNAUTHENTICATED, "a device client certificate is required")
         return bytes(names[0]).decode()
 
-    def _device(self, context: grpc.ServicerContext) -> tuple[str, Ed25519PublicKey, int]:
+    @staticmethod
+    def _peer_cert_sha256(context: grpc.ServicerContext) -> str:
+        pems = context.auth_context().get("x509_pem_cert")
+        if not pems:
+            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "a device client certificate is required")
+        return cert_sha256(bytes(pems[0]))
+
+    def _device_record(self, context: grpc.ServicerContext) -> tuple[Device, bool]:
+        """The calling device, and whether it used its previous certificate (only a rotation repeat may)."""
         device_id = self._peer(context)
         dev = self.store.device(device_id)
         if dev is None:
             raise Abort(grpc.StatusCode.PERMISSION_DENIED, f"device {device_id} is not enrolled")
         if dev.revoked:
             raise Abort(grpc.StatusCode.PERMISSION_DENIED, f"device {device_id} is revoked")
-        return device_id, Ed25519PublicKey.from_public_bytes(dev.signing_public_key), dev.last_counter
+        presented = self._peer_cert_sha256(context)
+        if presented == dev.cert_sha256:
+            return dev, False
+        if dev.prev_cert_sha256 and presented == dev.prev_cert_sha256:
+            return dev, True
+        raise Abort(grpc.StatusCode.PERMISSION_DENIED, f"certificate of {device_id} was replaced (keys rotated)")
+
+    def _device(self, context: grpc.ServicerContext) -> tuple[str, Ed25519PublicKey, int]:
+        dev, previous = self._device_record(context)
+        if previous:
+            raise Abort(grpc.StatusCode.PERMISSION_DENIED,
+                        f"certificate of {dev.device_id} was replaced (keys rotated)")
+        return dev.device_id, Ed25519PublicKey.from_public_bytes(dev.signing_public_key), dev.last_counter
 
     # -- handlers (raw bytes in, message out) ------------------------------
     def enroll(self, data: bytes, context: grpc.ServicerContext) -> pb.EnrollResponse:
@@ -101,7 +123,7 @@ class CarrierService:
             cert = self.ca.sign_device_csr(bytes(req.csr_pem), device_id)
         except ValueError as exc:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad CSR: {exc}") from None
-        self.store.add_device(device_id, bytes(req.signing_public_key))
+        self.store.add_device(device_id, bytes(req.signing_public_key), cert_sha256(cert))
         log.info("device_enrolled device=%s", device_id)
         return pb.EnrollResponse(device_id=device_id, certificate_pem=cert, ca_certificate_pem=self.ca.cert_pem)
 
@@ -165,6 +187,43 @@ class CarrierService:
         return pb.SubmitAck(transaction_id=txn, accepted_at_unix_ms=prior.accepted_at_ms, duplicate=True,
                             receipt_id=prior.receipt_id)
 
+    def rotate_keys(self, data: bytes, context: grpc.ServicerContext) -> pb.RotateResponse:
+        req = _parse(pb.RotateRequest, data)
+        dev, previous = self._device_record(context)
+        new_key = bytes(req.new_signing_public_key)
+        if req.device_id != dev.device_id or len(new_key) != 32 or not req.csr_pem:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "rotation needs this device's id, a 32-byte key and a CSR")
+        if previous:  # the device lost our answer and asks again with its old certificate
+            if new_key != dev.rotation_key:
+                raise Abort(grpc.StatusCode.PERMISSION_DENIED, "keys were rotated already; this is not a repeat")
+            return pb.RotateResponse(certificate_pem=dev.rotation_cert, rotated_at_unix_ms=self.clock.now_ms())
+        message = rotation_message(dev.device_id, new_key, bytes(req.csr_pem))
+        try:
+            Ed25519PublicKey.from_public_bytes(dev.signing_public_key).verify(bytes(req.old_key_signature), message)
+            Ed25519PublicKey.from_public_bytes(new_key).verify(bytes(req.new_key_signature), message)
+        except (InvalidSignature, ValueError):
+            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "rotation signatures do not verify") from None
+        try:
+            cert = self.ca.sign_device_csr(bytes(req.csr_pem), dev.device_id)
+        except ValueError as exc:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad CSR: {exc}") from None
+        self.store.rotate(dev.device_id, new_key, cert, cert_sha256(cert))
+        log.info("device_keys_rotated device=%s", dev.device_id)
+        return pb.RotateResponse(certificate_pem=cert, rotated_at_unix_ms=self.clock.now_ms())
+
+    def deregister(self, data: bytes, context: grpc.ServicerContext) -> pb.DeregisterResponse:
+        req = _parse(pb.DeregisterRequest, data)
+        device_id, key, _ = self._device(context)
+        try:
+            key.verify(bytes(req.signature), DEREGISTER_CONTEXT + device_id.encode())
+        except InvalidSignature:
+            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "deregistration signature does not verify") from None
+        if req.device_id != device_id:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "device id does not match the certificate")
+        self.store.revoke(device_id)
+        log.info("device_deregistered device=%s", device_id)
+        return pb.DeregisterResponse(revoked_at_unix_ms=self.clock.now_ms())
+
     def heartbeat(self, data: bytes, context: grpc.ServicerContext) -> pb.HeartbeatResponse:
         _parse(pb.HeartbeatRequest, data)
         self._device(context)
@@ -186,7 +245,7 @@ class CarrierService:
 
     def handlers(self, methods: list[str]) -> grpc.GenericRpcHandler:
         table = {"Enroll": self.enroll, "GetNonce": self.get_nonce, "SubmitResult": self.submit,
-                 "Heartbeat": self.heartbeat}
+                 "Heartbeat": self.heartbeat, "RotateKeys": self.rotate_keys, "Deregister": self.deregister}
         return grpc.method_handlers_generic_handler(SERVICE, {
             name: grpc.unary_unary_rpc_method_handler(
                 self._wrap(table[name]), request_deserializer=None,
@@ -227,7 +286,8 @@ class CarrierServer:
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
         ca_pem = service.ca.cert_pem
         self.main = grpc.server(futures.ThreadPoolExecutor(workers), options=opts)
-        self.main.add_generic_rpc_handlers([service.handlers(["GetNonce", "SubmitResult", "Heartbeat"])])
+        self.main.add_generic_rpc_handlers([service.handlers(["GetNonce", "SubmitResult", "Heartbeat", "RotateKeys",
+                                                                    "Deregister"])])
         mtls = grpc.ssl_server_credentials([(server_key, server_cert)], root_certificates=ca_pem,
                                            require_client_auth=True)
         self.port = self.main.add_secure_port(f"{host}:{port}", mtls)

@@ -26,6 +26,10 @@ class Device:
     signing_public_key: bytes
     revoked: bool
     last_counter: int
+    cert_sha256: str = ""  # the one TLS certificate this device may use now
+    prev_cert_sha256: str = ""  # the certificate replaced by the last rotation (only to repeat that rotation)
+    rotation_key: bytes = b""  # the last rotation's new signing key and certificate, to answer a repeat
+    rotation_cert: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,8 @@ class NonceState:
 class CarrierStore(Protocol):
     def add_token(self, token: str, expires_at_ms: int) -> None: ...
     def consume_token(self, token: str, now_ms: int) -> bool: ...
-    def add_device(self, device_id: str, signing_public_key: bytes) -> None: ...
+    def add_device(self, device_id: str, signing_public_key: bytes, cert_sha256: str) -> None: ...
+    def rotate(self, device_id: str, signing_public_key: bytes, cert_pem: bytes, cert_sha256: str) -> None: ...
     def device(self, device_id: str) -> Device | None: ...
     def revoke(self, device_id: str) -> None: ...
     def add_nonce(self, nonce: bytes, device_id: str, issued_at_ms: int, expires_at_ms: int) -> None: ...
@@ -71,7 +76,11 @@ class SqliteCarrierStore:
     CREATE TABLE IF NOT EXISTS tokens (token_sha256 TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL,
                                        used INTEGER NOT NULL DEFAULT 0);
     CREATE TABLE IF NOT EXISTS devices (device_id TEXT PRIMARY KEY, signing_key BLOB NOT NULL,
-                                        revoked INTEGER NOT NULL DEFAULT 0, last_counter INTEGER NOT NULL DEFAULT 0);
+                                        revoked INTEGER NOT NULL DEFAULT 0, last_counter INTEGER NOT NULL DEFAULT 0,
+                                        cert_sha256 TEXT NOT NULL DEFAULT '',
+                                        prev_cert_sha256 TEXT NOT NULL DEFAULT '',
+                                        rotation_key BLOB NOT NULL DEFAULT x'',
+                                        rotation_cert BLOB NOT NULL DEFAULT x'');
     CREATE TABLE IF NOT EXISTS nonces (nonce BLOB PRIMARY KEY, device_id TEXT NOT NULL, issued_ms INTEGER NOT NULL,
                                        expires_ms INTEGER NOT NULL, used_by TEXT);
     CREATE TABLE IF NOT EXISTS audit (transaction_id TEXT PRIMARY KEY, device_id TEXT NOT NULL,
@@ -100,17 +109,27 @@ class SqliteCarrierStore:
             )
             return cur.rowcount == 1
 
-    def add_device(self, device_id: str, signing_public_key: bytes) -> None:
+    def add_device(self, device_id: str, signing_public_key: bytes, cert_sha256: str) -> None:
         with self._lock:
-            self._db.execute("INSERT INTO devices (device_id, signing_key) VALUES (?, ?)",
-                             (device_id, signing_public_key))
+            self._db.execute("INSERT INTO devices (device_id, signing_key, cert_sha256) VALUES (?, ?, ?)",
+                             (device_id, signing_public_key, cert_sha256))
+
+    def rotate(self, device_id: str, signing_public_key: bytes, cert_pem: bytes, cert_sha256: str) -> None:
+        """One statement: the new key and certificate replace the old ones together."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE devices SET prev_cert_sha256 = cert_sha256, cert_sha256 = ?, signing_key = ?, "
+                "rotation_key = ?, rotation_cert = ? WHERE device_id = ?",
+                (cert_sha256, signing_public_key, signing_public_key, cert_pem, device_id))
 
     def device(self, device_id: str) -> Device | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT device_id, signing_key, revoked, last_counter FROM devices WHERE device_id = ?", (device_id,)
+                "SELECT device_id, signing_key, revoked, last_counter, cert_sha256, prev_cert_sha256, rotation_key, "
+                "rotation_cert FROM devices WHERE device_id = ?", (device_id,)
             ).fetchone()
-        return Device(row[0], bytes(row[1]), bool(row[2]), row[3]) if row else None
+        return Device(row[0], bytes(row[1]), bool(row[2]), row[3], row[4], row[5], bytes(row[6]),
+                      bytes(row[7])) if row else None
 
     def revoke(self, device_id: str) -> None:
         with self._lock:

@@ -34,6 +34,10 @@ class EnrolmentRefused(BadInput):
     code = "enrolment_refused"
 
 
+class BacklogPending(EdgeAgentError):
+    code = "outbox_backlog"
+
+
 def default_state_dir() -> Path:
     return Path(os.environ.get("EDGE_AGENT_STATE", "/var/lib/edge-agent"))
 
@@ -123,6 +127,97 @@ def _status(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     return 0, out
 
 
+def _client(state: DeviceState) -> Any:
+    from edge_agent.carrier.client import CarrierClient
+
+    ident = state.identity()
+    return ident, CarrierClient(ident.carrier_target, ident.credentials)
+
+
+def _drain(state: DeviceState, client: Any) -> tuple[int, int]:
+    """Deliver what the outbox holds; (delivered now, still pending)."""
+    from edge_agent.carrier.sender import Sender
+    from edge_agent.outbox.store import Outbox
+
+    if not state.outbox_path.exists():
+        return 0, 0
+    box = Outbox(state.outbox_path)
+    try:
+        report = Sender(box, client.submit).drain()
+        return report.acked, box.backlog()
+    finally:
+        box.close()
+
+
+def _rotate(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent.provision.lock import agent_lock
+
+    state = DeviceState(args.state)
+    with agent_lock(args.state, "rotate-keys"):
+        before = _summary(state)
+        _, client = _client(state)
+        try:
+            delivered, pending = _drain(state, client)
+            if pending:
+                raise BacklogPending(f"{pending} signed results are not delivered yet; they are signed with the "
+                                     "current key, so rotate once the carrier has them (check the network)")
+            try:
+                state.rotate(client)
+            except grpc.RpcError as exc:
+                raise CarrierUnreachable(f"the carrier did not rotate the keys ({exc.code().name}: "
+                                         f"{exc.details()}); nothing changed, run rotate-keys again") from None
+        finally:
+            client.close()
+        after = _summary(state)
+    return 0, {"result": "rotated", "device_id": after["device_id"], "results_delivered_first": delivered,
+               "old_signing_key_sha256": before["signing_key_sha256"],
+               "new_signing_key_sha256": after["signing_key_sha256"],
+               "certificate_expires": after["certificate_expires"]}
+
+
+def _decommission(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent._proto import carrier_pb2 as pb
+    from edge_agent.carrier.pki import DEREGISTER_CONTEXT
+    from edge_agent.provision.lock import agent_lock
+
+    if not args.yes:
+        raise BadInput("decommission revokes this device at the carrier and erases its keys, outbox and models; "
+                       "add --yes to do it")
+    state = DeviceState(args.state)
+    out: dict[str, Any] = {"result": "decommissioned"}
+    with agent_lock(args.state, "decommission"):
+        try:
+            ident, client = _client(state)
+        except NotEnrolled:
+            out.update({"device_id": None, "carrier": "not enrolled: nothing to revoke", "erased": state.wipe()})
+            return 0, out
+        out["device_id"] = ident.device_id
+        try:
+            delivered, pending = _drain(state, client)
+            out["results_delivered_first"] = delivered
+            if pending and not args.force:
+                raise BacklogPending(f"{pending} signed results are not delivered yet and would be lost; restore "
+                                     "the network and retry, or add --force to discard them")
+            out["results_discarded"] = pending
+            sig = state.keys.signing_key().sign(DEREGISTER_CONTEXT + ident.device_id.encode())
+            try:
+                client.deregister(pb.DeregisterRequest(device_id=ident.device_id, signature=sig))
+                out["carrier"] = "revoked"
+            except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.PERMISSION_DENIED and "revoked" in (exc.details() or ""):
+                    out["carrier"] = "already revoked"
+                elif args.offline:
+                    out["carrier"] = (f"unreachable ({exc.code().name}); revoke by hand at the carrier: "
+                                      f"edge-agent carrier-server revoke {ident.device_id}")
+                else:
+                    raise CarrierUnreachable(f"the carrier did not revoke the device ({exc.code().name}); "
+                                             "nothing was erased. Retry, or add --offline to erase anyway") from None
+        finally:
+            client.close()
+        out["erased"] = state.wipe()
+    return 0, out
+
+
 def _print(out: dict[str, Any]) -> None:
     def walk(d: dict[str, Any], indent: str = "") -> None:
         for k, v in d.items():
@@ -145,6 +240,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing identity")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_provision, show=_print)
+
+    r = sub.add_parser("rotate-keys", help="new signing and TLS keys, enrolled with the carrier; old ones retired")
+    r.add_argument("--state", type=Path, default=default_state_dir())
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(run=_rotate, show=_print)
+
+    d = sub.add_parser("decommission", help="revoke this device at the carrier, then erase keys and state")
+    d.add_argument("--state", type=Path, default=default_state_dir())
+    d.add_argument("--yes", action="store_true", help="really do it")
+    d.add_argument("--force", action="store_true", help="discard results the carrier has not received")
+    d.add_argument("--offline", action="store_true", help="erase even when the carrier cannot be reached")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(run=_decommission, show=_print)
 
     s = sub.add_parser("status", help="identity, certificate expiry, models, outbox backlog, last submission")
     s.add_argument("--state", type=Path, default=default_state_dir())

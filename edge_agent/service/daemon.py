@@ -16,6 +16,7 @@ import logging
 import os
 import random
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -238,6 +239,18 @@ def _bind_unix(server: grpc.Server, path: Path, group: str) -> None:
 
 
 def serve(config: Config) -> int:
+    from edge_agent.provision.lock import AgentRunning, agent_lock
+
+    try:
+        with agent_lock(Path(config.state_dir), "serve"):
+            return _serve(config)
+    except AgentRunning as exc:
+        log.error("agent_already_running state=%s", config.state_dir)
+        print(f"edge-agent: error: {exc}", file=sys.stderr, flush=True)
+        return 3
+
+
+def _serve(config: Config) -> int:
     agent, outbox = build_agent(config)
     if agent.problems:
         log.error("agent_unhealthy problems=%s", "; ".join(agent.problems))
