@@ -139,9 +139,11 @@ def main() -> int:
     budget = report.pi_budget(results, target)
     (out / "budget.json").write_text(json.dumps(budget, indent=2) + "\n")
 
+    not_measured = (f" Not measured: {', '.join(map(str, skipped))} threads (more than the {cores} cores)."
+                    if skipped and not args.quick else "")
     text = f"""# edge-agent benchmark, {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}
 
-Machine: {_machine()}.{f" Not measured: {', '.join(map(str, skipped))} threads (more than the {cores} cores)." if skipped and not args.quick else ""} Target `{target.name}`: {target.width}x{target.height} frames, {target.threads} interpreter
+Machine: {_machine()}.{not_measured} Target `{target.name}`: {target.width}x{target.height} frames, {target.threads} interpreter
 threads, {target.fps:.0f} frames/s ({target.frame_budget_ms:.0f} ms per frame). Command: `python bench/run.py
 --target {args.target}{' --quick' if args.quick else ''}`.
 

@@ -104,7 +104,7 @@ def test_kill_during_rotation_leaves_a_working_identity(carrier: Carrier, tmp_pa
                           capture_output=True, text=True, timeout=60, env={**os.environ, "EDGE_AGENT_CRASH_AT": point})
     assert proc.returncode == -9
     if point == "rotate.after_carrier":  # the carrier switched, the device never heard: the repeat recovers
-        code, out, err = cli("rotate-keys", "--state", dev.root)
+        code, _, err = cli("rotate-keys", "--state", dev.root)
         assert code == 0, err
     works_with_carrier(dev, carrier)  # reading the identity rolls an interrupted swap forward
     assert cli("status", "--state", dev.root)[0] == 0
