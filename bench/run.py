@@ -141,11 +141,14 @@ def main() -> int:
 
     not_measured = (f" Not measured: {', '.join(map(str, skipped))} threads (more than the {cores} cores)."
                     if skipped and not args.quick else "")
+    target_line = (f"Target `{target.name}`: {target.width}x{target.height} frames, {target.threads} interpreter "
+                   f"threads, {target.fps:.0f} frames/s ({target.frame_budget_ms:.0f} ms per frame).")
+    command = f"python bench/run.py --target {args.target}{' --quick' if args.quick else ''}"
     text = f"""# edge-agent benchmark, {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}
 
-Machine: {_machine()}.{not_measured} Target `{target.name}`: {target.width}x{target.height} frames, {target.threads} interpreter
-threads, {target.fps:.0f} frames/s ({target.frame_budget_ms:.0f} ms per frame). Command: `python bench/run.py
---target {args.target}{' --quick' if args.quick else ''}`.
+Machine: {_machine()}.{not_measured}
+{target_line}
+Command: `{command}`.
 
 ## Speed: per stage, one verification, liveness loop, memory
 
