@@ -295,11 +295,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(err))
         print(f"edge-agent: error: {exc}", file=sys.stderr)
         return code
-    if getattr(args, "json", False):
-        print(json.dumps(out, indent=2))
-    else:
-        args.show(out)
-    sys.stdout.flush()  # the answer is out even if a native library misbehaves at interpreter exit
+    try:
+        if getattr(args, "json", False):
+            print(json.dumps(out, indent=2))
+        else:
+            args.show(out)
+        sys.stdout.flush()  # the answer is out even if a native library misbehaves at interpreter exit
+    except BrokenPipeError:  # `edge-agent status | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
 
 

@@ -29,5 +29,10 @@ run install -m 0644 "$SRC/systemd/edge-agent.sysusers.conf" /usr/lib/sysusers.d/
 run install -m 0644 "$SRC/systemd/edge-agent.tmpfiles.conf" /usr/lib/tmpfiles.d/edge-agent.conf
 run systemd-sysusers
 run systemd-tmpfiles --create /usr/lib/tmpfiles.d/edge-agent.conf
+run install -d -m 0755 /etc/edge-agent/release-keys
+if [ ! -e /etc/edge-agent/config.toml ]; then
+    run install -m 0644 "$SRC/systemd/config.toml" /etc/edge-agent/config.toml
+fi
+run ln -sf "$PREFIX/.venv/bin/edge-agent" /usr/local/bin/edge-agent
 run systemctl daemon-reload
-echo "installed in $PREFIX; next: edge-agent provision (see README), then systemctl enable --now edge-agent"
+echo "installed in $PREFIX; next: copy the carrier CA and release keys, sudo -u edge-agent edge-agent provision ..., then systemctl enable --now edge-agent (docs/technician-guide.md)"

@@ -218,6 +218,38 @@ def _decommission(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     return 0, out
 
 
+def _selftest(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    import dataclasses
+
+    from edge_agent.config import load_config
+    from edge_agent.provision.selftest import FAIL, WARN, CheckResult, run_selftest
+
+    config = load_config(args.config)
+
+    def progress(i: int, n: int, name: str, result: CheckResult | None) -> None:
+        if result is None:
+            print(f"[{i}/{n}] {name:<10} ...", end="", flush=True)
+        else:
+            print(f"\r[{i}/{n}] {name:<10} {result.status}  {result.detail} ({result.seconds:.1f} s)", flush=True)
+
+    results = run_selftest(config, args.state or Path(config.state_dir), args.trusted,
+                           None if args.json else progress)
+    failed = [r.name for r in results if r.status == FAIL]
+    warned = [r.name for r in results if r.status == WARN]
+    out = {"result": "fail" if failed else "pass", "failed": failed, "warnings": warned,
+           "checks": [dataclasses.asdict(r) | {"seconds": round(r.seconds, 2)} for r in results]}
+    return (1 if failed else 0), out
+
+
+def _print_selftest(out: dict[str, Any]) -> None:
+    n = len(out["checks"])
+    if out["failed"]:
+        print(f"SELFTEST FAILED: {', '.join(out['failed'])} ({n - len(out['failed'])} of {n} checks passed)")
+    else:
+        extra = f" ({len(out['warnings'])} warning: {', '.join(out['warnings'])})" if out["warnings"] else ""
+        print(f"SELFTEST PASSED: {n} checks{extra}")
+
+
 def _print(out: dict[str, Any]) -> None:
     def walk(d: dict[str, Any], indent: str = "") -> None:
         for k, v in d.items():
@@ -240,6 +272,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing identity")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_provision, show=_print)
+
+    from edge_agent.modelset.commands import default_trusted_dir
+
+    st = sub.add_parser("selftest", help="camera, models, inference budget, carrier and clock, outbox, disk, keys")
+    st.add_argument("--config", type=Path, default=None, help="TOML file (default /etc/edge-agent/config.toml)")
+    st.add_argument("--state", type=Path, default=None, help="state folder (default: the config's state_dir)")
+    st.add_argument("--trusted", type=Path, default=default_trusted_dir(), help="trusted release keys folder")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(run=_selftest, show=_print_selftest)
 
     r = sub.add_parser("rotate-keys", help="new signing and TLS keys, enrolled with the carrier; old ones retired")
     r.add_argument("--state", type=Path, default=default_state_dir())
