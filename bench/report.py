@@ -26,6 +26,12 @@ STAGES = ("detect (short range)", "detect (full range)", "landmarks (face mesh)"
           "PAD (MiniFASNet x2)", "liveness logic")
 
 
+def _save(fig: Any, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _label(r: dict) -> str:
     return f"{'dlib' if r['kind'] == 'dlib' else r['kind']} {r['threads']}T"
 
@@ -44,9 +50,7 @@ def latency_plot(speed: list[dict], path: Path) -> None:
     ax.set_xlabel("median ms per call (log scale)")
     ax.set_title("Per-stage latency, one 640x480 frame")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def end_to_end_plot(speed: list[dict], path: Path) -> None:
@@ -60,9 +64,7 @@ def end_to_end_plot(speed: list[dict], path: Path) -> None:
     ax.set_yscale("log")
     ax.set_ylabel("ms (log scale)")
     ax.set_title("Detect + landmarks + align + embed, one frame: ours vs dlib")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def fps_plot(speed: list[dict], path: Path) -> None:
@@ -78,9 +80,7 @@ def fps_plot(speed: list[dict], path: Path) -> None:
     ax.set_ylabel("frames per second")
     ax.set_title("Sustained liveness loop")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _rates(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,12 +109,10 @@ def roc_det_plots(curves: dict[str, tuple[np.ndarray, np.ndarray]], roc_path: Pa
     roc.set_title("ROC, deepface pairs implied by labels")
     det.set_yscale("log")
     det.set_xlabel("false match rate (log; dotted: 1 impostor pair)")
-    det.set_ylabel("false non-match rate (log)")
+    det.set_ylabel("false non-match rate (log; 0 drawn at 1e-4)")
     det.set_title("DET, deepface pairs implied by labels")
-    for fig, path in ((fig1, roc_path), (fig2, det_path)):
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+    _save(fig1, roc_path)
+    _save(fig2, det_path)
 
 
 def pi_budget(speed: list[dict], target: Any) -> dict[str, Any]:

@@ -117,25 +117,25 @@ def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     return (0 if summary.decision == "pass" else 1), out
 
 
+def _call(args: argparse.Namespace, method: str, request: Any) -> Any:
+    """One unary call to the agent, with its errors turned into the CLI's typed errors."""
+    with _channel(args) as channel:
+        try:
+            return getattr(_stub(channel), method)(request, timeout=5)
+        except grpc.RpcError as exc:
+            raise _error(exc, _target(args)) from None
+
+
 def _result(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     from edge_agent._proto import agent_pb2 as apb
 
-    with _channel(args) as channel:
-        try:
-            status = _stub(channel).GetResult(apb.ResultRequest(transaction_id=args.transaction_id), timeout=5)
-        except grpc.RpcError as exc:
-            raise _error(exc, _target(args)) from None
-    return 0, _result_status(status)
+    return 0, _result_status(_call(args, "GetResult", apb.ResultRequest(transaction_id=args.transaction_id)))
 
 
 def _health(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     from edge_agent._proto import agent_pb2 as apb
 
-    with _channel(args) as channel:
-        try:
-            h = _stub(channel).Health(apb.HealthRequest(), timeout=5)
-        except grpc.RpcError as exc:
-            raise _error(exc, _target(args)) from None
+    h = _call(args, "Health", apb.HealthRequest())
     out = {"healthy": h.healthy, "problems": list(h.problems), "device_id": h.device_id, "model_set": h.model_set,
            "outbox_backlog": h.outbox_backlog, "session_active": h.session_active}
     return (0 if h.healthy else 3), out
@@ -144,11 +144,7 @@ def _health(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 def _cancel(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     from edge_agent._proto import agent_pb2 as apb
 
-    with _channel(args) as channel:
-        try:
-            r = _stub(channel).Cancel(apb.CancelRequest(transaction_id=args.transaction_id), timeout=5)
-        except grpc.RpcError as exc:
-            raise _error(exc, _target(args)) from None
+    r = _call(args, "Cancel", apb.CancelRequest(transaction_id=args.transaction_id))
     return (0 if r.cancelled else 1), {"cancelled": r.cancelled}
 
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -226,11 +227,16 @@ def _selftest(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 
     config = load_config(args.config)
 
+    live = sys.stdout.isatty()  # on a screen, show which check is running; in a log, one line per check
+
     def progress(i: int, n: int, name: str, result: CheckResult | None) -> None:
         if result is None:
-            print(f"[{i}/{n}] {name:<10} ...", end="", flush=True)
+            if live:
+                print(f"[{i}/{n}] {name:<10} ...", end="", flush=True)
         else:
-            print(f"\r[{i}/{n}] {name:<10} {result.status}  {result.detail} ({result.seconds:.1f} s)", flush=True)
+            start = "\r" if live else ""
+            print(f"{start}[{i}/{n}] {name:<10} {result.status}  {result.detail} ({result.seconds:.1f} s)",
+                  flush=True)
 
     results = run_selftest(config, args.state or Path(config.state_dir), args.trusted,
                            None if args.json else progress)
