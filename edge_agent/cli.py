@@ -120,7 +120,7 @@ def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     rng = random.Random(args.seed) if args.seed is not None else random.SystemRandom()
     actions = random_actions(rng)
     session = LivenessSession(pipeline, pipeline.eye_landmarker(), actions,
-                              antispoof=AntiSpoof.from_manifest(pipeline.manifest, num_threads=threads))
+                              antispoof=AntiSpoof.from_manifest(pipeline.manifest))
     events = []
     try:
         for frame, t_ms in iter_frames(args.video, args.fps):
