@@ -35,11 +35,7 @@ PHOTOS = ["img1.jpg", "img5.jpg", "img20.jpg", "img30.jpg", "img38.jpg", "img13.
 def run(pipeline: FacePipeline, scene: Scene, seed: int, antispoof: AntiSpoof | None = None) -> LivenessResult:
     session = LivenessSession(pipeline, pipeline.eye_landmarker(), random_actions(random.Random(seed)),
                               antispoof=antispoof)
-    for frame, t in scene:
-        session.feed(frame, t)
-        if session.challenge.done:
-            break
-    return session.result()
+    return session.run_to_end(scene)
 
 
 def main() -> int:

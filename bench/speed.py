@@ -121,17 +121,13 @@ def _loop(pipe: Any, eyes: Any, antispoof: Any, scene: Any) -> dict[str, float]:
         m.invoke_ms, m.invokes = 0.0, 0
     session = LivenessSession(pipe, eyes, random_actions(random.Random(SEED)), antispoof=antispoof)
     t0 = time.perf_counter()
-    frames = 0
-    for rgb, t_ms in scene:
-        session.feed(rgb, t_ms)
-        frames += 1
-        if session.challenge.done:
-            break
+    result = session.run_to_end(scene)
     wall = (time.perf_counter() - t0) * 1000
+    frames = result.frames
     invoke = sum(m.invoke_ms for m in models)
     return {"frames": frames, "fps": frames * 1000 / wall, "ms_per_frame": wall / frames,
             "invoke_ms_per_frame": invoke / frames, "outside_invoke_share": 1 - invoke / wall,
-            "live": session.result().live}
+            "live": result.live}
 
 
 def _verification(pipe: Any, eyes: Any, antispoof: Any, image: Path, scene: Any) -> float:
@@ -139,7 +135,6 @@ def _verification(pipe: Any, eyes: Any, antispoof: Any, image: Path, scene: Any)
     from edge_agent.attest.keys import DeviceKeys, MemoryKeyStore
     from edge_agent.liveness.challenge import random_actions
     from edge_agent.liveness.session import LivenessSession
-    from edge_agent.matching.matcher import decide
     from edge_agent.outbox.store import Outbox
     from edge_agent.recorder import ResultRecorder
     from edge_agent.vision.image import read_image
@@ -152,12 +147,8 @@ def _verification(pipe: Any, eyes: Any, antispoof: Any, image: Path, scene: Any)
         t0 = time.perf_counter()
         reference = pipe.analyse(read_image(image))
         session = LivenessSession(pipe, eyes, random_actions(random.Random(SEED)), antispoof=antispoof)
-        for rgb, t_ms in scene:
-            session.feed(rgb, t_ms)
-            if session.challenge.done:
-                break
-        live = session.result()
-        match = decide(reference.embedding, live.embedding, pipe.threshold) if live.embedding is not None else None
+        live = session.run_to_end(scene)
+        match = live.match(reference.embedding, pipe.threshold)
         recorder.record(f"txn-{time.monotonic_ns()}", os.urandom(32), match, live.embedding,
                         liveness=live.verdict, reasons=tuple(live.reasons))
         ms = (time.perf_counter() - t0) * 1000

@@ -106,7 +106,6 @@ def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     from edge_agent.camera.files import iter_frames
     from edge_agent.liveness.challenge import random_actions
     from edge_agent.liveness.session import LivenessSession
-    from edge_agent.matching.matcher import decide
     from edge_agent.vision.antispoof import AntiSpoof
     from edge_agent.vision.image import read_image
     from edge_agent.vision.pipeline import FacePipeline
@@ -121,16 +120,12 @@ def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     actions = random_actions(rng)
     session = LivenessSession(pipeline, pipeline.eye_landmarker(), actions,
                               antispoof=AntiSpoof.from_manifest(pipeline.manifest))
-    events = []
     try:
-        for frame, t_ms in iter_frames(args.video, args.fps):
-            events += [e for e in session.feed(frame, t_ms) if e.kind != "hint"]
-            if session.challenge.done:
-                break
+        events = [e for _t, e in session.run(iter_frames(args.video, args.fps)) if e.kind != "hint"]
     except BadInput as exc:
         raise exc.about("video") from None
     live = session.result()
-    match = decide(reference.embedding, live.embedding, pipeline.threshold) if live.embedding is not None else None
+    match = live.match(reference.embedding, pipeline.threshold)
     passed = live.live and match is not None and match.matched
     out = {
         "decision": "pass" if passed else "fail",

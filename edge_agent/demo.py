@@ -27,7 +27,6 @@ from edge_agent.device import DeviceState
 from edge_agent.errors import BadInput
 from edge_agent.liveness.challenge import random_actions
 from edge_agent.liveness.session import LivenessSession
-from edge_agent.matching.matcher import decide
 from edge_agent.outbox.store import Outbox
 from edge_agent.recorder import ResultRecorder
 from edge_agent.simulation.scenes import Face3D, live_scene
@@ -74,14 +73,10 @@ def run_demo(reference: Path, probe: Path, *, models: Path | None = None, seed: 
                 actions = random_actions(rng)
                 session = LivenessSession(pipeline, pipeline.eye_landmarker(), actions,
                                           antispoof=AntiSpoof.from_manifest(pipeline.manifest))
-                prompts = []
-                for frame, t_ms in live_scene(customer, [a.value for a in actions]):
-                    prompts += [e.message for e in session.feed(frame, t_ms) if e.kind == "prompt"]
-                    if session.challenge.done:
-                        break
+                scene = live_scene(customer, [a.value for a in actions])
+                prompts = [e.message for _t, e in session.run(scene) if e.kind == "prompt"]
                 live = session.result()
-                match = (decide(ref.embedding, live.embedding, pipeline.threshold)
-                         if live.embedding is not None else None)
+                match = live.match(ref.embedding, pipeline.threshold)
                 record = recorder.record(txn, nonce, match, live.embedding, liveness=live.verdict,
                                          reasons=tuple(live.reasons))
                 liveness_out = {"challenge": [a.value for a in actions], "prompts": prompts,

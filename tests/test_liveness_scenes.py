@@ -47,12 +47,7 @@ def live(face3d: Face3D) -> Scene:
 
 
 def run(pipeline, scene: Scene, actions: list[Action]) -> LivenessResult:
-    session = LivenessSession(pipeline, pipeline.eye_landmarker(), actions)
-    for frame, t in scene:
-        session.feed(frame, t)
-        if session.challenge.done:
-            break
-    return session.result()
+    return LivenessSession(pipeline, pipeline.eye_landmarker(), actions).run_to_end(scene)
 
 
 def test_live_scene_passes_and_matches_another_photo(pipeline, live: Scene, faces_dir: Path) -> None:

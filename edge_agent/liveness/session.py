@@ -8,6 +8,7 @@ embedding that will be matched, nothing else.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +17,7 @@ from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.liveness.challenge import Action, Challenge, ChallengeConfig, Event, State
 from edge_agent.liveness.parallax import ParallaxEvidence
 from edge_agent.liveness.signals import FrameSignals, head_pose
-from edge_agent.matching.matcher import cosine
+from edge_agent.matching.matcher import MatchResult, cosine, decide
 from edge_agent.vision.align import extract_chip, five_points
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.detector import Detection
@@ -57,6 +58,10 @@ class LivenessResult:
     def live(self) -> bool:
         return self.verdict == pb.LIVENESS_LIVE
 
+    def match(self, reference: np.ndarray, threshold: float) -> MatchResult | None:
+        """The session's best live frame against the reference; None when no frame was usable."""
+        return None if self.embedding is None else decide(reference, self.embedding, threshold)
+
 
 class LivenessSession:
     def __init__(self, pipeline: FacePipeline, eyes: EyeLandmarker, actions: list[Action],
@@ -73,6 +78,19 @@ class LivenessSession:
         self._busy_ms = 0.0
         self.antispoof = antispoof
         self._pad_scores: list[float] = []
+
+    def run(self, frames: Iterable[tuple[np.ndarray, int]]) -> Iterator[tuple[int, Event]]:
+        """Feed frames until the challenge ends, yielding (frame time, event); stops reading the source then."""
+        for rgb, t_ms in frames:
+            for event in self.feed(rgb, t_ms):
+                yield t_ms, event
+            if self.challenge.done:
+                return
+
+    def run_to_end(self, frames: Iterable[tuple[np.ndarray, int]]) -> LivenessResult:
+        for _ in self.run(frames):
+            pass
+        return self.result()
 
     def feed(self, rgb: np.ndarray, t_ms: int) -> list[Event]:
         if self.challenge.done:

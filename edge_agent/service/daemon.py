@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import numpy as np
 
 from edge_agent._proto import agent_pb2 as apb
 from edge_agent._proto import agent_pb2_grpc as apb_grpc
@@ -37,7 +38,6 @@ from edge_agent.device import DeviceState
 from edge_agent.errors import BadInput, EdgeAgentError
 from edge_agent.liveness.challenge import ChallengeConfig, random_actions
 from edge_agent.liveness.session import LivenessConfig, LivenessSession
-from edge_agent.matching.matcher import decide
 from edge_agent.modelset.install import model_directory
 from edge_agent.outbox.store import Outbox, OutboxError
 from edge_agent.recorder import ResultRecorder
@@ -137,29 +137,30 @@ class Agent(apb_grpc.AgentServicer):
         )
         source = self.source_factory()
         hints = _HintThrottle()
-        try:
-            for frame, t_ms in source.frames():
+
+        def frames() -> Iterator[tuple[np.ndarray, int]]:
+            for frame in source.frames():
                 if self._cancel.is_set() or not context.is_active():
                     log.info("session_cancelled txn=%s", txn)
                     context.abort(grpc.StatusCode.CANCELLED, "session cancelled; nothing was recorded")
-                for event in session.feed(frame, t_ms):
-                    if event.kind == "prompt":
-                        yield apb.SessionEvent(prompt=apb.Prompt(action=event.action or "", message=event.message,
-                                                                 step=event.step))
-                    elif event.kind == "progress":
-                        yield apb.SessionEvent(progress=apb.Progress(fraction=event.progress, message=event.message))
-                    elif event.kind == "hint" and hints.due(event.message, t_ms):
-                        yield apb.SessionEvent(hint=apb.Hint(message=event.message))
-                if session.challenge.done:
-                    break
+                yield frame
+
+        try:
+            for t_ms, event in session.run(frames()):
+                if event.kind == "prompt":
+                    yield apb.SessionEvent(prompt=apb.Prompt(action=event.action or "", message=event.message,
+                                                             step=event.step))
+                elif event.kind == "progress":
+                    yield apb.SessionEvent(progress=apb.Progress(fraction=event.progress, message=event.message))
+                elif event.kind == "hint" and hints.due(event.message, t_ms):
+                    yield apb.SessionEvent(hint=apb.Hint(message=event.message))
         except CameraError as exc:
             log.error("camera_failed txn=%s error=%s", txn, exc)
             context.abort(grpc.StatusCode.UNAVAILABLE, f"camera_error: {exc}")
         finally:
             source.close()
         live = session.result()
-        match = decide(reference.embedding, live.embedding, self.pipeline.threshold) if live.embedding is not None \
-            else None
+        match = live.match(reference.embedding, self.pipeline.threshold)
         try:
             record = self.recorder.record(txn, nonce, match, live.embedding, liveness=live.verdict,
                                           reasons=tuple(live.reasons))
