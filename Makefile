@@ -41,10 +41,9 @@ antispoof:
 	.venv-build/bin/pip install --quiet -r tools/requirements-build.txt torch==2.13.0
 	.venv-build/bin/python tools/minifasnet_to_tflite.py --src $(SHARED)/data/antispoof/silent-face --out models --faces $(DATA)
 
+# Speed, accuracy and liveness beside dlib, as Markdown + PNG under bench/results/<date>/ (about 15 minutes).
 bench: edge_agent/_proto/carrier_pb2.py
-	$(BIN)/python bench/accuracy.py
-	$(BIN)/python bench/speed.py
-	$(BIN)/python bench/liveness.py
+	EDGE_AGENT_DATA=$(SHARED)/data $(BIN)/python bench/run.py --target $(or $(TARGET),auto)
 
 clean:
 	rm -rf $(VENV) .venv-build .pytest_cache .mypy_cache .ruff_cache

@@ -79,3 +79,14 @@ def test_malformed_manifest(tmp_path: Path) -> None:
     (tmp_path / "m" / "manifest.json").write_text("{not json")
     with pytest.raises(ModelError, match="malformed"):
         Manifest.load(tmp_path / "m")
+
+
+def test_raw_pixel_fast_path_equals_the_affine_formula() -> None:
+    """uint8 pixels into an int8 input with scale 1 / zero point -128 take a bit flip; it must be exact."""
+    from edge_agent.vision.runtime import TensorSpec
+
+    spec = TensorSpec({"index": 0, "name": "x", "shape": [1, 256], "dtype": np.int8, "quantization": (1.0, -128)})
+    pixels = np.arange(256, dtype=np.uint8)[None]
+    expected = np.clip(np.rint(pixels.astype(np.float32)) - 128, -128, 127).astype(np.int8)
+    assert np.array_equal(spec.quantise(pixels), expected)
+    assert np.array_equal(spec.quantise(pixels.astype(np.float32)), expected)

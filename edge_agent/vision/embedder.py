@@ -17,7 +17,7 @@ class Embedder:
     def embed(self, chip: np.ndarray) -> np.ndarray:
         if chip.shape != (self.size, self.size, 3):
             raise ValueError(f"embedder wants a {self.size}x{self.size} RGB chip, got {chip.shape}")
-        (vec,) = self.model.run(chip[None].astype(np.float32))
+        (vec,) = self.model.run(chip[None])  # uint8 pixels: TensorSpec maps them to the input type exactly
         vec = vec.reshape(-1).astype(np.float32)
         norm = float(np.linalg.norm(vec))
         return vec / norm if norm > 0 else vec

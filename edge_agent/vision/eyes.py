@@ -48,7 +48,7 @@ class EyeLandmarker:
             crop = cv2.warpAffine(rgb, m, (self.size, self.size), flags=cv2.INTER_LINEAR)
             if mirror:
                 crop = crop[:, ::-1]
-            eye, _iris = self.model.run(crop.astype(np.float32)[None] * (1.0 / 255.0))
+            eye, _iris = self.model.run(np.multiply(crop, np.float32(1.0 / 255.0), dtype=np.float32)[None])
             pts = eye.reshape(-1, 3)[:16, :2].copy()
             if mirror:
                 pts[:, 0] = self.size - pts[:, 0]

@@ -48,7 +48,7 @@ class FaceLandmarker:
     def landmarks(self, rgb: np.ndarray, det: Detection) -> FaceMesh:
         m = roi_transform(det, self.size)
         crop = cv2.warpAffine(rgb, m, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        tensor = crop.astype(np.float32)[None] * (1.0 / 255.0)
+        tensor = np.multiply(crop, np.float32(1.0 / 255.0), dtype=np.float32)[None]  # one pass, no temporary
         mesh, flag = self.model.run(tensor)
         pts = mesh.reshape(-1, 3)
         inv = cv2.invertAffineTransform(m)
