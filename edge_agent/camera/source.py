@@ -75,6 +75,9 @@ class V4L2Source:
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
         cap.set(cv2.CAP_PROP_FPS, self.fps)
+        # Keep one buffered frame: when a frame takes longer than the camera's interval, the session
+        # must see the newest frame (its timestamp is taken at read time), not a queue of stale ones.
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         return cap
 
     def frames(self) -> Iterator[tuple[np.ndarray, int]]:
