@@ -86,10 +86,13 @@ class FacePipeline:
         self.embedder = Embedder(manifest.load_model(self.embedder_key, num_threads=num_threads))
         self.threshold = manifest.threshold(self.embedder_key)
         self.num_threads = num_threads
+        self._eyes: EyeLandmarker | None = None
 
     def eye_landmarker(self) -> EyeLandmarker:
-        """The eyelid model, loaded on demand: only liveness sessions need it."""
-        return EyeLandmarker(self.manifest.load_model("eye_landmarks", num_threads=self.num_threads))
+        """The eyelid model, loaded on first use (only liveness sessions need it), then shared like the others."""
+        if self._eyes is None:
+            self._eyes = EyeLandmarker(self.manifest.load_model("eye_landmarks", num_threads=self.num_threads))
+        return self._eyes
 
     @classmethod
     def from_directory(cls, directory: Path | None = None, **kwargs: object) -> FacePipeline:
