@@ -52,13 +52,8 @@ class AntiSpoof:
         self.models = models
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest, *, num_threads: int = 1) -> AntiSpoof | None:
-        """The loaded models, or None when their files are not installed (the slot is optional).
-
-        One thread by default: tflite-runtime 2.14 runs int8 PRELU with a
-        single-threaded reference kernel, and a second thread made each call
-        slower, not faster (bench/run.py: 48.6 ms with 1 thread, 84 ms with 2).
-        """
+    def from_manifest(cls, manifest: Manifest, *, num_threads: int = 2) -> AntiSpoof | None:
+        """The loaded models, or None when their files are not installed (the slot is optional)."""
         loaded = []
         for key in ANTISPOOF_MODELS:
             try:
