@@ -19,7 +19,9 @@ def test_deepface_pairs_at_manifest_threshold(pipeline, faces_dir: Path) -> None
     assert len(i) > 1000 and len(g) > 100
     r = rates_at(g, i, pipeline.threshold)
     assert r.fmr == 0.0, "an impostor pair was accepted at the calibrated threshold"
-    assert r.fnmr <= 0.05
+    # A regression guard, not a goal: 4 of 140 genuine pairs are rejected today (2.86 %). A preprocessing change
+    # that looked harmless (bilinear letterboxing) made it 6 and passed a looser bound unnoticed.
+    assert r.fnmr <= 4 / 140 + 1e-9, f"FNMR {r.fnmr:.2%} at the calibrated threshold (was 2.86 %)"
     m = master_pairs(faces_dir)
     assert rates_at(
         np.array([emb[a] @ emb[b] for a, b in m.genuine]), np.array([emb[a] @ emb[b] for a, b in m.impostor]),
