@@ -119,7 +119,7 @@ def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     rng = random.Random(args.seed) if args.seed is not None else random.SystemRandom()
     actions = random_actions(rng)
     session = LivenessSession(pipeline, pipeline.eye_landmarker(), actions,
-                              antispoof=AntiSpoof.from_manifest(pipeline.manifest, num_threads=threads))
+                              antispoof=AntiSpoof.from_manifest(pipeline.manifest))
     try:
         events = [e for _t, e in session.run(iter_frames(args.video, args.fps)) if e.kind != "hint"]
     except BadInput as exc:

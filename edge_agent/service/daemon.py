@@ -200,7 +200,7 @@ def build_agent(config: Config) -> tuple[Agent, Outbox | None]:
         models = model_directory(config.models.directory, Path(config.state_dir))
         pipeline = FacePipeline.from_directory(models, precision=config.models.precision,
                                                num_threads=config.models.threads)
-        antispoof = AntiSpoof.from_manifest(pipeline.manifest, num_threads=config.models.threads)
+        antispoof = AntiSpoof.from_manifest(pipeline.manifest)
     except EdgeAgentError as exc:
         problems.append(f"{exc.code}: {exc}")
     state = DeviceState(Path(config.state_dir))

@@ -52,8 +52,13 @@ class AntiSpoof:
         self.models = models
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest, *, num_threads: int = 2) -> AntiSpoof | None:
-        """The loaded models, or None when their files are not installed (the slot is optional)."""
+    def from_manifest(cls, manifest: Manifest, *, num_threads: int = 1) -> AntiSpoof | None:
+        """The loaded models, or None when their files are not installed (the slot is optional).
+
+        One thread by default: the two 80x80 networks are too small to share out, and
+        in the running liveness loop a second thread made both calls 8.0 ms instead of
+        2.8 ms (bench/run.py, 2 cores: the interpreters' thread pools compete).
+        """
         loaded = []
         for key in ANTISPOOF_MODELS:
             try:
