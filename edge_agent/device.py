@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent._proto import carrier_pb2 as pb
-from edge_agent.atomic import atomic_write
-from edge_agent.attest.keys import SIGNING_KEY, DeviceKeys, FileKeyStore, raw_public_key
+from edge_agent.atomic import atomic_write, fsync_dir
+from edge_agent.attest.keys import SIGNING_KEY, DeviceKeys, FileKeyStore, new_signing_key, raw_public_key
 from edge_agent.carrier.client import CarrierClient, DeviceCredentials, enroll
 from edge_agent.carrier.pki import key_pem, make_csr, new_key, rotation_message
 from edge_agent.errors import EdgeAgentError
@@ -107,11 +107,7 @@ class DeviceState:
                 crash_point("rotate.mid_swap")
                 store.delete(name + ".next")
         os.replace(pending, self.root / "tls.pem")
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(self.root)
         return True
 
     def rotate(self, client: CarrierClient) -> Identity:
@@ -124,9 +120,7 @@ class DeviceState:
         ident = self.identity()
         store = self.keys.store
         if store.get(SIGNING_KEY + ".next") is None:  # reuse staged keys: a repeat must present the same key
-            raw = Ed25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
-            store.put(SIGNING_KEY + ".next", raw)
+            store.put(SIGNING_KEY + ".next", new_signing_key())
         if store.get(TLS_KEY + ".next") is None:
             store.put(TLS_KEY + ".next", key_pem(new_key()))
         new_signing = Ed25519PrivateKey.from_private_bytes(store.get(SIGNING_KEY + ".next") or b"")

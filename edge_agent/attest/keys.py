@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from edge_agent.atomic import atomic_write
 from edge_agent.errors import EdgeAgentError
 
-__all__ = ["DeviceKeys", "FileKeyStore", "KeyStore", "KeyStoreError", "MemoryKeyStore", "raw_public_key"]
+__all__ = ["DeviceKeys", "FileKeyStore", "KeyStore", "KeyStoreError", "MemoryKeyStore", "new_signing_key",
+           "raw_public_key"]
 
 SIGNING_KEY = "signing.key"
 COMMITMENT_SECRET = "commitment.secret"
@@ -87,6 +88,13 @@ class FileKeyStore:
         return sorted(p.name for p in self.directory.iterdir() if not p.name.startswith("."))
 
 
+def new_signing_key() -> bytes:
+    """A fresh Ed25519 private key in the raw 32-byte form the KeyStore holds."""
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+
+
 def raw_public_key(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
@@ -99,11 +107,7 @@ class DeviceKeys:
 
     def ensure(self) -> None:
         if self.store.get(SIGNING_KEY) is None:
-            key = Ed25519PrivateKey.generate()
-            raw = key.private_bytes(
-                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-            )
-            self.store.put(SIGNING_KEY, raw)
+            self.store.put(SIGNING_KEY, new_signing_key())
         if self.store.get(COMMITMENT_SECRET) is None:
             self.store.put(COMMITMENT_SECRET, secrets.token_bytes(32))
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from edge_agent.atomic import fsync_dir
 from edge_agent.errors import BadInput, EdgeAgentError
 from edge_agent.faults import crash_point
 from edge_agent.modelset.bundle import (
@@ -49,14 +50,6 @@ class DowngradeRefused(BadInput):
 
 class InstalledSetBroken(EdgeAgentError):
     code = "model_integrity"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -111,19 +104,19 @@ class ModelStore:
                 crash_point("models.install.mid_copy")
         _write(tmp / "bundle.header", bundle.header)
         _write(tmp / "bundle.sig", bundle.signature)
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         crash_point("models.install.before_rename")
         final = self.releases / bundle.version
         if final.exists():  # an earlier install of this version that never became current
             shutil.rmtree(final)
         os.rename(tmp, final)
-        _fsync_dir(self.releases)
+        fsync_dir(self.releases)
         crash_point("models.install.before_switch")
         previous = self.current_dir()
         link = self.root / f".current-{secrets.token_hex(4)}"
         os.symlink(Path("releases") / bundle.version, link)
         os.replace(link, self.current)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         crash_point("models.install.after_switch")
         self._prune(keep={final.name, previous.name if previous else ""})
         return {"result": "installed", "changed": True, "version": bundle.version,
