@@ -10,7 +10,7 @@ from typing import Any
 
 from edge_agent.errors import BadInput
 
-__all__ = ["add_parser", "check_factory_set", "default_trusted_dir"]
+__all__ = ["add_parser", "check_factory_set", "default_trusted_dir", "verify_model_set"]
 
 
 def default_trusted_dir() -> Path:
@@ -41,6 +41,20 @@ def check_factory_set(directory: Path | None = None) -> dict[str, Any]:
         checked += 1
     return {"version": manifest.version, "path": str(manifest.directory), "files": checked,
             "manifest_sha256": manifest.sha256}
+
+
+def verify_model_set(configured: str, state_root: Path, trusted: Path) -> dict[str, Any]:
+    """Check the set the agent will load: a configured folder or the factory set by hash, an installed
+    signed set by its release signature and hashes."""
+    from edge_agent.modelset.bundle import load_trusted_keys
+    from edge_agent.modelset.install import ModelStore
+
+    if configured:
+        return {"installed": "configured folder", **check_factory_set(Path(configured))}
+    store = ModelStore(state_root / "models")
+    if store.current_dir() is None:
+        return {"installed": "factory set (shipped with the software, not a signed bundle)", **check_factory_set()}
+    return {"installed": "signed bundle", **store.verify(load_trusted_keys(trusted))}
 
 
 def _keygen(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
@@ -100,14 +114,7 @@ def _install(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 
 
 def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    from edge_agent.modelset.bundle import load_trusted_keys
-    from edge_agent.modelset.install import ModelStore
-
-    store = ModelStore(_state(args) / "models")
-    if store.current_dir() is None:
-        return 0, {"installed": "factory set (shipped with the software, not a signed bundle)",
-                   **check_factory_set()}
-    return 0, {"installed": "signed bundle", **store.verify(load_trusted_keys(args.trusted))}
+    return 0, verify_model_set("", _state(args), args.trusted)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -74,6 +74,15 @@ class Record:
     receipt: str | None
 
 
+@dataclass(frozen=True)
+class OutboxSummary:
+    pending: int
+    rejected: int
+    acknowledged: int
+    last_counter: int
+    oldest_pending_ms: int | None
+
+
 def _is_full(exc: sqlite3.Error) -> bool:
     return "full" in str(exc).lower()
 
@@ -194,6 +203,14 @@ class Outbox:
             "UPDATE outbox SET state = 'rejected', attempts = attempts + 1, last_error = ? WHERE txn_id = ?",
             (error, txn_id),
         )
+
+    def summary(self) -> OutboxSummary:
+        """Counts for status and selftest; reads every record, so a corrupt one raises OutboxCorrupt here."""
+        records = self.all()
+        pending = [r.created_ms for r in records if r.state == "pending"]
+        return OutboxSummary(pending=len(pending), rejected=sum(r.state == "rejected" for r in records),
+                             acknowledged=sum(r.state == "acked" for r in records), last_counter=self.last_counter(),
+                             oldest_pending_ms=min(pending) if pending else None)
 
     def backlog(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()[0])

@@ -107,15 +107,12 @@ def _status(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         out["models"] = {"error": str(exc)}
     if state.outbox_path.exists():
         box = Outbox(state.outbox_path)
-        records = box.all()
-        acked = [r for r in records if r.state == "acked"]
-        out["outbox"] = {
-            "pending": box.backlog(),
-            "rejected": sum(r.state == "rejected" for r in records),
-            "acknowledged": len(acked),
-            "last_counter": box.last_counter(),
-        }
-        box.close()
+        try:
+            s = box.summary()
+        finally:
+            box.close()
+        out["outbox"] = {"pending": s.pending, "rejected": s.rejected, "acknowledged": s.acknowledged,
+                         "last_counter": s.last_counter}
         last = state.last_submission_ms()
         out["last_successful_submission"] = (
             dt.datetime.fromtimestamp(last / 1000, dt.UTC).isoformat() if last else None

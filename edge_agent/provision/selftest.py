@@ -8,6 +8,7 @@ error is that check's FAIL, and the remaining checks still run.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import shutil
 import statistics
@@ -22,6 +23,7 @@ import numpy as np
 from edge_agent.config import Config
 from edge_agent.device import DeviceState
 from edge_agent.errors import EdgeAgentError
+from edge_agent.outbox.store import OutboxSummary
 
 __all__ = ["CheckResult", "run_selftest"]
 
@@ -83,18 +85,13 @@ def _identity(state: DeviceState, now: dt.datetime) -> Outcome:
 
 
 def _models(config: Config, state: DeviceState, trusted: Path) -> Outcome:
-    from edge_agent.modelset.bundle import load_trusted_keys
-    from edge_agent.modelset.commands import check_factory_set
-    from edge_agent.modelset.install import ModelStore
+    from edge_agent.modelset.commands import verify_model_set
 
-    if config.models.directory:
-        out = check_factory_set(Path(config.models.directory))
-        return PASS, f"set {out['version']} from {out['path']}: {out['files']} files match the manifest", out
-    store = ModelStore(state.root / "models")
-    if store.current_dir() is not None:
-        out = store.verify(load_trusted_keys(trusted))
+    out = verify_model_set(config.models.directory, state.root, trusted)
+    if out["installed"] == "signed bundle":
         return PASS, f"signed set {out['version']} (key {out['signed_by']}): {out['files']} files verified", out
-    out = check_factory_set()
+    if out["installed"] == "configured folder":
+        return PASS, f"set {out['version']} from {out['path']}: {out['files']} files match the manifest", out
     return PASS, f"factory set {out['version']}: {out['files']} files match the manifest", out
 
 
@@ -162,6 +159,18 @@ def _camera(config: Config, state: DeviceState) -> Outcome:
     return PASS, f"{cam.source}: {len(shapes)} frames of {w}x{h}", data
 
 
+def _read_outbox(state: DeviceState) -> OutboxSummary | None:
+    from edge_agent.outbox.store import Outbox
+
+    if not state.outbox_path.exists():
+        return None
+    box = Outbox(state.outbox_path)
+    try:
+        return box.summary()
+    finally:
+        box.close()
+
+
 def _carrier(config: Config, state: DeviceState, backlog: int) -> Outcome:
     import grpc
 
@@ -190,24 +199,16 @@ def _carrier(config: Config, state: DeviceState, backlog: int) -> Outcome:
     return PASS, detail, data
 
 
-def _outbox(state: DeviceState, now_ms: int) -> Outcome:
-    from edge_agent.outbox.store import Outbox
-
-    if not state.outbox_path.exists():
+def _outbox(summary: OutboxSummary | None, now_ms: int) -> Outcome:
+    if summary is None:
         return PASS, "empty (no results yet)", {"pending": 0}
-    box = Outbox(state.outbox_path)
-    try:
-        records = box.all()
-    finally:
-        box.close()
-    pending = [r for r in records if r.state == "pending"]
-    rejected = sum(r.state == "rejected" for r in records)
-    oldest_h = (now_ms - min(r.created_ms for r in pending)) / 3_600_000 if pending else 0.0
-    data = {"pending": len(pending), "rejected": rejected, "oldest_pending_hours": round(oldest_h, 2)}
-    detail = f"{len(pending)} pending, {rejected} rejected, {len(records) - len(pending) - rejected} acknowledged"
-    if rejected:
+    s = summary
+    oldest_h = (now_ms - s.oldest_pending_ms) / 3_600_000 if s.oldest_pending_ms is not None else 0.0
+    data = {"pending": s.pending, "rejected": s.rejected, "oldest_pending_hours": round(oldest_h, 2)}
+    detail = f"{s.pending} pending, {s.rejected} rejected, {s.acknowledged} acknowledged"
+    if s.rejected:
         return WARN, detail + ": the carrier refused some results (edge-agent status; tell the carrier)", data
-    if pending and oldest_h > 1:
+    if s.pending and oldest_h > 1:
         return WARN, detail + f"; oldest waiting {oldest_h:.1f} h (carrier unreachable?)", data
     return PASS, detail, data
 
@@ -227,16 +228,17 @@ def run_selftest(config: Config, state_dir: Path, trusted: Path,
                  on_progress: Callable[[int, int, str, CheckResult | None], None] | None = None) -> list[CheckResult]:
     config = config.effective()
     state = DeviceState(state_dir)
-    backlog = 0
-    try:
-        from edge_agent.outbox.store import Outbox
+    # Read once for both the heartbeat's backlog and the outbox check; a read error is the outbox check's FAIL
+    # (not cached, so that check raises it again) and the heartbeat then reports no backlog.
+    outbox = functools.cache(lambda: _read_outbox(state))
 
-        if state.outbox_path.exists():
-            box = Outbox(state.outbox_path)
-            backlog = box.backlog()
-            box.close()
-    except EdgeAgentError:
-        pass
+    def backlog() -> int:
+        try:
+            summary = outbox()
+        except EdgeAgentError:
+            return 0
+        return summary.pending if summary else 0
+
     now = dt.datetime.now(dt.UTC)
     checks: list[tuple[str, Callable[[], Outcome]]] = [
         ("keys", lambda: _keys(state)),
@@ -244,8 +246,8 @@ def run_selftest(config: Config, state_dir: Path, trusted: Path,
         ("models", lambda: _models(config, state, trusted)),
         ("inference", lambda: _inference(config, state)),
         ("camera", lambda: _camera(config, state)),
-        ("carrier", lambda: _carrier(config, state, backlog)),
-        ("outbox", lambda: _outbox(state, int(now.timestamp() * 1000))),
+        ("carrier", lambda: _carrier(config, state, backlog())),
+        ("outbox", lambda: _outbox(outbox(), int(now.timestamp() * 1000))),
         ("disk", lambda: _disk(state)),
     ]
     results = []
