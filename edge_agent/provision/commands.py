@@ -21,7 +21,8 @@ from typing import Any
 import grpc
 from cryptography import x509
 
-from edge_agent.device import DeviceState, NotEnrolled
+from edge_agent.carrier.client import CarrierClient
+from edge_agent.device import DeviceState, Identity, NotEnrolled
 from edge_agent.errors import BadInput, EdgeAgentError
 
 __all__ = ["add_parsers", "default_state_dir"]
@@ -125,14 +126,12 @@ def _status(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     return 0, out
 
 
-def _client(state: DeviceState) -> Any:
-    from edge_agent.carrier.client import CarrierClient
-
+def _client(state: DeviceState) -> tuple[Identity, CarrierClient]:
     ident = state.identity()
     return ident, CarrierClient(ident.carrier_target, ident.credentials)
 
 
-def _drain(state: DeviceState, client: Any) -> tuple[int, int]:
+def _drain(state: DeviceState, client: CarrierClient) -> tuple[int, int]:
     """Deliver what the outbox holds; (delivered now, still pending)."""
     from edge_agent.carrier.sender import Sender
     from edge_agent.outbox.store import Outbox
