@@ -22,11 +22,12 @@ import grpc
 from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.faults import crash_point
+from edge_agent.logs import log_event
 from edge_agent.outbox.store import Outbox
 
 __all__ = ["RETRYABLE", "DrainReport", "Sender"]
 
-log = logging.getLogger("edge_agent.carrier.sender")
+log = logging.getLogger(__name__)
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
@@ -67,15 +68,16 @@ class Sender:
                 detail = f"{code.name}: {exc.details() if hasattr(exc, 'details') else exc}"
                 if code in RETRYABLE:
                     self.outbox.mark_retry(rec.txn_id, detail, now + self.backoff_ms(rec.attempts))
-                    log.warning("submit_retry txn=%s attempt=%d code=%s", rec.txn_id, rec.attempts + 1, code.name)
+                    log_event(log, "submit_retry", logging.WARNING, txn=rec.txn_id, attempt=rec.attempts + 1,
+                              code=code.name)
                     return DrainReport(acked, rejected, True)
                 self.outbox.mark_rejected(rec.txn_id, detail)
-                log.error("submit_rejected txn=%s code=%s", rec.txn_id, code.name)
+                log_event(log, "submit_rejected", logging.ERROR, txn=rec.txn_id, code=code.name)
                 rejected += 1
                 continue
             crash_point("sender.after_submit")
             self.outbox.mark_acked(rec.txn_id, ack.receipt_id, ack.accepted_at_unix_ms)
-            log.info("submit_acked txn=%s duplicate=%s", rec.txn_id, ack.duplicate)
+            log_event(log, "submit_acked", txn=rec.txn_id, duplicate=ack.duplicate)
             acked += 1
 
     def run(self, stop: threading.Event, idle_s: float = 1.0) -> None:

@@ -38,10 +38,11 @@ from edge_agent.attest.result import BadSignature, MalformedResult, parse_signed
 from edge_agent.carrier.pki import DEREGISTER_CONTEXT, CertificateAuthority, cert_sha256, rotation_message
 from edge_agent.carrier.store import Acceptance, CarrierStore, Device, SqliteCarrierStore, StaleSubmission
 from edge_agent.clock import Clock, SystemClock
+from edge_agent.logs import log_event
 
 __all__ = ["CarrierServer", "CarrierService", "ServerConfig", "server_state"]
 
-log = logging.getLogger("edge_agent.carrier.server")
+log = logging.getLogger(__name__)
 SERVICE = "edge_agent.carrier.v1.Carrier"
 MAX_MESSAGE_BYTES = 64 * 1024
 
@@ -124,7 +125,7 @@ class CarrierService:
         except ValueError as exc:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad CSR: {exc}") from None
         self.store.add_device(device_id, bytes(req.signing_public_key), cert_sha256(cert))
-        log.info("device_enrolled device=%s", device_id)
+        log_event(log, "device_enrolled", device=device_id)
         return pb.EnrollResponse(device_id=device_id, certificate_pem=cert, ca_certificate_pem=self.ca.cert_pem)
 
     def get_nonce(self, data: bytes, context: grpc.ServicerContext) -> pb.NonceResponse:
@@ -174,7 +175,7 @@ class CarrierService:
             if dup is not None:
                 return dup
             raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce used or counter moved on concurrently") from None
-        log.info("result_accepted device=%s txn=%s counter=%d", device_id, result.transaction_id, result.counter)
+        log_event(log, "result_accepted", device=device_id, txn=result.transaction_id, counter=result.counter)
         return pb.SubmitAck(transaction_id=acc.transaction_id, accepted_at_unix_ms=acc.accepted_at_ms,
                             duplicate=False, receipt_id=acc.receipt_id)
 
@@ -208,7 +209,7 @@ class CarrierService:
         except ValueError as exc:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad CSR: {exc}") from None
         self.store.rotate(dev.device_id, new_key, cert, cert_sha256(cert))
-        log.info("device_keys_rotated device=%s", dev.device_id)
+        log_event(log, "device_keys_rotated", device=dev.device_id)
         return pb.RotateResponse(certificate_pem=cert, rotated_at_unix_ms=self.clock.now_ms())
 
     def deregister(self, data: bytes, context: grpc.ServicerContext) -> pb.DeregisterResponse:
@@ -221,7 +222,7 @@ class CarrierService:
         if req.device_id != device_id:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "device id does not match the certificate")
         self.store.revoke(device_id)
-        log.info("device_deregistered device=%s", device_id)
+        log_event(log, "device_deregistered", device=device_id)
         return pb.DeregisterResponse(revoked_at_unix_ms=self.clock.now_ms())
 
     def heartbeat(self, data: bytes, context: grpc.ServicerContext) -> pb.HeartbeatResponse:
@@ -237,7 +238,7 @@ class CarrierService:
             except Abort as exc:
                 context.abort(exc.code, str(exc))
             except Exception:
-                log.exception("handler_failed method=%s", fn.__name__)
+                log_event(log, "handler_failed", logging.ERROR, exc_info=True, method=fn.__name__)
                 context.abort(grpc.StatusCode.INTERNAL, "internal error")
             raise AssertionError("unreachable")
 

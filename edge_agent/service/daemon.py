@@ -18,6 +18,7 @@ import random
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from edge_agent.device import DeviceState
 from edge_agent.errors import BadInput, EdgeAgentError
 from edge_agent.liveness.challenge import ChallengeConfig, random_actions
 from edge_agent.liveness.session import LivenessConfig, LivenessSession
+from edge_agent.logs import log_event
 from edge_agent.modelset.install import model_directory
 from edge_agent.outbox.store import Outbox, OutboxError
 from edge_agent.recorder import ResultRecorder
@@ -48,7 +50,7 @@ from edge_agent.vision.pipeline import FacePipeline
 
 __all__ = ["Agent", "serve"]
 
-log = logging.getLogger("edge_agent.service")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -127,6 +129,8 @@ class Agent(apb_grpc.AgentServicer):
                 nonce = bytes(self.client.get_nonce(self.device_id, txn).nonce)
             except grpc.RpcError as exc:
                 context.abort(grpc.StatusCode.UNAVAILABLE, f"carrier nonce unavailable: {exc.code().name}")
+        started = time.monotonic()
+        log_event(log, "session_started", txn=txn)
         cfg = self.config.liveness
         rng = random.Random(cfg.seed) if cfg.seed >= 0 else random.SystemRandom()
         actions = random_actions(rng, cfg.steps)
@@ -141,7 +145,7 @@ class Agent(apb_grpc.AgentServicer):
         def frames() -> Iterator[tuple[np.ndarray, int]]:
             for frame in source.frames():
                 if self._cancel.is_set() or not context.is_active():
-                    log.info("session_cancelled txn=%s", txn)
+                    log_event(log, "session_cancelled", txn=txn)
                     context.abort(grpc.StatusCode.CANCELLED, "session cancelled; nothing was recorded")
                 yield frame
 
@@ -155,7 +159,7 @@ class Agent(apb_grpc.AgentServicer):
                 elif event.kind == "hint" and hints.due(event.message, t_ms):
                     yield apb.SessionEvent(hint=apb.Hint(message=event.message))
         except CameraError as exc:
-            log.error("camera_failed txn=%s error=%s", txn, exc)
+            log_event(log, "camera_failed", logging.ERROR, txn=txn, error=str(exc))
             context.abort(grpc.StatusCode.UNAVAILABLE, f"camera_error: {exc}")
         finally:
             source.close()
@@ -170,7 +174,8 @@ class Agent(apb_grpc.AgentServicer):
         # The summary is read back from what was signed, so the terminal never sees a second opinion.
         signed = parse_result(parse_signed(record.signed).result)
         decision = "pass" if signed.decision == pb.DECISION_PASS else "fail"
-        log.info("session_done txn=%s decision=%s counter=%d", txn, decision, record.counter)
+        log_event(log, "session_done", txn=txn, decision=decision, liveness=pb.LivenessVerdict.Name(signed.liveness),
+                  counter=record.counter, duration_ms=round((time.monotonic() - started) * 1000))
         yield apb.SessionEvent(result=apb.ResultSummary(
             transaction_id=txn, decision=decision, reason_codes=list(signed.reason_codes),
             liveness=pb.LivenessVerdict.Name(signed.liveness), counter=record.counter, stored=True))
@@ -198,9 +203,12 @@ def build_agent(config: Config) -> tuple[Agent, Outbox | None]:
     pipeline = antispoof = None
     try:
         models = model_directory(config.models.directory, Path(config.state_dir))
+        t0 = time.monotonic()
         pipeline = FacePipeline.from_directory(models, precision=config.models.precision,
                                                num_threads=config.models.threads)
         antispoof = AntiSpoof.from_manifest(pipeline.manifest)
+        log_event(log, "models_loaded", model_set=pipeline.manifest.version,
+                  ms=round((time.monotonic() - t0) * 1000))
     except EdgeAgentError as exc:
         problems.append(f"{exc.code}: {exc}")
     state = DeviceState(Path(config.state_dir))
@@ -236,7 +244,7 @@ def _bind_unix(server: grpc.Server, path: Path, group: str) -> None:
     try:
         os.chown(path, -1, grp.getgrnam(group).gr_gid)
     except (KeyError, PermissionError):
-        log.warning("socket_group_unset group=%s", group)
+        log_event(log, "socket_group_unset", logging.WARNING, group=group)
 
 
 def serve(config: Config) -> int:
@@ -246,7 +254,7 @@ def serve(config: Config) -> int:
         with agent_lock(Path(config.state_dir), "serve"):
             return _serve(config)
     except AgentRunning as exc:
-        log.error("agent_already_running state=%s", config.state_dir)
+        log_event(log, "agent_already_running", logging.ERROR, state=config.state_dir)
         print(f"edge-agent: error: {exc}", file=sys.stderr, flush=True)
         return 3
 
@@ -254,7 +262,7 @@ def serve(config: Config) -> int:
 def _serve(config: Config) -> int:
     agent, outbox = build_agent(config)
     if agent.problems:
-        log.error("agent_unhealthy problems=%s", "; ".join(agent.problems))
+        log_event(log, "agent_unhealthy", logging.ERROR, problems="; ".join(agent.problems))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
                          options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
     apb_grpc.add_AgentServicer_to_server(agent, server)  # type: ignore[no-untyped-call]
@@ -273,7 +281,7 @@ def _serve(config: Config) -> int:
         sender_thread.start()
 
     def on_signal(signum: int, _frame: object) -> None:
-        log.info("stopping signal=%d", signum)
+        log_event(log, "stopping", signal=signum)
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
