@@ -1,4 +1,7 @@
-"""The reference carrier over real gRPC with mutual TLS on loopback: every rejection has its status."""
+"""The reference carrier over real gRPC with mutual TLS on loopback: every rejection has its status.
+
+Every test runs against both stores (SQLite and PostgreSQL, ``carrier_store``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from carrier_harness import Carrier, Device, enrol_device, start_carrier
+from carrier_harness import Carrier, Device, StoreFactory, enrol_device, start_carrier
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,10 +23,10 @@ from edge_agent.clock import FakeClock, SystemClock
 
 
 @pytest.fixture
-def carrier(tmp_path: Path):
-    c = start_carrier(tmp_path / "carrier")
+def carrier(tmp_path: Path, carrier_store: StoreFactory):
+    c = start_carrier(tmp_path / "carrier", store=carrier_store.url())
     yield c
-    c.server.stop(None)
+    c.stop()
 
 
 @pytest.fixture
@@ -81,9 +84,9 @@ def test_unknown_nonce_is_rejected(carrier: Carrier, device: Device) -> None:
     assert status(lambda: client.submit(forged_nonce)) == grpc.StatusCode.FAILED_PRECONDITION
 
 
-def test_expired_nonce_is_rejected(tmp_path: Path) -> None:
+def test_expired_nonce_is_rejected(tmp_path: Path, carrier_store: StoreFactory) -> None:
     clock = FakeClock()
-    c = start_carrier(tmp_path / "c", clock=clock)
+    c = start_carrier(tmp_path / "c", store=carrier_store.url(), clock=clock)
     try:
         dev = enrol_device(c)
         client = dev.client(c.target)
@@ -91,7 +94,7 @@ def test_expired_nonce_is_rejected(tmp_path: Path) -> None:
         late = signed_for(dev, client, "a", 1, nonce=bytes(nonce.nonce), created=nonce.expires_at_unix_ms + 3_600_000)
         assert status(lambda: client.submit(late)) == grpc.StatusCode.FAILED_PRECONDITION
     finally:
-        c.server.stop(None)
+        c.stop()
 
 
 def test_counter_must_increase(carrier: Carrier, device: Device) -> None:
@@ -149,8 +152,9 @@ def test_no_client_certificate_cannot_call(carrier: Carrier) -> None:
         assert status(lambda: call(b"", timeout=5)) == grpc.StatusCode.UNAVAILABLE
 
 
-def test_certificate_from_another_ca_cannot_call(carrier: Carrier, tmp_path: Path) -> None:
-    other = start_carrier(tmp_path / "other")
+def test_certificate_from_another_ca_cannot_call(carrier: Carrier, tmp_path: Path,
+                                                carrier_store: StoreFactory) -> None:
+    other = start_carrier(tmp_path / "other", store=carrier_store.url("other"))
     try:
         stranger = enrol_device(other)
         ca = (carrier.state / "ca.pem").read_bytes()
@@ -158,7 +162,7 @@ def test_certificate_from_another_ca_cannot_call(carrier: Carrier, tmp_path: Pat
         client = CarrierClient(carrier.target, creds)
         assert status(lambda: client.get_nonce("x", "t")) == grpc.StatusCode.UNAVAILABLE
     finally:
-        other.server.stop(None)
+        other.stop()
 
 
 def raw_call(client: CarrierClient, data: bytes, method: str = "SubmitResult") -> bytes:
