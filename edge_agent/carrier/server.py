@@ -188,6 +188,29 @@ class CarrierService:
             check_result(result)
         except InvalidResult as exc:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, exc.reason, str(exc)) from None
+        acc = Acceptance(result.transaction_id, device_id, "rcpt-" + secrets.token_hex(12), self.clock.now_ms(),
+                         digest)
+        record = AuditRecord(acc, bytes(result.carrier_nonce), result.counter, result.decision,
+                             ",".join(result.reason_codes), result.liveness, bytes(result.embedding_commitment), data)
+        try:
+            self._check_fresh(result, device_id, last_counter)
+            self.store.accept(record)
+        except (Abort, StaleSubmission) as exc:
+            # Another replica or thread may have accepted this very result since the first look: then the
+            # nonce is used and the counter moved on, and the right answer is the original receipt.
+            dup = self._duplicate(device_id, result.transaction_id, digest)
+            if dup is not None:
+                return dup
+            if isinstance(exc, Abort):
+                raise
+            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "concurrent_submission",
+                        "nonce used or counter moved on concurrently") from None
+        log.info("result_accepted device=%s txn=%r counter=%d", device_id, result.transaction_id, result.counter)
+        return pb.SubmitAck(transaction_id=acc.transaction_id, accepted_at_unix_ms=acc.accepted_at_ms,
+                            duplicate=False, receipt_id=acc.receipt_id)
+
+    def _check_fresh(self, result: pb.Result, device_id: str, last_counter: int) -> None:
+        """The nonce was issued to this device for this transaction, is unused and current; the counter increases."""
         nonce = self.store.nonce(bytes(result.carrier_nonce))
         if nonce is None or nonce.device_id != device_id:  # one answer for both: nothing about other devices
             raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce_unknown", "nonce was not issued to this device")
@@ -203,21 +226,6 @@ class CarrierService:
         if result.counter <= last_counter:
             raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "counter_not_increasing",
                         f"counter {result.counter} does not increase (last accepted {last_counter})")
-        acc = Acceptance(result.transaction_id, device_id, "rcpt-" + secrets.token_hex(12), self.clock.now_ms(),
-                         digest)
-        record = AuditRecord(acc, bytes(result.carrier_nonce), result.counter, result.decision,
-                             ",".join(result.reason_codes), result.liveness, bytes(result.embedding_commitment), data)
-        try:
-            self.store.accept(record)
-        except StaleSubmission:  # another replica or thread got there first
-            dup = self._duplicate(device_id, result.transaction_id, digest)
-            if dup is not None:
-                return dup
-            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "concurrent_submission",
-                        "nonce used or counter moved on concurrently") from None
-        log.info("result_accepted device=%s txn=%r counter=%d", device_id, result.transaction_id, result.counter)
-        return pb.SubmitAck(transaction_id=acc.transaction_id, accepted_at_unix_ms=acc.accepted_at_ms,
-                            duplicate=False, receipt_id=acc.receipt_id)
 
     def _duplicate(self, device_id: str, txn: str, digest: str) -> pb.SubmitAck | None:
         prior = self.store.acceptance(device_id, txn)
