@@ -4,8 +4,9 @@ Every guarantee is one statement's or one transaction's, never a lock in this
 process: a token is consumed by ``UPDATE ... WHERE NOT used``; ``accept``
 consumes the nonce (``UPDATE ... WHERE used_by IS NULL``), advances the
 counter (``UPDATE ... WHERE last_counter < new``) and inserts the audit row
-(primary key (device, transaction), unique (device, counter)) in one READ
-COMMITTED transaction. Row locks make a concurrent second attempt wait, then
+(primary key (device, transaction), unique (device, counter)) in one
+statement, the ``carrier_accept`` function (one round trip, its own READ
+COMMITTED transaction). Row locks make a concurrent second attempt wait, then
 re-check its WHERE clause against the committed row and change nothing, so
 exactly one of two replicas racing for a nonce wins.
 
@@ -38,6 +39,8 @@ from edge_agent.carrier.store import (
 __all__ = ["PostgresCarrierStore"]
 
 Conn = psycopg.Connection[tuple[Any, ...]]
+COUNTER_MOVED_ON = "EA409"  # raised by carrier_accept
+APPLICATION_NAME = "edge-agent-carrier"
 
 
 class PostgresCarrierStore:
@@ -45,7 +48,8 @@ class PostgresCarrierStore:
         url = url.replace("postgres://", "postgresql://", 1)
         self._pool: ConnectionPool[Conn] = ConnectionPool(
             url, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False,
-            kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout_s))},
+            kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout_s)),
+                    "application_name": APPLICATION_NAME},  # how operators find the carrier in pg_stat_activity
             name="carrier-store")
         try:
             self._pool.open(wait=True, timeout=timeout_s)
@@ -123,31 +127,38 @@ class PostgresCarrierStore:
                              "WHERE transaction_id = %s ORDER BY device_id", (transaction_id,)).fetchall()
         return [Acceptance(*r) for r in rows]
 
+    def lookup(self, device_id: str, transaction_id: str, nonce: bytes) -> tuple[Acceptance | None,
+                                                                                NonceState | None]:
+        with self._conn() as c:
+            row = c.execute(
+                "SELECT a.receipt_id, a.accepted_ms, a.result_sha256, n.device_id, n.transaction_id, n.expires_ms, "
+                "n.issued_ms, n.used_by FROM (SELECT 1) AS one "
+                "LEFT JOIN audit a ON a.device_id = %s AND a.transaction_id = %s "
+                "LEFT JOIN nonces n ON n.nonce = %s", (device_id, transaction_id, nonce)).fetchone()
+        assert row is not None
+        acc = Acceptance(transaction_id, device_id, row[0], row[1], row[2]) if row[0] is not None else None
+        state = NonceState(row[3], row[4], row[5], row[6], row[7]) if row[3] is not None else None
+        return acc, state
+
     def accept(self, record: AuditRecord) -> Acceptance:
+        """One statement, one round trip: ``carrier_accept`` (migration 0002) does it all or nothing."""
         acc = record.acceptance
         with self._conn() as c:
             try:
-                with c.transaction():
-                    used = c.execute(
-                        "UPDATE nonces SET used_by = %s WHERE nonce = %s AND device_id = %s AND transaction_id = %s "
-                        "AND used_by IS NULL",
-                        (acc.transaction_id, record.nonce, acc.device_id, acc.transaction_id)).rowcount
-                    if used != 1:
-                        raise StaleSubmission("nonce used meanwhile")
-                    moved = c.execute(
-                        "UPDATE devices SET last_counter = %s WHERE device_id = %s AND last_counter < %s "
-                        "AND NOT revoked", (record.counter, acc.device_id, record.counter)).rowcount
-                    if moved != 1:
-                        raise StaleSubmission("counter moved on meanwhile")
-                    c.execute(
-                        "INSERT INTO audit (device_id, transaction_id, receipt_id, accepted_ms, result_sha256, "
-                        "counter, decision, reason_codes, liveness, embedding_commitment, signed_result) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                        (acc.device_id, acc.transaction_id, acc.receipt_id, acc.accepted_at_ms, acc.result_sha256,
-                         record.counter, record.decision, record.reasons, record.liveness, record.commitment,
-                         record.signed_result))
+                row = c.execute(
+                    "SELECT carrier_accept(%s, %s, %s, %s::bigint, %s, %s, %s::bigint, %s::smallint, %s, "
+                    "%s::smallint, %s, %s)",
+                    (acc.device_id, acc.transaction_id, acc.receipt_id, acc.accepted_at_ms, acc.result_sha256,
+                     record.nonce, record.counter, record.decision, record.reasons, record.liveness,
+                     record.commitment, record.signed_result)).fetchone()
             except pg_errors.UniqueViolation:
                 raise StaleSubmission("transaction already accepted") from None
+            except psycopg.DatabaseError as exc:
+                if exc.sqlstate == COUNTER_MOVED_ON:
+                    raise StaleSubmission("counter moved on meanwhile") from None
+                raise
+        if row is None or row[0] != "accepted":
+            raise StaleSubmission("nonce used meanwhile")
         return acc
 
     def prune(self, nonces_expired_before_ms: int, tokens_expired_before_ms: int) -> PruneReport:

@@ -29,6 +29,7 @@ number of replicas can serve the same devices from one PostgreSQL database.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import secrets
@@ -51,6 +52,7 @@ from edge_agent.carrier.store import (
     AuditRecord,
     CarrierStore,
     Device,
+    NonceState,
     StaleSubmission,
     StoreUnavailable,
 )
@@ -76,6 +78,12 @@ class Abort(Exception):
 class ServerConfig:
     nonce_ttl_ms: int = 5 * 60 * 1000
     clock_skew_ms: int = 2 * 60 * 1000
+
+
+@functools.lru_cache(maxsize=4096)
+def _fingerprint(pem: bytes) -> str:
+    """A device's certificate fingerprint, parsed once per certificate instead of once per call."""
+    return cert_sha256(pem)
 
 
 def _parse(cls: type[Message], data: bytes) -> Any:
@@ -109,7 +117,7 @@ class CarrierService:
         if not pems:
             raise Abort(grpc.StatusCode.UNAUTHENTICATED, "no_client_certificate",
                         "a device client certificate is required")
-        return cert_sha256(bytes(pems[0]))
+        return _fingerprint(bytes(pems[0]))
 
     def _device_record(self, context: grpc.ServicerContext) -> tuple[Device, bool]:
         """The calling device, and whether it used its previous certificate (only a rotation repeat may)."""
@@ -181,7 +189,8 @@ class CarrierService:
         digest = hashlib.sha256(signed.result).hexdigest()
         # A result accepted before is answered as such, whatever rules came since: the device must not
         # mark as rejected what the carrier holds as accepted.
-        dup = self._duplicate(device_id, result.transaction_id, digest)
+        prior, nonce = self.store.lookup(device_id, result.transaction_id, bytes(result.carrier_nonce))
+        dup = self._answer_prior(prior, digest)
         if dup is not None:
             return dup
         try:
@@ -193,7 +202,7 @@ class CarrierService:
         record = AuditRecord(acc, bytes(result.carrier_nonce), result.counter, result.decision,
                              ",".join(result.reason_codes), result.liveness, bytes(result.embedding_commitment), data)
         try:
-            self._check_fresh(result, device_id, last_counter)
+            self._check_fresh(result, nonce, device_id, last_counter)
             self.store.accept(record)
         except (Abort, StaleSubmission) as exc:
             # Another replica or thread may have accepted this very result since the first look: then the
@@ -209,9 +218,8 @@ class CarrierService:
         return pb.SubmitAck(transaction_id=acc.transaction_id, accepted_at_unix_ms=acc.accepted_at_ms,
                             duplicate=False, receipt_id=acc.receipt_id)
 
-    def _check_fresh(self, result: pb.Result, device_id: str, last_counter: int) -> None:
+    def _check_fresh(self, result: pb.Result, nonce: NonceState | None, device_id: str, last_counter: int) -> None:
         """The nonce was issued to this device for this transaction, is unused and current; the counter increases."""
-        nonce = self.store.nonce(bytes(result.carrier_nonce))
         if nonce is None or nonce.device_id != device_id:  # one answer for both: nothing about other devices
             raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce_unknown", "nonce was not issued to this device")
         if nonce.transaction_id != result.transaction_id:
@@ -228,14 +236,18 @@ class CarrierService:
                         f"counter {result.counter} does not increase (last accepted {last_counter})")
 
     def _duplicate(self, device_id: str, txn: str, digest: str) -> pb.SubmitAck | None:
-        prior = self.store.acceptance(device_id, txn)
+        return self._answer_prior(self.store.acceptance(device_id, txn), digest)
+
+    @staticmethod
+    def _answer_prior(prior: Acceptance | None, digest: str) -> pb.SubmitAck | None:
+        """The original receipt for the same bytes; ALREADY_EXISTS for other bytes under the same transaction."""
         if prior is None:
             return None
         if prior.result_sha256 != digest:
             raise Abort(grpc.StatusCode.ALREADY_EXISTS, "transaction_conflict",
-                        f"transaction {txn!r} was accepted with a different result")
-        return pb.SubmitAck(transaction_id=txn, accepted_at_unix_ms=prior.accepted_at_ms, duplicate=True,
-                            receipt_id=prior.receipt_id)
+                        f"transaction {prior.transaction_id!r} was accepted with a different result")
+        return pb.SubmitAck(transaction_id=prior.transaction_id, accepted_at_unix_ms=prior.accepted_at_ms,
+                            duplicate=True, receipt_id=prior.receipt_id)
 
     def rotate_keys(self, data: bytes, context: grpc.ServicerContext) -> pb.RotateResponse:
         req = _parse(pb.RotateRequest, data)

@@ -97,7 +97,6 @@ def migrate_postgres(conn: psycopg.Connection[Any]) -> int:
         current = int(row[0]) if row else 0
         _check_not_newer(current, len(steps))
         for step in steps[current:]:
-            for stmt in _statements(step.sql):
-                conn.execute(stmt.encode())  # bytes: psycopg takes the SQL text as is (no parameters)
+            conn.execute(step.sql.encode())  # the whole file as one simple query (function bodies hold ';')
             conn.execute("INSERT INTO schema_version (version, name) VALUES (%s, %s)", (step.version, step.name))
     return len(steps)
