@@ -177,7 +177,7 @@ class DeviceRunner:
 
     async def _nonce(self, txn: str) -> tuple[bytes | None, float]:
         request = self.pb.NonceRequest(device_id=self.dev.device_id, transaction_id=txn).SerializeToString()
-        resp, code, ms, _ = await self._rpc("GetNonce", request)
+        resp, _, ms, _ = await self._rpc("GetNonce", request)
         return (bytes(resp.nonce) if resp is not None else None), ms
 
     async def _submit(self, kind: str, txn: str, signed: bytes, nonce_ms: float = 0.0) -> Outcome:
@@ -267,7 +267,7 @@ def client_main(plan: Plan, index: int, progress: Any) -> None:
     plan.out.write_bytes(pickle.dumps((outcomes, use.ru_utime + use.ru_stime)))
 
 
-# -- the carrier side ---------------------------------------------------------------------------------------------------
+# -- the carrier side -------------------------------------------------------------------------------------------------
 
 def _cli(state: Path, store: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "edge_agent.cli", "carrier-server", "--state", str(state), "--store", store, *args]
@@ -418,7 +418,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
 def main() -> int:
@@ -458,7 +458,7 @@ def main() -> int:
     start = time.time()
     for p in procs:
         p.start()
-    killed_at = None
+    killed_at = restarted_at = None
     uptimes = []
     while any(p.is_alive() for p in procs):
         time.sleep(0.2)
@@ -471,7 +471,8 @@ def main() -> int:
             if len(replicas) == 1:
                 time.sleep(2.0)
                 replicas[0].start()
-                print(f"replica 0 restarted at {time.time() - start:.1f} s", flush=True)
+                restarted_at = time.time()
+                print(f"replica 0 restarted at {restarted_at - start:.1f} s", flush=True)
     wall = time.time() - start
     load_after = os.getloadavg()
     for r in replicas:
@@ -493,18 +494,33 @@ def main() -> int:
               proof["refused_but_stored"] or proof["counter_mismatch"])
     rate = len(genuine) / wall
     rpcs = len(outcomes) + sum(1 for o in outcomes if o.nonce_ms) + by_kind["forged"] + by_kind["stale"]
-    report = f"""# Carrier load test: {label}, {args.replicas} replica(s)
-
-- devices: {len(devices)} (own Ed25519 key, TLS certificate, counter); client processes: {args.clients} x {args.concurrency} in flight; gRPC with mutual TLS on loopback
-- submissions: {len(outcomes)} ({", ".join(f"{k} {v}" for k, v in by_kind.items())}); RPCs incl. nonces: ~{rpcs}
-- replica kill: {"none" if killed_at is None else f"SIGKILL replica 0 at {killed_at - start:.1f} s" + (" and restart" if args.replicas == 1 else "")}
-- wall time: {wall:.1f} s; **accepted results: {len(genuine)}, {rate:.0f}/s**; all RPCs ~{rpcs / wall:.0f}/s
-- submit latency (final attempt, all kinds): p50 {percentile(lat, 50):.1f} ms, p99 {percentile(lat, 99):.1f} ms, max {max(lat):.1f} ms
-- nonce latency: p50 {percentile(nonce_lat, 50):.1f} ms, p99 {percentile(nonce_lat, 99):.1f} ms
-- retried after the kill (failover/resend of the same bytes): {sum(1 for o in outcomes if o.attempts > 1)} submissions; genuine answered as duplicate on resend: {sum(1 for o in genuine if o.duplicate)}
-- CPU per accepted result: replicas {1000 * server_cpu / max(1, len(genuine)):.2f} ms, PostgreSQL {1000 * db_cpu / max(1, len(genuine)):.2f} ms, load generator {1000 * client_cpu / max(1, len(genuine)):.2f} ms (all kinds of traffic included)
-- machine: {os.cpu_count()} cores; load average at 5 s {uptimes[0][0] if uptimes else float('nan'):.2f}, at the end {load_after[0]:.2f}
-
+    per = max(1, len(genuine))
+    kill = "none" if killed_at is None else f"SIGKILL replica 0 at {killed_at - start:.1f} s"
+    if killed_at is not None and restarted_at is not None:
+        kill += f", serving again at {restarted_at - start:.1f} s"
+    mix = ", ".join(f"{k} {v}" for k, v in by_kind.items())
+    retried = sum(1 for o in outcomes if o.attempts > 1)
+    resent_dup = sum(1 for o in genuine if o.duplicate)
+    load_start = uptimes[0][0] if uptimes else float("nan")
+    lines = [
+        f"# Carrier load test: {label}, {args.replicas} replica(s)",
+        "",
+        f"- devices: {len(devices)} (own Ed25519 key, TLS certificate, counter); load generator: {args.clients} "
+        f"processes x {args.concurrency} operations in flight; gRPC with mutual TLS on loopback",
+        f"- submissions: {len(outcomes)} ({mix}); RPCs including nonces: ~{rpcs}",
+        f"- replica kill: {kill}",
+        f"- wall time: {wall:.1f} s; **accepted results: {len(genuine)}, {rate:.0f}/s**; all RPCs ~{rpcs / wall:.0f}/s",
+        f"- submit latency (final attempt, all kinds): p50 {percentile(lat, 50):.1f} ms, "
+        f"p99 {percentile(lat, 99):.1f} ms, max {max(lat):.1f} ms",
+        f"- nonce latency: p50 {percentile(nonce_lat, 50):.1f} ms, p99 {percentile(nonce_lat, 99):.1f} ms",
+        f"- resent after an UNAVAILABLE (failover, same bytes): {retried} submissions; "
+        f"genuine results answered as duplicates on resend: {resent_dup}",
+        f"- CPU per accepted result (all traffic included): replicas {1000 * server_cpu / per:.2f} ms, "
+        f"PostgreSQL {1000 * db_cpu / per:.2f} ms, load generator {1000 * client_cpu / per:.2f} ms",
+        f"- machine: {os.cpu_count()} cores; load average 5 s in {load_start:.2f}, at the end {load_after[0]:.2f}",
+        "",
+    ]
+    report = "\n".join(lines) + f"""
 Proof from the database ({"PASS" if ok else "FAIL"}):
 
 | check | value |
