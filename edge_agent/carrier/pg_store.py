@@ -127,18 +127,22 @@ class PostgresCarrierStore:
                              "WHERE transaction_id = %s ORDER BY device_id", (transaction_id,)).fetchall()
         return [Acceptance(*r) for r in rows]
 
-    def lookup(self, device_id: str, transaction_id: str, nonce: bytes) -> tuple[Acceptance | None,
-                                                                                NonceState | None]:
+    def submission(self, device_id: str, transaction_id: str, nonce: bytes) -> tuple[
+            Device | None, Acceptance | None, NonceState | None]:
         with self._conn() as c:
             row = c.execute(
-                "SELECT a.receipt_id, a.accepted_ms, a.result_sha256, n.device_id, n.transaction_id, n.expires_ms, "
-                "n.issued_ms, n.used_by FROM (SELECT 1) AS one "
+                "SELECT d.device_id, d.signing_key, d.revoked, d.last_counter, d.cert_sha256, d.prev_cert_sha256, "
+                "d.rotation_key, d.rotation_cert, a.receipt_id, a.accepted_ms, a.result_sha256, n.device_id, "
+                "n.transaction_id, n.expires_ms, n.issued_ms, n.used_by FROM (SELECT 1) AS one "
+                "LEFT JOIN devices d ON d.device_id = %s "
                 "LEFT JOIN audit a ON a.device_id = %s AND a.transaction_id = %s "
-                "LEFT JOIN nonces n ON n.nonce = %s", (device_id, transaction_id, nonce)).fetchone()
+                "LEFT JOIN nonces n ON n.nonce = %s", (device_id, device_id, transaction_id, nonce)).fetchone()
         assert row is not None
-        acc = Acceptance(transaction_id, device_id, row[0], row[1], row[2]) if row[0] is not None else None
-        state = NonceState(row[3], row[4], row[5], row[6], row[7]) if row[3] is not None else None
-        return acc, state
+        dev = Device(row[0], bytes(row[1]), row[2], row[3], row[4], row[5], bytes(row[6]),
+                     bytes(row[7])) if row[0] is not None else None
+        acc = Acceptance(transaction_id, device_id, row[8], row[9], row[10]) if row[8] is not None else None
+        state = NonceState(row[11], row[12], row[13], row[14], row[15]) if row[11] is not None else None
+        return dev, acc, state
 
     def accept(self, record: AuditRecord) -> Acceptance:
         """One statement, one round trip: ``carrier_accept`` (migration 0002) does it all or nothing."""

@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError, Message
 
 from edge_agent._proto import carrier_pb2 as pb
-from edge_agent.attest.result import BadSignature, MalformedResult, parse_signed, verify_signed_result
+from edge_agent.attest.result import BadSignature, MalformedResult, parse_result, parse_signed, verify_signed_result
 from edge_agent.carrier.pki import DEREGISTER_CONTEXT, CertificateAuthority, cert_sha256, rotation_message
 from edge_agent.carrier.store import (
     Acceptance,
@@ -119,10 +119,14 @@ class CarrierService:
                         "a device client certificate is required")
         return _fingerprint(bytes(pems[0]))
 
-    def _device_record(self, context: grpc.ServicerContext) -> tuple[Device, bool]:
-        """The calling device, and whether it used its previous certificate (only a rotation repeat may)."""
+    def _device_record(self, context: grpc.ServicerContext, dev: Device | None = None) -> tuple[Device, bool]:
+        """The calling device, and whether it used its previous certificate (only a rotation repeat may).
+
+        ``dev``: the caller's row when the handler has read it already (with other things, in one query).
+        """
         device_id = self._peer(context)
-        dev = self.store.device(device_id)
+        if dev is None:
+            dev = self.store.device(device_id)
         if dev is None:
             raise Abort(grpc.StatusCode.PERMISSION_DENIED, "device_unknown", f"device {device_id} is not enrolled")
         if dev.revoked:
@@ -135,8 +139,8 @@ class CarrierService:
         raise Abort(grpc.StatusCode.PERMISSION_DENIED, "certificate_replaced",
                     f"certificate of {device_id} was replaced (keys rotated)")
 
-    def _device(self, context: grpc.ServicerContext) -> tuple[str, Ed25519PublicKey, int]:
-        dev, previous = self._device_record(context)
+    def _device(self, context: grpc.ServicerContext, dev: Device | None = None) -> tuple[str, Ed25519PublicKey, int]:
+        dev, previous = self._device_record(context, dev)
         if previous:
             raise Abort(grpc.StatusCode.PERMISSION_DENIED, "certificate_replaced",
                         f"certificate of {dev.device_id} was replaced (keys rotated)")
@@ -177,7 +181,16 @@ class CarrierService:
             signed = parse_signed(data)
         except MalformedResult as exc:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed_result", str(exc)) from None
-        device_id, key, last_counter = self._device(context)
+        try:
+            # Unverified: only the transaction id and nonce are read from it, to fetch the device, its
+            # acceptance of that transaction and the nonce in one query. Nothing else is used before the
+            # signature over these very bytes verifies.
+            claimed = parse_result(signed.result)
+        except MalformedResult as exc:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed_result", str(exc)) from None
+        dev, prior, nonce = self.store.submission(self._peer(context), claimed.transaction_id,
+                                                  bytes(claimed.carrier_nonce))
+        device_id, key, last_counter = self._device(context, dev)
         try:
             result = verify_signed_result(signed, key)
         except BadSignature as exc:
@@ -189,7 +202,6 @@ class CarrierService:
         digest = hashlib.sha256(signed.result).hexdigest()
         # A result accepted before is answered as such, whatever rules came since: the device must not
         # mark as rejected what the carrier holds as accepted.
-        prior, nonce = self.store.lookup(device_id, result.transaction_id, bytes(result.carrier_nonce))
         dup = self._answer_prior(prior, digest)
         if dup is not None:
             return dup

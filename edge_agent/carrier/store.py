@@ -122,8 +122,8 @@ class CarrierStore(Protocol):
     def nonce(self, nonce: bytes) -> NonceState | None: ...
     def acceptance(self, device_id: str, transaction_id: str) -> Acceptance | None: ...
     def acceptances(self, transaction_id: str) -> list[Acceptance]: ...
-    def lookup(self, device_id: str, transaction_id: str, nonce: bytes) -> tuple[Acceptance | None,
-                                                                                NonceState | None]: ...
+    def submission(self, device_id: str, transaction_id: str, nonce: bytes) -> tuple[
+            Device | None, Acceptance | None, NonceState | None]: ...
     def accept(self, record: AuditRecord) -> Acceptance: ...
     def prune(self, nonces_expired_before_ms: int, tokens_expired_before_ms: int) -> PruneReport: ...
     def audit_count(self) -> int: ...
@@ -237,10 +237,11 @@ class SqliteCarrierStore:
                               (transaction_id,)).fetchall()
         return [Acceptance(*r) for r in rows]
 
-    def lookup(self, device_id: str, transaction_id: str, nonce: bytes) -> tuple[Acceptance | None,
-                                                                                NonceState | None]:
-        """What ``submit`` needs to know in one call: this device's acceptance of the transaction, the nonce."""
-        return self.acceptance(device_id, transaction_id), self.nonce(nonce)
+    def submission(self, device_id: str, transaction_id: str, nonce: bytes) -> tuple[
+            Device | None, Acceptance | None, NonceState | None]:
+        """What ``submit`` needs in one call (one query on PostgreSQL): the device, its acceptance of the
+        transaction and the nonce."""
+        return self.device(device_id), self.acceptance(device_id, transaction_id), self.nonce(nonce)
 
     def accept(self, record: AuditRecord) -> Acceptance:
         acc = record.acceptance
