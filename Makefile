@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHARED ?= $(abspath ../shared)
 DATA ?= $(SHARED)/data/faces/deepface
 
-.PHONY: demo test lint models antispoof bench clean
+.PHONY: demo test lint models antispoof bench clean pg pg-stop carrier-load
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,19 @@ antispoof:
 # Speed, accuracy and liveness beside dlib, as Markdown + PNG under bench/results/<date>/ (about 15 minutes).
 bench: edge_agent/_proto/carrier_pb2.py
 	EDGE_AGENT_DATA=$(SHARED)/data $(BIN)/python bench/run.py --target $(or $(TARGET),auto)
+
+# A throwaway PostgreSQL on 127.0.0.1:55432 for the carrier tests (export EDGE_AGENT_PG_URL=$$(tools/pg-temp.sh url)).
+pg:
+	@tools/pg-temp.sh start
+
+pg-stop:
+	@tools/pg-temp.sh stop
+
+# The carrier load test (bench/carrier_load.py): 2 replicas on PostgreSQL, then 1 on SQLite (about 20 minutes).
+carrier-load: edge_agent/_proto/carrier_pb2.py
+	$(BIN)/python bench/carrier_load.py --store $$(tools/pg-temp.sh start) --replicas 2 \
+		--out bench/results/carrier-load-postgresql.md
+	$(BIN)/python bench/carrier_load.py --store sqlite --replicas 1 --out bench/results/carrier-load-sqlite.md
 
 clean:
 	rm -rf $(VENV) .venv-build .pytest_cache .mypy_cache .ruff_cache

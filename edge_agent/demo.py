@@ -89,7 +89,7 @@ def run_demo(reference: Path, probe: Path, *, models: Path | None = None, seed: 
             from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
             result = verify_signed_result(signed, Ed25519PublicKey.from_public_bytes(state.keys.public_key()))
-            audit = service.store.acceptance(txn)
+            audit = service.store.acceptance(ident.device_id, txn)
             client.close()
             outbox.close()
         finally:

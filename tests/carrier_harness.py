@@ -1,17 +1,80 @@
-"""A real reference carrier on loopback (mTLS) and an enrolled device, for the protocol tests."""
+"""A real reference carrier on loopback (mTLS) and an enrolled device, for the protocol tests.
+
+Carrier tests run against both stores with the same code: the ``carrier_store``
+fixture is parametrised over SQLite and PostgreSQL. PostgreSQL comes from
+``EDGE_AGENT_PG_URL`` (``tools/pg-temp.sh start`` or ``make pg``); each test gets
+its own schema. Without the variable those cases skip locally and fail in CI.
+"""
 
 from __future__ import annotations
 
+import os
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
+import pytest
+
+from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.attest.keys import DeviceKeys, MemoryKeyStore
 from edge_agent.attest.result import ResultFields, commitment, sign_result
 from edge_agent.carrier.client import CarrierClient, DeviceCredentials, enroll
 from edge_agent.carrier.pki import key_pem, make_csr, new_key
 from edge_agent.carrier.server import CarrierServer, CarrierService, ServerConfig, open_store, server_state
 from edge_agent.clock import Clock
+
+STORES = ["sqlite", "postgresql"]
+
+
+def pg_url() -> str:
+    """The test PostgreSQL server, or skip (locally) / fail (in CI) when there is none."""
+    url = os.environ.get("EDGE_AGENT_PG_URL", "")
+    if not url:
+        message = "EDGE_AGENT_PG_URL is not set: start one with `make pg` (tools/pg-temp.sh start)"
+        if os.environ.get("CI"):
+            pytest.fail(message + " -- CI must run the PostgreSQL carrier tests")
+        pytest.skip(message)
+    return url
+
+
+@dataclass
+class StoreFactory:
+    """Hands out store URLs: ``None`` for SQLite (carrier.db in the carrier's state), a fresh schema on PostgreSQL."""
+
+    kind: str
+    schemas: dict[str, str] = field(default_factory=dict)
+
+    def url(self, name: str = "main") -> str | None:
+        if self.kind == "sqlite":
+            return None
+        if name not in self.schemas:
+            import psycopg
+
+            schema = f"t_{secrets.token_hex(6)}"
+            with psycopg.connect(pg_url(), autocommit=True) as conn:
+                conn.execute(f"CREATE SCHEMA {schema}".encode())
+            self.schemas[name] = schema
+        sep = "&" if "?" in pg_url() else "?"
+        return f"{pg_url()}{sep}options={quote(f'-c search_path={self.schemas[name]}')}"
+
+    def drop(self) -> None:
+        if self.schemas:
+            import psycopg
+
+            with psycopg.connect(pg_url(), autocommit=True) as conn:
+                for schema in self.schemas.values():
+                    conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+
+
+@pytest.fixture(params=STORES)
+def carrier_store(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
+    if request.param == "postgresql":
+        pg_url()
+    factory = StoreFactory(request.param)
+    yield factory
+    factory.drop()
 
 
 @dataclass
@@ -33,11 +96,16 @@ class Carrier:
         self.service.store.add_token(tok, self.service.clock.now_ms() + 3_600_000)
         return tok
 
+    def stop(self) -> None:
+        self.server.stop(None)
+        self.service.store.close()
 
-def start_carrier(state: Path, *, port: int = 0, enroll_port: int = 0, clock: Clock | None = None,
-                  config: ServerConfig | None = None) -> Carrier:
+
+def start_carrier(state: Path, *, store: str | None = None, port: int = 0, enroll_port: int = 0,
+                  clock: Clock | None = None, config: ServerConfig | None = None) -> Carrier:
+    """A carrier replica: ``store`` None is SQLite in ``state``; two replicas may share a state and a store URL."""
     ca, key, cert = server_state(state, ["localhost", "127.0.0.1"])
-    service = CarrierService(open_store(state), ca, clock=clock, config=config)
+    service = CarrierService(open_store(state, store), ca, clock=clock, config=config)
     server = CarrierServer(service, key, cert, port=port, enroll_port=enroll_port).start()
     return Carrier(state, service, server)
 
@@ -51,11 +119,12 @@ class Device:
     def client(self, target: str, deadline_s: float = 5.0) -> CarrierClient:
         return CarrierClient(target, self.creds, deadline_s=deadline_s)
 
-    def fields(self, txn: str, nonce: bytes, manifest: str = "0" * 64, passed: bool = True) -> ResultFields:
+    def fields(self, txn: str, nonce: bytes, manifest: str = "0" * 64, passed: bool = True,
+               liveness: int = pb.LIVENESS_LIVE) -> ResultFields:
         emb = secrets.token_bytes(128)  # stands in for the int8 embedding; never sent
         return ResultFields(
             transaction_id=txn, device_id=self.device_id, carrier_nonce=nonce, model_manifest_sha256=manifest,
-            passed=passed, reason_codes=("face_match",) if passed else ("face_mismatch",),
+            passed=passed, reason_codes=("face_match",) if passed else ("face_mismatch",), liveness=liveness,
             embedding_commitment=commitment(self.keys.commitment_secret(), txn, nonce, emb),
         )
 

@@ -42,3 +42,6 @@ def face(faces_dir: Path):
         return read_image(faces_dir / name)
 
     return load
+
+# The carrier tests' store fixture (carrier_store: SQLite and PostgreSQL), from tests/carrier_harness.py.
+pytest_plugins = ["carrier_harness"]

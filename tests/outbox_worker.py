@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.attest.keys import DeviceKeys, FileKeyStore
 from edge_agent.attest.result import ResultFields, commitment, sign_result
 from edge_agent.carrier.client import CarrierClient, DeviceCredentials
@@ -40,7 +41,9 @@ def main() -> None:
         nonce = bytes(client.get_nonce(args.device_id, txn).nonce)
         fields = ResultFields(
             transaction_id=txn, device_id=args.device_id, carrier_nonce=nonce, model_manifest_sha256="0" * 64,
-            passed=i % 2 == 0, embedding_commitment=commitment(keys.commitment_secret(), txn, nonce, bytes(128)),
+            passed=i % 2 == 0, reason_codes=("face_match",) if i % 2 == 0 else ("face_mismatch",),
+            liveness=pb.LIVENESS_LIVE,
+            embedding_commitment=commitment(keys.commitment_secret(), txn, nonce, bytes(128)),
         )
         with contextlib.suppress(DuplicateTransaction):  # a re-run after a crash recorded it already
             outbox.put(fields, lambda b: sign_result(keys.signing_key(), b))

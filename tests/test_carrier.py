@@ -1,17 +1,22 @@
-"""The reference carrier over real gRPC with mutual TLS on loopback: every rejection has its status."""
+"""The reference carrier over real gRPC with mutual TLS on loopback: every rejection has its status.
+
+Every test runs against both stores (SQLite and PostgreSQL, ``carrier_store``).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from pathlib import Path
 
 import grpc
 import pytest
-from carrier_harness import Carrier, Device, enrol_device, start_carrier
+from carrier_harness import Carrier, Device, StoreFactory, enrol_device, start_carrier
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.attest.result import encode_result, sign_result
 from edge_agent.carrier.client import CarrierClient, DeviceCredentials, enroll
 from edge_agent.carrier.pki import make_csr, new_key
@@ -20,10 +25,10 @@ from edge_agent.clock import FakeClock, SystemClock
 
 
 @pytest.fixture
-def carrier(tmp_path: Path):
-    c = start_carrier(tmp_path / "carrier")
+def carrier(tmp_path: Path, carrier_store: StoreFactory):
+    c = start_carrier(tmp_path / "carrier", store=carrier_store.url())
     yield c
-    c.server.stop(None)
+    c.stop()
 
 
 @pytest.fixture
@@ -81,9 +86,9 @@ def test_unknown_nonce_is_rejected(carrier: Carrier, device: Device) -> None:
     assert status(lambda: client.submit(forged_nonce)) == grpc.StatusCode.FAILED_PRECONDITION
 
 
-def test_expired_nonce_is_rejected(tmp_path: Path) -> None:
+def test_expired_nonce_is_rejected(tmp_path: Path, carrier_store: StoreFactory) -> None:
     clock = FakeClock()
-    c = start_carrier(tmp_path / "c", clock=clock)
+    c = start_carrier(tmp_path / "c", store=carrier_store.url(), clock=clock)
     try:
         dev = enrol_device(c)
         client = dev.client(c.target)
@@ -91,7 +96,7 @@ def test_expired_nonce_is_rejected(tmp_path: Path) -> None:
         late = signed_for(dev, client, "a", 1, nonce=bytes(nonce.nonce), created=nonce.expires_at_unix_ms + 3_600_000)
         assert status(lambda: client.submit(late)) == grpc.StatusCode.FAILED_PRECONDITION
     finally:
-        c.server.stop(None)
+        c.stop()
 
 
 def test_counter_must_increase(carrier: Carrier, device: Device) -> None:
@@ -149,8 +154,9 @@ def test_no_client_certificate_cannot_call(carrier: Carrier) -> None:
         assert status(lambda: call(b"", timeout=5)) == grpc.StatusCode.UNAVAILABLE
 
 
-def test_certificate_from_another_ca_cannot_call(carrier: Carrier, tmp_path: Path) -> None:
-    other = start_carrier(tmp_path / "other")
+def test_certificate_from_another_ca_cannot_call(carrier: Carrier, tmp_path: Path,
+                                                carrier_store: StoreFactory) -> None:
+    other = start_carrier(tmp_path / "other", store=carrier_store.url("other"))
     try:
         stranger = enrol_device(other)
         ca = (carrier.state / "ca.pem").read_bytes()
@@ -158,7 +164,7 @@ def test_certificate_from_another_ca_cannot_call(carrier: Carrier, tmp_path: Pat
         client = CarrierClient(carrier.target, creds)
         assert status(lambda: client.get_nonce("x", "t")) == grpc.StatusCode.UNAVAILABLE
     finally:
-        other.server.stop(None)
+        other.stop()
 
 
 def raw_call(client: CarrierClient, data: bytes, method: str = "SubmitResult") -> bytes:
@@ -190,3 +196,101 @@ def test_fuzzed_requests_never_break_the_server(carrier: Carrier, device: Device
         }
     finally:
         client.close()
+
+
+def details(fn) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as err:
+        fn()
+    return err.value.code(), err.value.details()  # type: ignore[attr-defined]
+
+
+# -- transactions belong to a device (issue 14, item 5) -------------------------------------------------------------
+
+def test_transaction_ids_are_per_device(carrier: Carrier, device: Device) -> None:
+    """Another device using the same transaction id first neither blocks this device nor learns anything."""
+    other = enrol_device(carrier)
+    mine, theirs = device.client(carrier.target), other.client(carrier.target)
+    my_result = signed_for(device, mine, "shared-txn", 1)
+    their_ack = theirs.submit(signed_for(other, theirs, "shared-txn", 1))
+    my_ack = mine.submit(my_result)
+    assert not my_ack.duplicate and my_ack.receipt_id != their_ack.receipt_id
+    assert mine.submit(my_result).receipt_id == my_ack.receipt_id  # each device's resubmission: its own receipt
+    # A different result under the other device's accepted id is that device's conflict only.
+    code, text = details(lambda: theirs.submit(signed_for(other, theirs, "shared-txn", 2)))
+    assert code == grpc.StatusCode.ALREADY_EXISTS and text.startswith("transaction_conflict:")
+    assert device.device_id not in text
+    assert {a.device_id for a in carrier.service.store.acceptances("shared-txn")} == {device.device_id,
+                                                                                       other.device_id}
+
+
+def test_nonce_is_bound_to_its_transaction(carrier: Carrier, device: Device) -> None:
+    client = device.client(carrier.target)
+    nonce = bytes(client.get_nonce(device.device_id, "for-a").nonce)
+    code, text = details(lambda: client.submit(signed_for(device, client, "for-b", 1, nonce=nonce)))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and text.startswith("nonce_other_transaction:")
+    assert client.submit(signed_for(device, client, "for-a", 2, nonce=nonce)).receipt_id  # not consumed by the try
+
+
+def test_another_devices_nonce_looks_unknown(carrier: Carrier, device: Device) -> None:
+    other = enrol_device(carrier)
+    theirs = other.client(carrier.target)
+    their_nonce = bytes(theirs.get_nonce(other.device_id, "t").nonce)
+    client = device.client(carrier.target)
+    foreign = details(lambda: client.submit(signed_for(device, client, "t", 1, nonce=their_nonce)))
+    unknown = details(lambda: client.submit(signed_for(device, client, "t", 1, nonce=secrets.token_bytes(32))))
+    assert foreign == unknown and foreign[1].startswith("nonce_unknown:")
+
+
+def test_nonce_request_needs_a_transaction_id(carrier: Carrier, device: Device) -> None:
+    client = device.client(carrier.target)
+    code, text = details(lambda: client.get_nonce(device.device_id, ""))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and text.startswith("transaction_id_invalid:")
+
+
+# -- results that cannot be true (issue 14, item 6) -----------------------------------------------------------------
+
+IMPOSSIBLE = {
+    "pass_not_live": dict(liveness=pb.LIVENESS_SPOOF),
+    "pass_not_run": dict(liveness=pb.LIVENESS_NOT_RUN),
+    "pass_inconclusive": dict(liveness=pb.LIVENESS_INCONCLUSIVE),
+    "pass_without_reasons": dict(reason_codes=()),
+    "pass_without_match": dict(reason_codes=("face_mismatch",)),
+    "pass_without_commitment": dict(embedding_commitment=b""),
+    "manifest_not_hex": dict(model_manifest_sha256="not-a-digest"),
+    "manifest_short": dict(model_manifest_sha256="ab" * 16),
+    "manifest_upper": dict(model_manifest_sha256="AB" * 32),
+    "reason_with_spaces": dict(reason_codes=("face_match", "a b=c")),
+}
+EXPECTED_REASON = {"pass_not_run": "pass_not_live", "pass_inconclusive": "pass_not_live",
+                   "manifest_not_hex": "manifest_digest_invalid", "manifest_short": "manifest_digest_invalid",
+                   "manifest_upper": "manifest_digest_invalid", "reason_with_spaces": "reason_codes_invalid"}
+
+
+@pytest.mark.parametrize("case", sorted(IMPOSSIBLE))
+def test_impossible_signed_results_are_refused(carrier: Carrier, device: Device, case: str) -> None:
+    client = device.client(carrier.target)
+    nonce = bytes(client.get_nonce(device.device_id, "t").nonce)
+    fields = dataclasses.replace(device.fields("t", nonce), **IMPOSSIBLE[case])
+    signed = device.sign(encode_result(fields, 1, SystemClock().now_ms()))
+    code, text = details(lambda: client.submit(signed))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert text.startswith(EXPECTED_REASON.get(case, case) + ":"), text
+    assert carrier.service.store.audit_count() == 0
+    # The nonce and the counter were not consumed: the genuine result still goes through.
+    assert client.submit(device.sign(encode_result(device.fields("t", nonce), 1, SystemClock().now_ms()))).receipt_id
+
+
+@pytest.mark.parametrize("counter", [2**63, 2**63 + 1, 2**64 - 1])
+def test_counter_beyond_int64_is_invalid_not_internal(carrier: Carrier, device: Device, counter: int) -> None:
+    client = device.client(carrier.target)
+    code, text = details(lambda: client.submit(signed_for(device, client, "t", counter)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and text.startswith("counter_out_of_range:"), text
+    assert client.submit(signed_for(device, client, "t2", 2**63 - 1)).receipt_id  # the largest counter is fine
+
+
+def test_fail_with_spoof_verdict_is_accepted(carrier: Carrier, device: Device) -> None:
+    """The rules refuse impossible PASSes, not honest FAILs."""
+    client = device.client(carrier.target)
+    nonce = bytes(client.get_nonce(device.device_id, "t").nonce)
+    fields = device.fields("t", nonce, passed=False, liveness=pb.LIVENESS_SPOOF)
+    assert client.submit(device.sign(encode_result(fields, 1, SystemClock().now_ms()))).receipt_id

@@ -1,4 +1,7 @@
-"""``edge-agent carrier-server`` as an integrator runs it: init, token, run, enrol, submit, revoke, SIGTERM."""
+"""``edge-agent carrier-server`` as an integrator runs it: init, token, run, enrol, submit, revoke, SIGTERM.
+
+On both stores; two replicas (two processes, one store), one of them killed with SIGKILL.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from carrier_harness import StoreFactory
 
+from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.attest.keys import DeviceKeys, MemoryKeyStore
 from edge_agent.attest.result import ResultFields, encode_result, sign_result
 from edge_agent.carrier.client import CarrierClient, DeviceCredentials, enroll
@@ -20,22 +25,28 @@ from edge_agent.clock import SystemClock
 CLI = [sys.executable, "-m", "edge_agent.cli", "carrier-server"]
 
 
-def cli(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, "--state", str(state), *args], capture_output=True, text=True, timeout=60)
+def cli(state: Path, store: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, "--state", str(state), "--store", store, *args], capture_output=True, text=True,
+                          timeout=60)
 
 
-def test_carrier_server_command(tmp_path: Path) -> None:
+def replica(state: Path, store: str) -> tuple[subprocess.Popen[str], str, str]:
+    proc = subprocess.Popen([*CLI, "--state", str(state), "--store", store, "run", "--port", "0",
+                             "--enroll-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()  # type: ignore[union-attr]
+    ports = re.findall(r"127\.0\.0\.1:(\d+)", line)
+    assert len(ports) == 2, line + proc.stderr.read()  # type: ignore[union-attr]
+    return proc, f"127.0.0.1:{ports[0]}", f"127.0.0.1:{ports[1]}"
+
+
+def test_carrier_server_command(tmp_path: Path, carrier_store: StoreFactory) -> None:
     state = tmp_path / "carrier"
-    assert cli(state, "init").returncode == 0
-    token = cli(state, "token").stdout.strip()
-    proc = subprocess.Popen([*CLI, "--state", str(state), "run", "--port", "0", "--enroll-port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = carrier_store.url() or f"sqlite:///{state / 'carrier.db'}"
+    assert cli(state, store, "init").returncode == 0
+    token = cli(state, store, "token").stdout.strip()
+    proc, results, enrolment = replica(state, store)
+    other, other_results, _ = replica(state, store)
     try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        ports = re.findall(r"127\.0\.0\.1:(\d+)", line)
-        assert len(ports) == 2, line
-        results, enrolment = (f"127.0.0.1:{p}" for p in ports)
-
         keys = DeviceKeys(MemoryKeyStore())
         keys.ensure()
         tls = new_key()
@@ -43,16 +54,33 @@ def test_carrier_server_command(tmp_path: Path) -> None:
         resp = enroll(enrolment, ca, token, keys.public_key(), make_csr(tls))
         client = CarrierClient(results, DeviceCredentials(ca, key_pem(tls), bytes(resp.certificate_pem)))
         nonce = bytes(client.get_nonce(resp.device_id, "t1").nonce)
-        body = encode_result(ResultFields("t1", resp.device_id, nonce, "0" * 64, True), 1, SystemClock().now_ms())
-        assert client.submit(sign_result(keys.signing_key(), body)).receipt_id
+        fields = ResultFields("t1", resp.device_id, nonce, "0" * 64, True, ("face_match",), pb.LIVENESS_LIVE,
+                              bytes(32))
+        signed = sign_result(keys.signing_key(), encode_result(fields, 1, SystemClock().now_ms()))
+        ack = client.submit(signed)
+        assert ack.receipt_id and not ack.duplicate
 
-        assert cli(state, "revoke", resp.device_id).returncode == 0
+        # The other replica knows the device and the result; it carries on when the first one is killed.
+        proc.kill()
+        proc.wait(10)
+        creds = DeviceCredentials(ca, key_pem(tls), bytes(resp.certificate_pem))
+        survivor = CarrierClient(other_results, creds)
+        again = survivor.submit(signed)
+        assert again.duplicate and again.receipt_id == ack.receipt_id
+        audit = cli(state, store, "audit", "t1")
+        assert audit.returncode == 0 and ack.receipt_id in audit.stdout
+        assert cli(state, store, "audit", "t1", "--device", "dev-someone-else").returncode == 1
+
+        assert cli(state, store, "revoke", resp.device_id).returncode == 0
         with pytest.raises(grpc.RpcError) as err:
-            client.get_nonce(resp.device_id, "t2")
+            survivor.get_nonce(resp.device_id, "t2")
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
-        assert cli(state, "revoke", "dev-unknown").returncode == 2
+        assert cli(state, store, "revoke", "dev-unknown").returncode == 2
+        assert cli(state, store, "prune", "--keep-hours", "0").returncode == 0
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, err_text = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err_text
+        if proc.poll() is None:
+            proc.kill()
+        other.send_signal(signal.SIGTERM)
+        out, err_text = other.communicate(timeout=30)
+    assert other.returncode == 0, err_text
     assert "carrier stopped" in out

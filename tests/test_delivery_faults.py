@@ -1,4 +1,7 @@
-"""Delivery under faults: a carrier that is down, then up; a device killed at every step of put/submit/ack."""
+"""Delivery under faults: a carrier that is down, then up; a device killed at every step of put/submit/ack.
+
+Every test that talks to a carrier runs on both carrier stores (SQLite, PostgreSQL).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from carrier_harness import enrol_device, start_carrier
+from carrier_harness import StoreFactory, enrol_device, start_carrier
 
 from edge_agent.attest.keys import FileKeyStore
 from edge_agent.carrier.sender import Sender
@@ -24,13 +27,13 @@ CRASH_POINTS = [
 ]
 
 
-def test_carrier_down_for_the_whole_run_then_up(tmp_path: Path) -> None:
-    carrier = start_carrier(tmp_path / "c")
+def test_carrier_down_for_the_whole_run_then_up(tmp_path: Path, carrier_store: StoreFactory) -> None:
+    carrier = start_carrier(tmp_path / "c", store=carrier_store.url())
     port, enroll_port = carrier.server.port, carrier.server.enroll_port
     dev = enrol_device(carrier)
     client = dev.client(carrier.target, deadline_s=2)
     nonces = {f"t{i}": bytes(client.get_nonce(dev.device_id, f"t{i}").nonce) for i in range(20)}
-    carrier.server.stop(None)
+    carrier.stop()
 
     clock = FakeClock(SystemClock().now_ms())
     box = Outbox(tmp_path / "outbox.db", clock=clock)
@@ -45,7 +48,7 @@ def test_carrier_down_for_the_whole_run_then_up(tmp_path: Path) -> None:
     assert rec is not None and rec.attempts >= 5 and "UNAVAILABLE" in (rec.last_error or "")
     assert box.backlog() == 20
 
-    carrier = start_carrier(tmp_path / "c", port=port, enroll_port=enroll_port)
+    carrier = start_carrier(tmp_path / "c", store=carrier_store.url(), port=port, enroll_port=enroll_port)
     try:
         acked = rejected = 0
         deadline = time.monotonic() + 30
@@ -62,11 +65,11 @@ def test_carrier_down_for_the_whole_run_then_up(tmp_path: Path) -> None:
             assert client.submit(r.signed).duplicate
         assert carrier.service.store.audit_count() == 20  # type: ignore[attr-defined]
     finally:
-        carrier.server.stop(None)
+        carrier.stop()
 
 
-def test_non_retryable_rejection_is_kept_and_does_not_block(tmp_path: Path) -> None:
-    carrier = start_carrier(tmp_path / "c")
+def test_non_retryable_rejection_is_kept_and_does_not_block(tmp_path: Path, carrier_store: StoreFactory) -> None:
+    carrier = start_carrier(tmp_path / "c", store=carrier_store.url())
     try:
         dev = enrol_device(carrier)
         client = dev.client(carrier.target)
@@ -78,7 +81,7 @@ def test_non_retryable_rejection_is_kept_and_does_not_block(tmp_path: Path) -> N
         bad = box.get("bad")
         assert bad.state == "rejected" and "FAILED_PRECONDITION" in (bad.last_error or "")
     finally:
-        carrier.server.stop(None)
+        carrier.stop()
 
 
 def test_backoff_has_jitter_and_a_cap() -> None:
@@ -117,8 +120,9 @@ def _run_worker(state: Path, target: str, device_id: str, prefix: str, count: in
 
 
 @pytest.mark.slow
-def test_sigkill_at_every_step_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
-    carrier = start_carrier(tmp_path / "c")
+def test_sigkill_at_every_step_loses_nothing_and_duplicates_nothing(tmp_path: Path,
+                                                                   carrier_store: StoreFactory) -> None:
+    carrier = start_carrier(tmp_path / "c", store=carrier_store.url())
     try:
         state, device_id = _device_state(tmp_path, carrier)
         told_safe: list[str] = []
@@ -150,7 +154,7 @@ def test_sigkill_at_every_step_loses_nothing_and_duplicates_nothing(tmp_path: Pa
         assert counters == sorted(set(counters))
         print(f"\n[kill test] {kills} SIGKILLs, {len(told_safe)} results acknowledged, {len(accepted)} accepted once")
     finally:
-        carrier.server.stop(None)
+        carrier.stop()
 
 
 def test_encode_result_has_no_embedding_field() -> None:
@@ -162,10 +166,10 @@ def test_encode_result_has_no_embedding_field() -> None:
     assert not any(word in n for n in names for word in ("image", "photo", "crop", "frame"))
 
 
-def test_background_sender_delivers_while_results_arrive(tmp_path: Path) -> None:
+def test_background_sender_delivers_while_results_arrive(tmp_path: Path, carrier_store: StoreFactory) -> None:
     import threading
 
-    carrier = start_carrier(tmp_path / "c")
+    carrier = start_carrier(tmp_path / "c", store=carrier_store.url())
     try:
         dev = enrol_device(carrier)
         client = dev.client(carrier.target)
@@ -185,4 +189,4 @@ def test_background_sender_delivers_while_results_arrive(tmp_path: Path) -> None
         assert box.backlog() == 0
         assert carrier.service.store.audit_count() == 10  # type: ignore[attr-defined]
     finally:
-        carrier.server.stop(None)
+        carrier.stop()

@@ -1,8 +1,14 @@
-"""``edge-agent carrier-server``: run and administer the reference carrier."""
+"""``edge-agent carrier-server``: run and administer the reference carrier.
+
+``--state`` holds the CA and the TLS keys (shared by every replica);
+``--store`` names the database (``sqlite:///path``, default carrier.db in
+the state folder, or ``postgresql://...`` for several replicas).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import signal
 import threading
@@ -16,7 +22,7 @@ def _init(args: argparse.Namespace) -> int:
     from edge_agent.carrier.server import open_store, server_state
 
     server_state(args.state, args.hostname or ["localhost", "127.0.0.1"])
-    open_store(args.state)
+    open_store(args.state, args.store).close()
     print(f"carrier state ready in {args.state} (CA certificate: {args.state / 'ca.pem'})")
     return 0
 
@@ -25,7 +31,9 @@ def _token(args: argparse.Namespace) -> int:
     from edge_agent.carrier.server import open_store
 
     token = "tok-" + secrets.token_urlsafe(18)  # never starts with "-": argparse would take it for an option
-    open_store(args.state).add_token(token, int((time.time() + args.ttl_hours * 3600) * 1000))
+    store = open_store(args.state, args.store)
+    store.add_token(token, int((time.time() + args.ttl_hours * 3600) * 1000))
+    store.close()
     print(token)
     return 0
 
@@ -33,7 +41,7 @@ def _token(args: argparse.Namespace) -> int:
 def _revoke(args: argparse.Namespace) -> int:
     from edge_agent.carrier.server import open_store
 
-    store = open_store(args.state)
+    store = open_store(args.state, args.store)
     if store.device(args.device_id) is None:
         print(f"no device {args.device_id}")
         return 2
@@ -49,11 +57,34 @@ def _audit(args: argparse.Namespace) -> int:
 
     from edge_agent.carrier.server import open_store
 
-    acc = open_store(args.state).acceptance(args.transaction_id)
-    if acc is None:
+    store = open_store(args.state, args.store)
+    found = [a for a in store.acceptances(args.transaction_id) if args.device in (None, a.device_id)]
+    if not found:
         print(json.dumps({"transaction_id": args.transaction_id, "accepted": False}))
         return 1
-    print(json.dumps({"accepted": True, **dataclasses.asdict(acc)}, indent=2))
+    for acc in found:  # transaction ids are per device: several devices may have used the same one
+        print(json.dumps({"accepted": True, **dataclasses.asdict(acc)}, indent=2))
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Apply pending schema migrations (every store also does this on open, under the same lock)."""
+    from edge_agent.carrier.server import default_store_url, open_store
+
+    open_store(args.state, args.store).close()
+    print(f"carrier store schema up to date: {args.store or default_store_url(args.state)}")
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    """Delete nonces and enrolment tokens that expired long enough ago to be of no use to anyone."""
+    from edge_agent.carrier.server import ServerConfig, open_store
+
+    now = int(time.time() * 1000)
+    # A nonce is still checked until expiry + allowed clock skew; after that it only says "unknown".
+    keep_ms = int(args.keep_hours * 3_600_000) + ServerConfig().clock_skew_ms
+    report = open_store(args.state, args.store).prune(now - keep_ms, now - keep_ms)
+    print(f"pruned {report.nonces} nonces and {report.tokens} tokens expired before {args.keep_hours} h ago")
     return 0
 
 
@@ -61,8 +92,9 @@ def _run(args: argparse.Namespace) -> int:
     from edge_agent.carrier.server import CarrierServer, CarrierService, open_store, server_state
 
     ca, key, cert = server_state(args.state, args.hostname or ["localhost", "127.0.0.1"])
-    server = CarrierServer(CarrierService(open_store(args.state), ca), key, cert, host=args.host,
-                           port=args.port, enroll_port=args.enroll_port).start()
+    store = open_store(args.state, args.store)
+    server = CarrierServer(CarrierService(store, ca), key, cert, host=args.host, port=args.port,
+                           enroll_port=args.enroll_port, workers=args.workers).start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -70,6 +102,7 @@ def _run(args: argparse.Namespace) -> int:
           flush=True)
     stop.wait()
     server.stop(grace=2)
+    store.close()
     print("carrier stopped", flush=True)
     return 0
 
@@ -78,6 +111,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("carrier-server", help="the reference carrier server (for tests and integrators)")
     p.add_argument("--state", type=Path, required=True, help="folder for the CA, TLS keys and carrier.db")
     p.add_argument("--hostname", action="append", help="name or IP in the server certificate (repeatable)")
+    p.add_argument("--store", default=os.environ.get("EDGE_AGENT_CARRIER_STORE"),
+                   help="database URL: sqlite:///path (default: carrier.db in --state) or postgresql://... "
+                        "(env EDGE_AGENT_CARRIER_STORE)")
     cmds = p.add_subparsers(dest="carrier_command", required=True)
     cmds.add_parser("init", help="create the CA and server certificate").set_defaults(handler=_init)
     t = cmds.add_parser("token", help="issue a one-time enrolment token")
@@ -88,9 +124,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(handler=_revoke)
     a = cmds.add_parser("audit", help="what the carrier accepted for a transaction (exit 1: nothing)")
     a.add_argument("transaction_id")
+    a.add_argument("--device", help="only this device's acceptance")
     a.set_defaults(handler=_audit)
+    cmds.add_parser("migrate", help="bring the store's schema to this version").set_defaults(handler=_migrate)
+    pr = cmds.add_parser("prune", help="delete expired nonces and enrolment tokens (run from cron/a timer)")
+    pr.add_argument("--keep-hours", type=float, default=24.0, help="keep what expired less than this long ago")
+    pr.set_defaults(handler=_prune)
     run = cmds.add_parser("run", help="serve until SIGTERM")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=7443)
     run.add_argument("--enroll-port", type=int, default=7444)
+    run.add_argument("--workers", type=int, default=16, help="request threads (and database connections at most)")
     run.set_defaults(handler=_run)

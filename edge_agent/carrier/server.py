@@ -7,18 +7,29 @@ vocabulary:
 
 * INVALID_ARGUMENT   malformed or non-canonical message
 * UNAUTHENTICATED    no client certificate, or a signature that does not verify
+* INVALID_ARGUMENT   also a signed result that cannot be true (``validate``: a PASS without a LIVE
+                     verdict, reasons or commitment, a manifest that is not a digest, a counter >= 2^63)
 * PERMISSION_DENIED  unknown or revoked device, a replaced certificate, bad enrolment token, result for
                      another device
-* FAILED_PRECONDITION unknown, foreign, reused or expired nonce; counter not increasing
-* ALREADY_EXISTS     a different result under an already accepted transaction id
+* FAILED_PRECONDITION unknown, foreign, reused or expired nonce, a nonce issued for another transaction;
+                     counter not increasing
+* ALREADY_EXISTS     this device's transaction id was accepted with a different result
 * RESOURCE_EXHAUSTED message larger than the limit (gRPC itself)
+* UNAVAILABLE        the database cannot be reached (devices retry)
+
+Every refusal's message starts with a stable reason code (``nonce_used: ...``).
+Transactions belong to a device: acceptance is keyed on (device, transaction)
+and no message says anything about another device's transactions or nonces.
 
 A resubmission of an accepted result (same bytes) is OK with ``duplicate``
 set and the original receipt: the device's at-least-once delivery relies on it.
+The server keeps no state of its own (all of it is in the store), so any
+number of replicas can serve the same devices from one PostgreSQL database.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import secrets
@@ -34,13 +45,23 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError, Message
 
 from edge_agent._proto import carrier_pb2 as pb
-from edge_agent.attest.result import BadSignature, MalformedResult, parse_signed, verify_signed_result
+from edge_agent.attest.result import BadSignature, MalformedResult, parse_result, parse_signed, verify_signed_result
 from edge_agent.carrier.pki import DEREGISTER_CONTEXT, CertificateAuthority, cert_sha256, rotation_message
-from edge_agent.carrier.store import Acceptance, CarrierStore, Device, SqliteCarrierStore, StaleSubmission
+from edge_agent.carrier.store import (
+    Acceptance,
+    AuditRecord,
+    CarrierStore,
+    Device,
+    NonceState,
+    StaleSubmission,
+    StoreUnavailable,
+)
+from edge_agent.carrier.store import open_store as open_store_url
+from edge_agent.carrier.validate import InvalidResult, check_result, check_transaction_id
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.logs import log_event
 
-__all__ = ["CarrierServer", "CarrierService", "ServerConfig", "server_state"]
+__all__ = ["CarrierServer", "CarrierService", "ServerConfig", "default_store_url", "open_store", "server_state"]
 
 log = logging.getLogger(__name__)
 SERVICE = "edge_agent.carrier.v1.Carrier"
@@ -48,9 +69,10 @@ MAX_MESSAGE_BYTES = 64 * 1024
 
 
 class Abort(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, code: grpc.StatusCode, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
         self.code = code
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -59,11 +81,17 @@ class ServerConfig:
     clock_skew_ms: int = 2 * 60 * 1000
 
 
+@functools.lru_cache(maxsize=4096)
+def _fingerprint(pem: bytes) -> str:
+    """A device's certificate fingerprint, parsed once per certificate instead of once per call."""
+    return cert_sha256(pem)
+
+
 def _parse(cls: type[Message], data: bytes) -> Any:
     try:
         msg = cls.FromString(data)
     except DecodeError as exc:
-        raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed {cls.__name__}: {exc}") from None
+        raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed_request", f"{cls.__name__}: {exc}") from None
     return msg
 
 
@@ -80,35 +108,42 @@ class CarrierService:
     def _peer(context: grpc.ServicerContext) -> str:
         names = context.auth_context().get("x509_common_name")
         if not names or not isinstance(names, list):
-            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "a device client certificate is required")
+            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "no_client_certificate",
+                        "a device client certificate is required")
         return bytes(names[0]).decode()
 
     @staticmethod
     def _peer_cert_sha256(context: grpc.ServicerContext) -> str:
         pems = context.auth_context().get("x509_pem_cert")
         if not pems:
-            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "a device client certificate is required")
-        return cert_sha256(bytes(pems[0]))
+            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "no_client_certificate",
+                        "a device client certificate is required")
+        return _fingerprint(bytes(pems[0]))
 
-    def _device_record(self, context: grpc.ServicerContext) -> tuple[Device, bool]:
-        """The calling device, and whether it used its previous certificate (only a rotation repeat may)."""
+    def _device_record(self, context: grpc.ServicerContext, dev: Device | None = None) -> tuple[Device, bool]:
+        """The calling device, and whether it used its previous certificate (only a rotation repeat may).
+
+        ``dev``: the caller's row when the handler has read it already (with other things, in one query).
+        """
         device_id = self._peer(context)
-        dev = self.store.device(device_id)
         if dev is None:
-            raise Abort(grpc.StatusCode.PERMISSION_DENIED, f"device {device_id} is not enrolled")
+            dev = self.store.device(device_id)
+        if dev is None:
+            raise Abort(grpc.StatusCode.PERMISSION_DENIED, "device_unknown", f"device {device_id} is not enrolled")
         if dev.revoked:
-            raise Abort(grpc.StatusCode.PERMISSION_DENIED, f"device {device_id} is revoked")
+            raise Abort(grpc.StatusCode.PERMISSION_DENIED, "device_revoked", f"device {device_id} is revoked")
         presented = self._peer_cert_sha256(context)
         if presented == dev.cert_sha256:
             return dev, False
         if dev.prev_cert_sha256 and presented == dev.prev_cert_sha256:
             return dev, True
-        raise Abort(grpc.StatusCode.PERMISSION_DENIED, f"certificate of {device_id} was replaced (keys rotated)")
+        raise Abort(grpc.StatusCode.PERMISSION_DENIED, "certificate_replaced",
+                    f"certificate of {device_id} was replaced (keys rotated)")
 
-    def _device(self, context: grpc.ServicerContext) -> tuple[str, Ed25519PublicKey, int]:
-        dev, previous = self._device_record(context)
+    def _device(self, context: grpc.ServicerContext, dev: Device | None = None) -> tuple[str, Ed25519PublicKey, int]:
+        dev, previous = self._device_record(context, dev)
         if previous:
-            raise Abort(grpc.StatusCode.PERMISSION_DENIED,
+            raise Abort(grpc.StatusCode.PERMISSION_DENIED, "certificate_replaced",
                         f"certificate of {dev.device_id} was replaced (keys rotated)")
         return dev.device_id, Ed25519PublicKey.from_public_bytes(dev.signing_public_key), dev.last_counter
 
@@ -116,98 +151,139 @@ class CarrierService:
     def enroll(self, data: bytes, context: grpc.ServicerContext) -> pb.EnrollResponse:
         req = _parse(pb.EnrollRequest, data)
         if len(req.signing_public_key) != 32 or not req.csr_pem:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "enrolment needs a 32-byte Ed25519 key and a CSR")
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "enrolment_invalid",
+                        "enrolment needs a 32-byte Ed25519 key and a CSR")
         if not req.token or not self.store.consume_token(req.token, self.clock.now_ms()):
-            raise Abort(grpc.StatusCode.PERMISSION_DENIED, "enrolment token unknown, used or expired")
+            raise Abort(grpc.StatusCode.PERMISSION_DENIED, "token_refused", "enrolment token unknown, used or expired")
         device_id = "dev-" + secrets.token_hex(8)
         try:
             cert = self.ca.sign_device_csr(bytes(req.csr_pem), device_id)
         except ValueError as exc:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad CSR: {exc}") from None
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "csr_invalid", str(exc)) from None
         self.store.add_device(device_id, bytes(req.signing_public_key), cert_sha256(cert))
         log_event(log, "device_enrolled", device=device_id)
         return pb.EnrollResponse(device_id=device_id, certificate_pem=cert, ca_certificate_pem=self.ca.cert_pem)
 
     def get_nonce(self, data: bytes, context: grpc.ServicerContext) -> pb.NonceResponse:
-        _parse(pb.NonceRequest, data)
+        req = _parse(pb.NonceRequest, data)
         device_id, _, _ = self._device(context)
+        try:
+            check_transaction_id(req.transaction_id)
+        except InvalidResult as exc:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, exc.reason, str(exc)) from None
         nonce = secrets.token_bytes(32)
         now = self.clock.now_ms()
         expires = now + self.config.nonce_ttl_ms
-        self.store.add_nonce(nonce, device_id, now, expires)
+        self.store.add_nonce(nonce, device_id, req.transaction_id, now, expires)
         return pb.NonceResponse(nonce=nonce, expires_at_unix_ms=expires)
 
     def submit(self, data: bytes, context: grpc.ServicerContext) -> pb.SubmitAck:
         try:
             signed = parse_signed(data)
         except MalformedResult as exc:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
-        device_id, key, last_counter = self._device(context)
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed_result", str(exc)) from None
+        try:
+            # Unverified: only the transaction id and nonce are read from it, to fetch the device, its
+            # acceptance of that transaction and the nonce in one query. Nothing else is used before the
+            # signature over these very bytes verifies.
+            claimed = parse_result(signed.result)
+        except MalformedResult as exc:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed_result", str(exc)) from None
+        dev, prior, nonce = self.store.submission(self._peer(context), claimed.transaction_id,
+                                                  bytes(claimed.carrier_nonce))
+        device_id, key, last_counter = self._device(context, dev)
         try:
             result = verify_signed_result(signed, key)
         except BadSignature as exc:
-            raise Abort(grpc.StatusCode.UNAUTHENTICATED, str(exc)) from None
+            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "bad_signature", str(exc)) from None
         except MalformedResult as exc:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed_result", str(exc)) from None
         if result.device_id != device_id:
-            raise Abort(grpc.StatusCode.PERMISSION_DENIED, "result names another device")
+            raise Abort(grpc.StatusCode.PERMISSION_DENIED, "result_for_another_device", "result names another device")
         digest = hashlib.sha256(signed.result).hexdigest()
-        dup = self._duplicate(result.transaction_id, digest)
+        # A result accepted before is answered as such, whatever rules came since: the device must not
+        # mark as rejected what the carrier holds as accepted.
+        dup = self._answer_prior(prior, digest)
         if dup is not None:
             return dup
-        nonce = self.store.nonce(bytes(result.carrier_nonce))
-        if nonce is None or nonce.device_id != device_id:
-            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce was not issued to this device")
-        if nonce.used_by is not None:
-            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce already used")
-        skew = self.config.clock_skew_ms
-        if not nonce.issued_at_ms - skew <= result.created_at_unix_ms <= nonce.expires_at_ms + skew:
-            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce expired before the result was created")
-        if result.counter <= last_counter:
-            raise Abort(grpc.StatusCode.FAILED_PRECONDITION,
-                        f"counter {result.counter} does not increase (last accepted {last_counter})")
-        acc = Acceptance(result.transaction_id, device_id, "rcpt-" + secrets.token_hex(8), self.clock.now_ms(), digest)
         try:
-            self.store.accept(acc, bytes(result.carrier_nonce), result.counter, result.decision,
-                              ",".join(result.reason_codes), result.liveness, bytes(result.embedding_commitment))
-        except StaleSubmission:
-            dup = self._duplicate(result.transaction_id, digest)
+            check_result(result)
+        except InvalidResult as exc:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, exc.reason, str(exc)) from None
+        acc = Acceptance(result.transaction_id, device_id, "rcpt-" + secrets.token_hex(12), self.clock.now_ms(),
+                         digest)
+        record = AuditRecord(acc, bytes(result.carrier_nonce), result.counter, result.decision,
+                             ",".join(result.reason_codes), result.liveness, bytes(result.embedding_commitment), data)
+        try:
+            self._check_fresh(result, nonce, device_id, last_counter)
+            self.store.accept(record)
+        except (Abort, StaleSubmission) as exc:
+            # Another replica or thread may have accepted this very result since the first look: then the
+            # nonce is used and the counter moved on, and the right answer is the original receipt.
+            dup = self._duplicate(device_id, result.transaction_id, digest)
             if dup is not None:
                 return dup
-            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce used or counter moved on concurrently") from None
+            if isinstance(exc, Abort):
+                raise
+            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "concurrent_submission",
+                        "nonce used or counter moved on concurrently") from None
         log_event(log, "result_accepted", device=device_id, txn=result.transaction_id, counter=result.counter)
         return pb.SubmitAck(transaction_id=acc.transaction_id, accepted_at_unix_ms=acc.accepted_at_ms,
                             duplicate=False, receipt_id=acc.receipt_id)
 
-    def _duplicate(self, txn: str, digest: str) -> pb.SubmitAck | None:
-        prior = self.store.acceptance(txn)
+    def _check_fresh(self, result: pb.Result, nonce: NonceState | None, device_id: str, last_counter: int) -> None:
+        """The nonce was issued to this device for this transaction, is unused and current; the counter increases."""
+        if nonce is None or nonce.device_id != device_id:  # one answer for both: nothing about other devices
+            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce_unknown", "nonce was not issued to this device")
+        if nonce.transaction_id != result.transaction_id:
+            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce_other_transaction",
+                        "nonce was issued for another transaction")
+        if nonce.used_by is not None:
+            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce_used", "nonce already used")
+        skew = self.config.clock_skew_ms
+        if not nonce.issued_at_ms - skew <= result.created_at_unix_ms <= nonce.expires_at_ms + skew:
+            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce_expired",
+                        "nonce expired before the result was created")
+        if result.counter <= last_counter:
+            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "counter_not_increasing",
+                        f"counter {result.counter} does not increase (last accepted {last_counter})")
+
+    def _duplicate(self, device_id: str, txn: str, digest: str) -> pb.SubmitAck | None:
+        return self._answer_prior(self.store.acceptance(device_id, txn), digest)
+
+    @staticmethod
+    def _answer_prior(prior: Acceptance | None, digest: str) -> pb.SubmitAck | None:
+        """The original receipt for the same bytes; ALREADY_EXISTS for other bytes under the same transaction."""
         if prior is None:
             return None
         if prior.result_sha256 != digest:
-            raise Abort(grpc.StatusCode.ALREADY_EXISTS, f"transaction {txn} was accepted with a different result")
-        return pb.SubmitAck(transaction_id=txn, accepted_at_unix_ms=prior.accepted_at_ms, duplicate=True,
-                            receipt_id=prior.receipt_id)
+            raise Abort(grpc.StatusCode.ALREADY_EXISTS, "transaction_conflict",
+                        f"transaction {prior.transaction_id!r} was accepted with a different result")
+        return pb.SubmitAck(transaction_id=prior.transaction_id, accepted_at_unix_ms=prior.accepted_at_ms,
+                            duplicate=True, receipt_id=prior.receipt_id)
 
     def rotate_keys(self, data: bytes, context: grpc.ServicerContext) -> pb.RotateResponse:
         req = _parse(pb.RotateRequest, data)
         dev, previous = self._device_record(context)
         new_key = bytes(req.new_signing_public_key)
         if req.device_id != dev.device_id or len(new_key) != 32 or not req.csr_pem:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "rotation needs this device's id, a 32-byte key and a CSR")
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "rotation_invalid",
+                        "rotation needs this device's id, a 32-byte key and a CSR")
         if previous:  # the device lost our answer and asks again with its old certificate
             if new_key != dev.rotation_key:
-                raise Abort(grpc.StatusCode.PERMISSION_DENIED, "keys were rotated already; this is not a repeat")
+                raise Abort(grpc.StatusCode.PERMISSION_DENIED, "rotation_not_repeat",
+                            "keys were rotated already; this is not a repeat")
             return pb.RotateResponse(certificate_pem=dev.rotation_cert, rotated_at_unix_ms=self.clock.now_ms())
         message = rotation_message(dev.device_id, new_key, bytes(req.csr_pem))
         try:
             Ed25519PublicKey.from_public_bytes(dev.signing_public_key).verify(bytes(req.old_key_signature), message)
             Ed25519PublicKey.from_public_bytes(new_key).verify(bytes(req.new_key_signature), message)
         except (InvalidSignature, ValueError):
-            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "rotation signatures do not verify") from None
+            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "bad_signature", "rotation signatures do not verify") from None
         try:
             cert = self.ca.sign_device_csr(bytes(req.csr_pem), dev.device_id)
         except ValueError as exc:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad CSR: {exc}") from None
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "csr_invalid", str(exc)) from None
         self.store.rotate(dev.device_id, new_key, cert, cert_sha256(cert))
         log_event(log, "device_keys_rotated", device=dev.device_id)
         return pb.RotateResponse(certificate_pem=cert, rotated_at_unix_ms=self.clock.now_ms())
@@ -218,9 +294,11 @@ class CarrierService:
         try:
             key.verify(bytes(req.signature), DEREGISTER_CONTEXT + device_id.encode())
         except InvalidSignature:
-            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "deregistration signature does not verify") from None
+            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "bad_signature",
+                        "deregistration signature does not verify") from None
         if req.device_id != device_id:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "device id does not match the certificate")
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "device_id_mismatch",
+                        "device id does not match the certificate")
         self.store.revoke(device_id)
         log_event(log, "device_deregistered", device=device_id)
         return pb.DeregisterResponse(revoked_at_unix_ms=self.clock.now_ms())
@@ -237,6 +315,9 @@ class CarrierService:
                 return fn(data, context)
             except Abort as exc:
                 context.abort(exc.code, str(exc))
+            except StoreUnavailable as exc:
+                log_event(log, "store_unavailable", logging.WARNING, method=fn.__name__, error=str(exc))
+                context.abort(grpc.StatusCode.UNAVAILABLE, "store_unavailable: carrier database unavailable, retry")
             except Exception:
                 log_event(log, "handler_failed", logging.ERROR, exc_info=True, method=fn.__name__)
                 context.abort(grpc.StatusCode.INTERNAL, "internal error")
@@ -308,5 +389,10 @@ class CarrierServer:
             event.wait()
 
 
-def open_store(state: Path) -> SqliteCarrierStore:
-    return SqliteCarrierStore(state / "carrier.db")
+def default_store_url(state: Path) -> str:
+    return f"sqlite:///{state / 'carrier.db'}"
+
+
+def open_store(state: Path, url: str | None = None) -> CarrierStore:
+    """The store ``url`` names (``sqlite:///...`` or ``postgresql://...``); by default carrier.db under ``state``."""
+    return open_store_url(url or default_store_url(state))

@@ -1,11 +1,20 @@
 """The reference carrier's storage: devices, enrolment tokens, nonces, accepted results (audit).
 
-``CarrierStore`` is the interface the server uses; ``SqliteCarrierStore`` is
-the default. A carrier replacing it with its own database implements the same
-methods; ``accept`` must be atomic (nonce consumption, counter advance and
-audit record commit together or not at all). No biometric data is stored:
-the audit record holds ids, decision, reason codes, liveness, counter, the
-embedding commitment and the signed bytes' digest.
+``CarrierStore`` is the interface the server uses. ``open_store`` picks the
+implementation from a URL: ``sqlite:///path`` (the default: demo, tests, one
+replica) or ``postgresql://...`` (several replicas on one database, see
+``pg_store``). Every guarantee is the database's, not the process's, so it
+holds across replicas:
+
+* a nonce is used once, by the device and transaction it was issued for;
+* a device's counter only increases;
+* a result is accepted once per (device, transaction): ``accept`` consumes the
+  nonce, advances the counter and writes the audit row in one transaction, or
+  does nothing and raises ``StaleSubmission``;
+* an enrolment token is consumed once.
+
+No biometric data is stored: the audit row holds ids, decision, reason codes,
+liveness, counter, the embedding commitment and the signed result bytes.
 """
 
 from __future__ import annotations
@@ -13,11 +22,28 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
-__all__ = ["Acceptance", "CarrierStore", "Device", "NonceState", "SqliteCarrierStore"]
+from edge_agent.carrier.migrations import migrate_sqlite
+from edge_agent.errors import EdgeAgentError
+
+__all__ = [
+    "Acceptance",
+    "AuditRecord",
+    "CarrierStore",
+    "Device",
+    "NonceState",
+    "PruneReport",
+    "SqliteCarrierStore",
+    "StaleSubmission",
+    "StoreUnavailable",
+    "open_store",
+]
 
 
 @dataclass(frozen=True)
@@ -42,11 +68,46 @@ class Acceptance:
 
 
 @dataclass(frozen=True)
+class AuditRecord:
+    """One accepted result as the audit keeps it: the signed bytes and what the carrier queries by."""
+
+    acceptance: Acceptance
+    nonce: bytes
+    counter: int
+    decision: int
+    reasons: str
+    liveness: int
+    commitment: bytes
+    signed_result: bytes
+
+
+@dataclass(frozen=True)
 class NonceState:
     device_id: str
+    transaction_id: str
     expires_at_ms: int
     issued_at_ms: int
     used_by: str | None
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    nonces: int
+    tokens: int
+
+
+class StaleSubmission(Exception):
+    """Raised by ``accept`` when the nonce was used, the counter moved on or the transaction was accepted meanwhile."""
+
+
+class StoreUnavailable(EdgeAgentError):
+    """The database cannot be reached or is busy: the caller should retry (the server answers UNAVAILABLE)."""
+
+    code = "carrier_store_unavailable"
+
+
+class UnsupportedStore(EdgeAgentError):
+    code = "carrier_store_url"
 
 
 class CarrierStore(Protocol):
@@ -56,75 +117,90 @@ class CarrierStore(Protocol):
     def rotate(self, device_id: str, signing_public_key: bytes, cert_pem: bytes, cert_sha256: str) -> None: ...
     def device(self, device_id: str) -> Device | None: ...
     def revoke(self, device_id: str) -> None: ...
-    def add_nonce(self, nonce: bytes, device_id: str, issued_at_ms: int, expires_at_ms: int) -> None: ...
+    def add_nonce(self, nonce: bytes, device_id: str, transaction_id: str, issued_at_ms: int,
+                  expires_at_ms: int) -> None: ...
     def nonce(self, nonce: bytes) -> NonceState | None: ...
-    def acceptance(self, transaction_id: str) -> Acceptance | None: ...
-    def accept(self, acc: Acceptance, nonce: bytes, counter: int, decision: int, reasons: str, liveness: int,
-               commitment: bytes) -> Acceptance: ...
+    def acceptance(self, device_id: str, transaction_id: str) -> Acceptance | None: ...
+    def acceptances(self, transaction_id: str) -> list[Acceptance]: ...
+    def submission(self, device_id: str, transaction_id: str, nonce: bytes) -> tuple[
+            Device | None, Acceptance | None, NonceState | None]: ...
+    def accept(self, record: AuditRecord) -> Acceptance: ...
+    def prune(self, nonces_expired_before_ms: int, tokens_expired_before_ms: int) -> PruneReport: ...
+    def audit_count(self) -> int: ...
+    def audit_transactions(self) -> list[str]: ...
+    def close(self) -> None: ...
 
 
-def _h(token: str) -> str:
+def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class StaleSubmission(Exception):
-    """Raised by ``accept`` when the nonce was used or the counter moved on meanwhile (a race)."""
+def open_store(url: str) -> CarrierStore:
+    """The store a URL names: ``sqlite:///relative/or//absolute/path`` or ``postgresql://user@host:port/db``."""
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else ""
+        if not path:
+            raise UnsupportedStore(f"a SQLite store URL is sqlite:///path, not {url!r}")
+        return SqliteCarrierStore(Path(path))
+    if scheme in ("postgresql", "postgres"):
+        from edge_agent.carrier.pg_store import PostgresCarrierStore
+
+        return PostgresCarrierStore(url)
+    raise UnsupportedStore(f"carrier store URL {url!r}: use sqlite:///path or postgresql://...")
 
 
 class SqliteCarrierStore:
-    _SCHEMA = """
-    CREATE TABLE IF NOT EXISTS tokens (token_sha256 TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL,
-                                       used INTEGER NOT NULL DEFAULT 0);
-    CREATE TABLE IF NOT EXISTS devices (device_id TEXT PRIMARY KEY, signing_key BLOB NOT NULL,
-                                        revoked INTEGER NOT NULL DEFAULT 0, last_counter INTEGER NOT NULL DEFAULT 0,
-                                        cert_sha256 TEXT NOT NULL DEFAULT '',
-                                        prev_cert_sha256 TEXT NOT NULL DEFAULT '',
-                                        rotation_key BLOB NOT NULL DEFAULT x'',
-                                        rotation_cert BLOB NOT NULL DEFAULT x'');
-    CREATE TABLE IF NOT EXISTS nonces (nonce BLOB PRIMARY KEY, device_id TEXT NOT NULL, issued_ms INTEGER NOT NULL,
-                                       expires_ms INTEGER NOT NULL, used_by TEXT);
-    CREATE TABLE IF NOT EXISTS audit (transaction_id TEXT PRIMARY KEY, device_id TEXT NOT NULL,
-                                      receipt_id TEXT NOT NULL, accepted_ms INTEGER NOT NULL,
-                                      result_sha256 TEXT NOT NULL, counter INTEGER NOT NULL,
-                                      decision INTEGER NOT NULL, reason_codes TEXT NOT NULL,
-                                      liveness INTEGER NOT NULL, embedding_commitment BLOB NOT NULL);
-    """
+    """One file, one connection serialised by a lock: the demo and single-replica store."""
 
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(self._SCHEMA)
+        migrate_sqlite(self._db)
+
+    @contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise StoreUnavailable(f"carrier database busy: {exc}") from None
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
     def add_token(self, token: str, expires_at_ms: int) -> None:
-        with self._lock:
-            self._db.execute("INSERT INTO tokens (token_sha256, expires_ms) VALUES (?, ?)", (_h(token), expires_at_ms))
+        with self._locked() as db:
+            db.execute("INSERT INTO tokens (token_sha256, expires_ms) VALUES (?, ?)", (token_digest(token),
+                                                                                     expires_at_ms))
 
     def consume_token(self, token: str, now_ms: int) -> bool:
-        with self._lock:
-            cur = self._db.execute(
-                "UPDATE tokens SET used = 1 WHERE token_sha256 = ? AND used = 0 AND expires_ms > ?",
-                (_h(token), now_ms),
-            )
+        with self._locked() as db:
+            cur = db.execute("UPDATE tokens SET used = 1 WHERE token_sha256 = ? AND used = 0 AND expires_ms > ?",
+                             (token_digest(token), now_ms))
             return cur.rowcount == 1
 
     def add_device(self, device_id: str, signing_public_key: bytes, cert_sha256: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT INTO devices (device_id, signing_key, cert_sha256) VALUES (?, ?, ?)",
-                             (device_id, signing_public_key, cert_sha256))
+        with self._locked() as db:
+            db.execute("INSERT INTO devices (device_id, signing_key, cert_sha256) VALUES (?, ?, ?)",
+                       (device_id, signing_public_key, cert_sha256))
 
     def rotate(self, device_id: str, signing_public_key: bytes, cert_pem: bytes, cert_sha256: str) -> None:
         """One statement: the new key and certificate replace the old ones together."""
-        with self._lock:
-            self._db.execute(
+        with self._locked() as db:
+            db.execute(
                 "UPDATE devices SET prev_cert_sha256 = cert_sha256, cert_sha256 = ?, signing_key = ?, "
                 "rotation_key = ?, rotation_cert = ? WHERE device_id = ?",
                 (cert_sha256, signing_public_key, signing_public_key, cert_pem, device_id))
 
     def device(self, device_id: str) -> Device | None:
-        with self._lock:
-            row = self._db.execute(
+        with self._locked() as db:
+            row = db.execute(
                 "SELECT device_id, signing_key, revoked, last_counter, cert_sha256, prev_cert_sha256, rotation_key, "
                 "rotation_cert FROM devices WHERE device_id = ?", (device_id,)
             ).fetchone()
@@ -132,46 +208,63 @@ class SqliteCarrierStore:
                       bytes(row[7])) if row else None
 
     def revoke(self, device_id: str) -> None:
-        with self._lock:
-            self._db.execute("UPDATE devices SET revoked = 1 WHERE device_id = ?", (device_id,))
+        with self._locked() as db:
+            db.execute("UPDATE devices SET revoked = 1 WHERE device_id = ?", (device_id,))
 
-    def add_nonce(self, nonce: bytes, device_id: str, issued_at_ms: int, expires_at_ms: int) -> None:
-        with self._lock:
-            self._db.execute("INSERT INTO nonces VALUES (?, ?, ?, ?, NULL)",
-                             (nonce, device_id, issued_at_ms, expires_at_ms))
+    def add_nonce(self, nonce: bytes, device_id: str, transaction_id: str, issued_at_ms: int,
+                  expires_at_ms: int) -> None:
+        with self._locked() as db:
+            db.execute("INSERT INTO nonces (nonce, device_id, transaction_id, issued_ms, expires_ms) "
+                       "VALUES (?, ?, ?, ?, ?)", (nonce, device_id, transaction_id, issued_at_ms, expires_at_ms))
 
     def nonce(self, nonce: bytes) -> NonceState | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT device_id, expires_ms, issued_ms, used_by FROM nonces WHERE nonce = ?", (nonce,)
-            ).fetchone()
-        return NonceState(row[0], row[1], row[2], row[3]) if row else None
+        with self._locked() as db:
+            row = db.execute("SELECT device_id, transaction_id, expires_ms, issued_ms, used_by FROM nonces "
+                             "WHERE nonce = ?", (nonce,)).fetchone()
+        return NonceState(*row) if row else None
 
-    def acceptance(self, transaction_id: str) -> Acceptance | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT transaction_id, device_id, receipt_id, accepted_ms, result_sha256 FROM audit "
-                "WHERE transaction_id = ?", (transaction_id,)
-            ).fetchone()
+    _ACCEPTANCE = "SELECT transaction_id, device_id, receipt_id, accepted_ms, result_sha256 FROM audit "
+
+    def acceptance(self, device_id: str, transaction_id: str) -> Acceptance | None:
+        with self._locked() as db:
+            row = db.execute(self._ACCEPTANCE + "WHERE device_id = ? AND transaction_id = ?",
+                             (device_id, transaction_id)).fetchone()
         return Acceptance(*row) if row else None
 
-    def accept(self, acc: Acceptance, nonce: bytes, counter: int, decision: int, reasons: str, liveness: int,
-               commitment: bytes) -> Acceptance:
-        with self._lock:
-            db = self._db
+    def acceptances(self, transaction_id: str) -> list[Acceptance]:
+        with self._locked() as db:
+            rows = db.execute(self._ACCEPTANCE + "WHERE transaction_id = ? ORDER BY device_id",
+                              (transaction_id,)).fetchall()
+        return [Acceptance(*r) for r in rows]
+
+    def submission(self, device_id: str, transaction_id: str, nonce: bytes) -> tuple[
+            Device | None, Acceptance | None, NonceState | None]:
+        """What ``submit`` needs in one call (one query on PostgreSQL): the device, its acceptance of the
+        transaction and the nonce."""
+        return self.device(device_id), self.acceptance(device_id, transaction_id), self.nonce(nonce)
+
+    def accept(self, record: AuditRecord) -> Acceptance:
+        acc = record.acceptance
+        with self._locked() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                used = db.execute("UPDATE nonces SET used_by = ? WHERE nonce = ? AND used_by IS NULL",
-                                  (acc.transaction_id, nonce)).rowcount
-                moved = db.execute("UPDATE devices SET last_counter = ? WHERE device_id = ? AND last_counter < ?",
-                                   (counter, acc.device_id, counter)).rowcount
+                used = db.execute("UPDATE nonces SET used_by = ? WHERE nonce = ? AND device_id = ? "
+                                  "AND transaction_id = ? AND used_by IS NULL",
+                                  (acc.transaction_id, record.nonce, acc.device_id, acc.transaction_id)).rowcount
+                moved = db.execute("UPDATE devices SET last_counter = ? WHERE device_id = ? AND last_counter < ? "
+                                   "AND revoked = 0", (record.counter, acc.device_id, record.counter)).rowcount
                 if used != 1 or moved != 1:
                     raise StaleSubmission("nonce used or counter not increasing")
-                db.execute(
-                    "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (acc.transaction_id, acc.device_id, acc.receipt_id, acc.accepted_at_ms, acc.result_sha256,
-                     counter, decision, reasons, liveness, commitment),
-                )
+                try:
+                    db.execute(
+                        "INSERT INTO audit (device_id, transaction_id, receipt_id, accepted_ms, result_sha256, "
+                        "counter, decision, reason_codes, liveness, embedding_commitment, signed_result) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (acc.device_id, acc.transaction_id, acc.receipt_id, acc.accepted_at_ms, acc.result_sha256,
+                         record.counter, record.decision, record.reasons, record.liveness, record.commitment,
+                         record.signed_result))
+                except sqlite3.IntegrityError:
+                    raise StaleSubmission("transaction already accepted") from None
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:  # SQLite has already rolled back after SQLITE_FULL
@@ -179,10 +272,16 @@ class SqliteCarrierStore:
                 raise
         return acc
 
+    def prune(self, nonces_expired_before_ms: int, tokens_expired_before_ms: int) -> PruneReport:
+        with self._locked() as db:
+            nonces = db.execute("DELETE FROM nonces WHERE expires_ms < ?", (nonces_expired_before_ms,)).rowcount
+            tokens = db.execute("DELETE FROM tokens WHERE expires_ms < ?", (tokens_expired_before_ms,)).rowcount
+        return PruneReport(nonces, tokens)
+
     def audit_count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
+        with self._locked() as db:
+            return int(db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
 
     def audit_transactions(self) -> list[str]:
-        with self._lock:
-            return [r[0] for r in self._db.execute("SELECT transaction_id FROM audit ORDER BY counter")]
+        with self._locked() as db:
+            return [r[0] for r in db.execute("SELECT transaction_id FROM audit ORDER BY device_id, counter")]

@@ -1,0 +1,64 @@
+"""What a genuine signed result can say: checks the carrier makes after the signature verifies.
+
+A valid signature proves which device signed, not that the statement is
+possible. A device whose software is buggy or tampered with could sign a PASS
+that no session can produce; the carrier refuses it with a specific reason
+instead of recording it. Pure logic: no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from edge_agent._proto import carrier_pb2 as pb
+from edge_agent.errors import EdgeAgentError
+
+__all__ = ["MAX_COUNTER", "InvalidResult", "check_result", "check_transaction_id"]
+
+MAX_COUNTER = 2**63 - 1  # counters are stored as signed 64-bit integers
+MAX_REASONS = 32
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_REASON = re.compile(r"[a-z0-9_.:-]{1,64}")
+_KNOWN_LIVENESS = frozenset(pb.LivenessVerdict.values())
+
+
+class InvalidResult(EdgeAgentError):
+    """A signed result that cannot be true; ``reason`` is the stable code sent back to the device."""
+
+    code = "invalid_result"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def check_transaction_id(transaction_id: str) -> None:
+    if not transaction_id or len(transaction_id) > 128:
+        raise InvalidResult("transaction_id_invalid", "a transaction id of 1 to 128 characters is required")
+
+
+def check_result(result: pb.Result) -> None:
+    """Raise ``InvalidResult`` unless ``result`` is something a correct device could have signed."""
+    if not 1 <= result.counter <= MAX_COUNTER:
+        raise InvalidResult("counter_out_of_range", f"counter {result.counter} is outside 1..2^63-1")
+    if not _DIGEST.fullmatch(result.model_manifest_sha256):
+        raise InvalidResult("manifest_digest_invalid", "model_manifest_sha256 is not a 32-byte lowercase hex digest")
+    if result.liveness not in _KNOWN_LIVENESS:
+        raise InvalidResult("liveness_invalid", f"liveness verdict {result.liveness} is not a known verdict")
+    reasons = list(result.reason_codes)
+    if len(reasons) > MAX_REASONS or not all(_REASON.fullmatch(r) for r in reasons):
+        raise InvalidResult("reason_codes_invalid",
+                            f"at most {MAX_REASONS} reason codes of 1-64 characters [a-z0-9_.:-]")
+    if result.has_similarity and not (math.isfinite(result.similarity) and -1.0 <= result.similarity <= 1.0):
+        raise InvalidResult("similarity_invalid", "similarity must be a finite number in [-1, 1]")
+    if result.decision == pb.DECISION_PASS:
+        if result.liveness != pb.LIVENESS_LIVE:
+            verdict = pb.LivenessVerdict.Name(result.liveness)
+            raise InvalidResult("pass_not_live", f"a PASS needs a LIVE liveness verdict, not {verdict}")
+        if not reasons:
+            raise InvalidResult("pass_without_reasons", "a PASS must say why (face_match)")
+        if "face_match" not in reasons or "face_mismatch" in reasons:
+            raise InvalidResult("pass_without_match", "a PASS needs face_match and no face_mismatch")
+        if len(result.embedding_commitment) != 32:
+            raise InvalidResult("pass_without_commitment", "a PASS needs the 32-byte embedding commitment")
