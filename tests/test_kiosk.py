@@ -25,7 +25,7 @@ from edge_agent._proto import agent_pb2 as apb
 from edge_agent.errors import EdgeAgentError
 from edge_agent.kiosk.agent_link import AgentLink
 from edge_agent.kiosk.app import KioskSettings, build_app, is_loopback
-from edge_agent.kiosk.catalog import LANGUAGES, CatalogError, action_key, catalog, hint_key
+from edge_agent.kiosk.catalog import CatalogError, action_key, catalog, hint_key
 from edge_agent.kiosk.command import KioskListenError, check_exposure, listen_address
 from edge_agent.kiosk.events import customer_event
 from edge_agent.kiosk.health import health_view
@@ -158,7 +158,7 @@ def test_listen_addresses_other_than_loopback_need_tls_and_a_token(tmp_path: Pat
     assert is_loopback("127.0.0.5") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4") and not is_loopback("kiosk.local")
     check_exposure("127.0.0.1", None, None, "")
-    with pytest.raises(KioskListenError, match="not a loopback address.*--tls-cert, --tls-key, a token"):
+    with pytest.raises(KioskListenError, match=r"not a loopback address.*--tls-cert, --tls-key, a token"):
         check_exposure("0.0.0.0", None, None, "")
     cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
     cert.write_text("x")
