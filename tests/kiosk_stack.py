@@ -108,7 +108,7 @@ def store(work: Path, clip: Path, seed: int, kiosk_args: tuple[str, ...] = ()) -
         agent = _spawn(s, "agent", [*EA, "serve", "--config", str(work / "config.toml")])
         _wait("agent socket", s.socket.exists, agent)
         s.kiosk_proc = _spawn(s, "kiosk", [*EA, "kiosk", "--socket", str(s.socket), "--listen",
-                                           f"127.0.0.1:{kiosk_port}", *kiosk_args])
+                                           f"127.0.0.1:{kiosk_port}", "--session-timeout", "900", *kiosk_args])
 
         def kiosk_up() -> bool:
             try:
@@ -129,8 +129,8 @@ def store(work: Path, clip: Path, seed: int, kiosk_args: tuple[str, ...] = ()) -
                     proc.wait()
 
 
-def chromium(width: int, height: int, profile: Path) -> Any:
-    """Debian's headless Chromium through its chromedriver, with a fresh profile."""
+def chromium(width: int, height: int, profile: Path, env: dict[str, str] | None = None) -> Any:
+    """Debian's headless Chromium through its chromedriver, with a fresh profile (``env``: its environment)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -138,11 +138,16 @@ def chromium(width: int, height: int, profile: Path) -> Any:
     opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"]:
         opts.add_argument(flag)
-    driver = webdriver.Chrome(options=opts, service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"))
-    # the window size includes no browser chrome in headless mode, but set the viewport exactly all the same
+    service = Service(shutil.which("chromedriver") or "/usr/bin/chromedriver", env={**os.environ, **(env or {})})
+    driver = webdriver.Chrome(options=opts, service=service)
+    viewport(driver, width, height)
+    return driver
+
+
+def viewport(driver: Any, width: int, height: int) -> None:
+    """The page's exact size (per tab: call again after opening one)."""
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
-    return driver
 
 
 def browser_available() -> bool:

@@ -83,11 +83,12 @@ def _run(args: argparse.Namespace) -> int:
         return 3
     from edge_agent.kiosk.agent_link import AgentLink
     from edge_agent.kiosk.app import KioskSettings, build_app
+    from edge_agent.kiosk.runner import Runner
 
     link = AgentLink(args.tcp or f"unix:{args.socket}")
     settings = KioskSettings(lang=args.lang, speech=not args.no_speech, preview=not args.no_preview, token=token,
                              secure_cookie=args.tls_cert is not None)
-    app = build_app(link, settings, reader)
+    app = build_app(link, settings, reader, runner=Runner(link, session_timeout_s=args.session_timeout))
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
                             ssl_keyfile=str(args.tls_key) if args.tls_key else None, timeout_graceful_shutdown=2)
@@ -114,6 +115,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--token-file", type=Path, default=None,
                    help="file with the access token (default: EDGE_AGENT_KIOSK_TOKEN); needed off loopback")
     p.add_argument("--id-reader", default="", help="the ID card reader: file:PATH is the stand-in that reads a photo")
+    p.add_argument("--session-timeout", type=float, default=180.0,
+                   help="seconds before the kiosk gives up on a session the agent has not ended (a safety net: the "
+                   "agent times out each step itself)")
     p.add_argument("--no-speech", action="store_true", help="spoken prompts off by default")
     p.add_argument("--no-preview", action="store_true",
                    help="show a placeholder instead of the camera (screenshots, privacy screens)")

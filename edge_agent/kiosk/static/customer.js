@@ -33,7 +33,8 @@
   }
 
   function picto(action) {
-    for (const a of ["wait", "blink", "turn_left", "turn_right"]) $("picto-" + a).hidden = a !== action;
+    // SVG elements have no .hidden property: toggle the attribute itself
+    for (const a of ["wait", "blink", "turn_left", "turn_right"]) $("picto-" + a).toggleAttribute("hidden", a !== action);
   }
 
   function guide(state) {
@@ -129,8 +130,8 @@
         clearInterval(timer);
         const ok = ev.outcome === "verified";
         show("result");
-        $("picto-verified").hidden = !ok;
-        $("picto-not_verified").hidden = ok;
+        $("picto-verified").toggleAttribute("hidden", !ok);
+        $("picto-not_verified").toggleAttribute("hidden", ok);
         say("outcome", ok ? "result.verified" : ev.key);
         say("outcome-detail", ok ? "result.verified_detail" : "result.not_verified_detail");
         document.body.classList.add(ok ? "verified" : "not-verified");
