@@ -262,6 +262,7 @@ def _parser() -> argparse.ArgumentParser:
     cs.set_defaults(run=_cmd_config_show, show=lambda out: print(json.dumps(out, indent=2)), json=False)
 
     from edge_agent.carrier.command import add_parser
+    from edge_agent.kiosk.command import add_parser as add_kiosk_parser
     from edge_agent.modelset.commands import add_parser as add_models_parser
     from edge_agent.provision.commands import add_parsers
     from edge_agent.terminal import add_parser as add_terminal_parser
@@ -270,6 +271,7 @@ def _parser() -> argparse.ArgumentParser:
     add_parsers(sub)
     add_terminal_parser(sub)
     add_models_parser(sub)
+    add_kiosk_parser(sub)
     return ap
 
 

@@ -17,12 +17,14 @@ fi
 
 run apt-get update
 run apt-get install -y --no-install-recommends python3-venv python3-picamera2 python3-libcamera systemd
+# the kiosk's pages (edge-agent kiosk): a CJK font so Chinese renders as glyphs, espeak-ng for spoken prompts
+run apt-get install -y --no-install-recommends fonts-noto-cjk espeak-ng
 run install -d -m 0755 "$PREFIX"
 run cp -a "$SRC/edge_agent" "$SRC/models" "$SRC/proto" "$SRC/tools" "$SRC/pyproject.toml" "$SRC/README.md" "$PREFIX/"
 run python3 -m venv --system-site-packages "$PREFIX/.venv"
 run "$PREFIX/.venv/bin/pip" install --upgrade pip
 # Editable, so the package runs from $PREFIX and finds $PREFIX/models beside it.
-run "$PREFIX/.venv/bin/pip" install -e "$PREFIX[codegen]"
+run "$PREFIX/.venv/bin/pip" install -e "$PREFIX[codegen,kiosk]"
 run "$PREFIX/.venv/bin/python" "$PREFIX/tools/gen_proto.py"
 run install -m 0644 "$SRC/systemd/edge-agent.service" /etc/systemd/system/edge-agent.service
 run install -m 0644 "$SRC/systemd/edge-agent.sysusers.conf" /usr/lib/sysusers.d/edge-agent.conf

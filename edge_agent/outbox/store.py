@@ -215,5 +215,10 @@ class Outbox:
     def backlog(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()[0])
 
+    def last_acked_ms(self) -> int:
+        """The carrier's acceptance time of the newest acknowledged result (0: none yet)."""
+        row = self._db.execute("SELECT COALESCE(MAX(acked_ms), 0) FROM outbox WHERE state = 'acked'").fetchone()
+        return int(row[0])
+
     def last_counter(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key = 'last_counter'").fetchone()[0])

@@ -43,6 +43,7 @@ from edge_agent.logs import log_event
 from edge_agent.modelset.install import model_directory
 from edge_agent.outbox.store import Outbox, OutboxError
 from edge_agent.recorder import ResultRecorder
+from edge_agent.service.preview import PreviewHub
 from edge_agent.service.sdnotify import notify, watchdog_interval_s
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import decode_image
@@ -68,13 +69,17 @@ class Agent(apb_grpc.AgentServicer):
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cancel: threading.Event = field(default_factory=threading.Event)
     _active: str | None = None
+    preview: PreviewHub = field(default_factory=PreviewHub)
+    _camera_error: str = ""
 
     def Health(self, request: apb.HealthRequest, context: grpc.ServicerContext) -> apb.HealthResponse:
         backlog = self.recorder.outbox.backlog() if self.recorder else 0
         model_set = self.pipeline.manifest.version if self.pipeline else ""
+        last_ack = self.recorder.outbox.last_acked_ms() if self.recorder else 0
         return apb.HealthResponse(healthy=not self.problems, problems=self.problems, outbox_backlog=backlog,
                                   model_set=model_set, session_active=self._active is not None,
-                                  device_id=self.device_id)
+                                  device_id=self.device_id, camera_source=self.config.camera.source,
+                                  camera_error=self._camera_error, last_carrier_ack_unix_ms=last_ack)
 
     def Cancel(self, request: apb.CancelRequest, context: grpc.ServicerContext) -> apb.CancelResponse:
         if self._active is not None and self._active == request.transaction_id:
@@ -94,6 +99,16 @@ class Agent(apb_grpc.AgentServicer):
         return apb.ResultStatus(transaction_id=rec.txn_id, state=rec.state, receipt_id=rec.receipt or "",
                                 signed_result=rec.signed, counter=rec.counter, last_error=rec.last_error or "")
 
+    def Preview(self, request: apb.PreviewRequest, context: grpc.ServicerContext) -> Iterator[apb.PreviewFrame]:
+        if not self.preview.watch():
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "the preview is already being watched")
+        try:
+            for img in self.preview.frames(request.max_width, request.max_fps, request.wait_ms, context.is_active):
+                yield apb.PreviewFrame(jpeg=img.jpeg, width=img.width, height=img.height,
+                                       transaction_id=img.transaction_id)
+        finally:
+            self.preview.unwatch()
+
     def cancel_all(self) -> None:
         self._cancel.set()
 
@@ -109,8 +124,10 @@ class Agent(apb_grpc.AgentServicer):
         try:
             self._active = txn
             self._cancel.clear()
+            self.preview.start(txn)
             yield from self._session(request, context)
         finally:
+            self.preview.end()
             self._active = None
             self._lock.release()
 
@@ -147,19 +164,23 @@ class Agent(apb_grpc.AgentServicer):
                 if self._cancel.is_set() or not context.is_active():
                     log_event(log, "session_cancelled", txn=txn)
                     context.abort(grpc.StatusCode.CANCELLED, "session cancelled; nothing was recorded")
+                self.preview.publish(frame[0])
+                self._camera_error = ""
                 yield frame
 
         try:
             for t_ms, event in session.run(frames()):
                 if event.kind == "prompt":
                     yield apb.SessionEvent(prompt=apb.Prompt(action=event.action or "", message=event.message,
-                                                             step=event.step))
+                                                             step=event.step, steps=len(actions),
+                                                             time_limit_ms=int(cfg.step_timeout_s * 1000)))
                 elif event.kind == "progress":
                     yield apb.SessionEvent(progress=apb.Progress(fraction=event.progress, message=event.message))
                 elif event.kind == "hint" and hints.due(event.message, t_ms):
                     yield apb.SessionEvent(hint=apb.Hint(message=event.message))
         except CameraError as exc:
             log_event(log, "camera_failed", logging.ERROR, txn=txn, error=str(exc))
+            self._camera_error = str(exc)
             context.abort(grpc.StatusCode.UNAVAILABLE, f"camera_error: {exc}")
         finally:
             source.close()

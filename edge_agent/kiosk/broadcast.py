@@ -1,0 +1,48 @@
+"""From the threads that read the agent's streams to the pages' asyncio handlers.
+
+Each page connection subscribes with its own queue; ``publish`` may be
+called from any thread. A ``latest_only`` hub keeps one item per
+subscriber (the newest preview frame), so a slow screen skips frames
+instead of queueing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+__all__ = ["Broadcast"]
+
+
+class Broadcast:
+    def __init__(self, latest_only: bool = False, maxsize: int = 256) -> None:
+        self._lock = threading.Lock()
+        self._subs: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]]] = set()
+        self._latest_only = latest_only
+        self._maxsize = 1 if latest_only else maxsize
+
+    def subscribe(self) -> asyncio.Queue[Any]:
+        queue: asyncio.Queue[Any] = asyncio.Queue(self._maxsize)
+        with self._lock:
+            self._subs.add((asyncio.get_running_loop(), queue))
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Any]) -> None:
+        with self._lock:
+            self._subs = {(loop, q) for loop, q in self._subs if q is not queue}
+
+    def publish(self, item: Any) -> None:
+        with self._lock:
+            subs = list(self._subs)
+        for loop, queue in subs:
+            try:
+                loop.call_soon_threadsafe(self._put, queue, item)
+            except RuntimeError:  # that page's loop is gone
+                self.unsubscribe(queue)
+
+    def _put(self, queue: asyncio.Queue[Any], item: Any) -> None:
+        if queue.full():
+            # latest_only: drop the older frame; otherwise a page that stopped reading loses its oldest event
+            queue.get_nowait()
+        queue.put_nowait(item)
