@@ -20,9 +20,9 @@ def test_unusable_state_folder_is_a_clear_error(tmp_path: Path, layout: str) -> 
         state = tmp_path / "ro" / "state"
         (tmp_path / "ro").mkdir(mode=0o555)
         cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-m", "edge_agent.cli"]
-        if subprocess.run(cmd[:4] + ["true"], capture_output=True).returncode != 0:
+        if subprocess.run([*cmd[:4], "true"], capture_output=True).returncode != 0:
             pytest.skip("needs root to run as nobody (setpriv)")
-        if subprocess.run(cmd[:4] + [sys.executable, "-c", ""], capture_output=True).returncode != 0:
+        if subprocess.run([*cmd[:4], sys.executable, "-c", ""], capture_output=True).returncode != 0:
             pytest.skip(f"nobody cannot run {sys.executable}")
         tmp_path.chmod(0o755)
         tmp_path.parent.chmod(0o755)
