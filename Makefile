@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHARED ?= $(abspath ../shared)
 DATA ?= $(SHARED)/data/faces/deepface
 
-.PHONY: demo test lint models antispoof bench clean
+.PHONY: demo test lint models antispoof bench clean deb deb-check arm-check
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,18 @@ antispoof:
 # Speed, accuracy and liveness beside dlib, as Markdown + PNG under bench/results/<date>/ (about 15 minutes).
 bench: edge_agent/_proto/carrier_pb2.py
 	EDGE_AGENT_DATA=$(SHARED)/data $(BIN)/python bench/run.py --target $(or $(TARGET),auto)
+
+# Debian packages for Raspberry Pi OS / bookworm (docs/install.md): build/deb/edge-agent_<version>_{amd64,arm64}.deb
+deb:
+	tools/deb-build.sh amd64 arm64
+
+# The amd64 package in a fresh debootstrap bookworm root: install, selftest, match, provision, upgrade, purge.
+deb-check:
+	EDGE_AGENT_DATA=$(SHARED)/data tools/deb-check.sh
+
+# The arm64 package in an emulated arm64 bookworm root (qemu-user-static): same decisions and embeddings as x86.
+arm-check:
+	EDGE_AGENT_DATA=$(SHARED)/data tools/arm-check.sh
 
 clean:
 	rm -rf $(VENV) .venv-build .pytest_cache .mypy_cache .ruff_cache

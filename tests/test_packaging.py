@@ -33,6 +33,7 @@ def build_wheel(out: Path) -> Path:
     return wheel
 
 
+@pytest.mark.slow
 def test_wheel_carries_generated_code_and_every_model_the_manifest_names(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
