@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHARED ?= $(abspath ../shared)
 DATA ?= $(SHARED)/data/faces/deepface
 
-.PHONY: demo test lint models antispoof bench clean pg pg-stop carrier-load
+.PHONY: demo test lint models antispoof bench clean pg pg-stop carrier-load deb deb-check arm-check
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -57,6 +57,18 @@ carrier-load: edge_agent/_proto/carrier_pb2.py
 	$(BIN)/python bench/carrier_load.py --store $$(tools/pg-temp.sh start) --replicas 2 \
 		--out bench/results/carrier-load-postgresql.md
 	$(BIN)/python bench/carrier_load.py --store sqlite --replicas 1 --out bench/results/carrier-load-sqlite.md
+
+# Debian packages for Raspberry Pi OS / bookworm (docs/install.md): build/deb/edge-agent_<version>_{amd64,arm64}.deb
+deb:
+	tools/deb-build.sh amd64 arm64
+
+# The amd64 package in a fresh debootstrap bookworm root: install, selftest, match, provision, upgrade, purge.
+deb-check:
+	EDGE_AGENT_DATA=$(SHARED)/data tools/deb-check.sh
+
+# The arm64 package in an emulated arm64 bookworm root (qemu-user-static): same decisions and embeddings as x86.
+arm-check:
+	EDGE_AGENT_DATA=$(SHARED)/data tools/arm-check.sh
 
 clean:
 	rm -rf $(VENV) .venv-build .pytest_cache .mypy_cache .ruff_cache

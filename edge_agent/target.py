@@ -20,7 +20,7 @@ from pathlib import Path
 
 from edge_agent.errors import BadInput
 
-__all__ = ["TARGETS", "Target", "UnknownTarget", "detect_target", "resolve_target"]
+__all__ = ["TARGETS", "Target", "UnknownTarget", "board_model", "detect_target", "resolve_target"]
 
 MODEL_FILE = Path("/proc/device-tree/model")
 
@@ -53,10 +53,17 @@ def _generic() -> Target:
     return Target("generic", threads=max(1, min(4, os.cpu_count() or 1)), width=640, height=480, fps=15.0)
 
 
-def detect_target(model_file: Path = MODEL_FILE) -> Target:
+def board_model(model_file: Path = MODEL_FILE) -> str | None:
+    """The board's own name from the device tree ("Raspberry Pi 4 Model B Rev 1.5"), None off a device tree."""
     try:
-        board = model_file.read_bytes().decode("ascii", "replace").strip("\x00 \n")
+        return model_file.read_bytes().decode("ascii", "replace").strip("\x00 \n") or None
     except OSError:
+        return None
+
+
+def detect_target(model_file: Path = MODEL_FILE) -> Target:
+    board = board_model(model_file)
+    if board is None:
         return _generic()
     if "Raspberry Pi 5" in board:
         return TARGETS["pi5"]

@@ -97,11 +97,23 @@ class V4L2Source:
 
 @dataclass
 class PiCameraSource:
-    """A Raspberry Pi camera through picamera2 (Raspberry Pi OS: apt install python3-picamera2)."""
+    """A Raspberry Pi camera through picamera2 (Raspberry Pi OS: apt install python3-picamera2).
+
+    The frame rate is fixed through libcamera's FrameDurationLimits (min = max = one frame), so the
+    sensor delivers the target's rate instead of its own default; "RGB888" is the 24-bit format the
+    ISP gives without conversion (stored B, G, R: flipped to RGB here).
+    """
 
     width: int = 640
     height: int = 480
+    fps: float = 15.0
+    model: str = ""  # the sensor, e.g. "imx708", once opened
     _cam: Any = field(default=None, repr=False)
+
+    def video_configuration(self, cam: Any) -> Any:
+        frame_us = round(1_000_000 / self.fps)
+        return cam.create_video_configuration(main={"size": (self.width, self.height), "format": "RGB888"},
+                                              controls={"FrameDurationLimits": (frame_us, frame_us)})
 
     def _open(self) -> Any:
         try:
@@ -111,8 +123,8 @@ class PiCameraSource:
                               "with --system-site-packages") from None
         try:
             cam = Picamera2()
-            cam.configure(cam.create_video_configuration(main={"size": (self.width, self.height),
-                                                               "format": "RGB888"}))
+            self.model = str(cam.camera_properties.get("Model", ""))
+            cam.configure(self.video_configuration(cam))
             cam.start()
         except (RuntimeError, IndexError) as exc:
             raise CameraError(f"no Raspberry Pi camera available: {exc}") from None
@@ -157,7 +169,7 @@ class FakeSource:
 def open_source(spec: str, *, width: int = 640, height: int = 480, fps: float = 15.0) -> FrameSource:
     """``picamera``, ``/dev/videoN`` (or ``v4l2:/dev/videoN``), or a clip / frame folder path."""
     if spec == "picamera":
-        return PiCameraSource(width, height)
+        return PiCameraSource(width, height, fps)
     if spec.startswith("v4l2:") or spec.startswith("/dev/video"):
         return V4L2Source(spec.removeprefix("v4l2:"), width, height, fps)
     return FileSource(Path(spec), fps)

@@ -40,6 +40,10 @@ class BacklogPending(EdgeAgentError):
     code = "outbox_backlog"
 
 
+class StateUnusable(EdgeAgentError):
+    code = "state_dir_unusable"
+
+
 def default_state_dir() -> Path:
     return Path(os.environ.get("EDGE_AGENT_STATE", "/var/lib/edge-agent"))
 
@@ -59,6 +63,16 @@ def _summary(state: DeviceState) -> dict[str, Any]:
 
 
 def _provision(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    try:
+        return _provision_state(args)
+    except OSError as exc:  # the state folder is missing, not ours, read-only or full: say so, never a traceback
+        raise StateUnusable(
+            f"cannot write the device state in {args.state}: {exc.strerror or exc} ({exc.filename or args.state}); "
+            "it must exist and belong to the agent's user: the edge-agent package creates /var/lib/edge-agent, "
+            "then run `sudo -u edge-agent edge-agent provision ...`") from None
+
+
+def _provision_state(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     state = DeviceState(args.state)
     try:
         current = _summary(state)

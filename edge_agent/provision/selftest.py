@@ -132,10 +132,16 @@ def _inference(config: Config, state: DeviceState) -> Outcome:
 
 
 def _camera(config: Config, state: DeviceState) -> Outcome:
-    from edge_agent.camera.source import open_source
+    from edge_agent.camera.source import PiCameraSource, open_source
     from edge_agent.provision.lock import AgentRunning, agent_lock
+    from edge_agent.target import board_model
 
     cam = config.camera
+    board = board_model()
+    if cam.source == "picamera" and "Raspberry Pi" not in (board or ""):
+        return SKIP, (f"camera.source is the Raspberry Pi camera but this board is not a Raspberry Pi "
+                      f"({board or 'no /proc/device-tree/model'}): set camera.source to test another camera"), {}
+    camera = cam.source
     try:
         with agent_lock(state.root, "selftest"):
             source = open_source(cam.source, width=cam.width, height=cam.height, fps=cam.fps)
@@ -147,6 +153,8 @@ def _camera(config: Config, state: DeviceState) -> Outcome:
                     if len(shapes) >= CAMERA_FRAMES or time.monotonic() - t0 > CAMERA_TIMEOUT_S:
                         break
                 elapsed = time.monotonic() - t0
+                if isinstance(source, PiCameraSource) and source.model:
+                    camera = f"Pi camera {source.model}"
             finally:
                 source.close()
     except AgentRunning:
@@ -155,8 +163,9 @@ def _camera(config: Config, state: DeviceState) -> Outcome:
         return FAIL, f"{cam.source}: only {len(shapes)} frames in {CAMERA_TIMEOUT_S:.0f} s", {}
     h, w = shapes[-1][:2]
     fps = len(shapes) / elapsed if elapsed > 0 else float("inf")
-    data = {"source": cam.source, "width": w, "height": h, "frames": len(shapes), "fps": round(min(fps, 999), 1)}
-    return PASS, f"{cam.source}: {len(shapes)} frames of {w}x{h}", data
+    data = {"source": cam.source, "camera": camera, "board": board, "width": w, "height": h, "frames": len(shapes),
+            "fps": round(min(fps, 999), 1)}
+    return PASS, f"{board or 'unknown board'}, {camera}: {len(shapes)} frames of {w}x{h}", data
 
 
 def _read_outbox(state: DeviceState) -> OutboxSummary | None:

@@ -66,6 +66,7 @@ class Agent(apb_grpc.AgentServicer):
     source_factory: Callable[[], FrameSource]
     problems: list[str] = field(default_factory=list)
     antispoof: AntiSpoof | None = None
+    warnings: list[str] = field(default_factory=list)  # not fatal, e.g. terminals cannot reach the socket
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cancel: threading.Event = field(default_factory=threading.Event)
     _active: str | None = None
@@ -79,7 +80,8 @@ class Agent(apb_grpc.AgentServicer):
         return apb.HealthResponse(healthy=not self.problems, problems=self.problems, outbox_backlog=backlog,
                                   model_set=model_set, session_active=self._active is not None,
                                   device_id=self.device_id, camera_source=self.config.camera.source,
-                                  camera_error=self._camera_error, last_carrier_ack_unix_ms=last_ack)
+                                  camera_error=self._camera_error, last_carrier_ack_unix_ms=last_ack,
+                                  warnings=self.warnings)
 
     def Cancel(self, request: apb.CancelRequest, context: grpc.ServicerContext) -> apb.CancelResponse:
         if self._active is not None and self._active == request.transaction_id:
@@ -254,7 +256,13 @@ def build_agent(config: Config) -> tuple[Agent, Outbox | None]:
     return agent, outbox
 
 
-def _bind_unix(server: grpc.Server, path: Path, group: str) -> None:
+def _bind_unix(server: grpc.Server, path: Path, group: str) -> str | None:
+    """Binds the terminal socket (0660, group ``group``); returns why a terminal cannot reach it, if so.
+
+    Not systemd socket activation: grpcio's wheels cannot serve on an inherited
+    listening fd. The unit gives the agent the terminal group as a supplementary
+    group (so it may chgrp its own socket) and a runtime folder others may pass through.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     old = os.umask(0o117)  # socket created 0660
@@ -263,9 +271,19 @@ def _bind_unix(server: grpc.Server, path: Path, group: str) -> None:
     finally:
         os.umask(old)
     try:
-        os.chown(path, -1, grp.getgrnam(group).gr_gid)
-    except (KeyError, PermissionError):
-        log_event(log, "socket_group_unset", logging.WARNING, group=group)
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        return f"socket_group: group {group!r} does not exist, so no terminal can open {path}"
+    try:
+        os.chown(path, -1, gid)
+    except OSError as exc:
+        return (f"socket_group: cannot give {path} to group {group!r} ({exc.strerror}): the agent's user must be "
+                f"a member (SupplementaryGroups= in edge-agent.service)")
+    for folder in path.parents:
+        st = folder.stat()
+        if not (st.st_mode & 0o001 or (st.st_gid == gid and st.st_mode & 0o010)):
+            return f"socket_group: group {group!r} cannot pass through {folder} (mode {st.st_mode & 0o777:o})"
+    return None
 
 
 def serve(config: Config) -> int:
@@ -288,7 +306,10 @@ def _serve(config: Config) -> int:
                          options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
     apb_grpc.add_AgentServicer_to_server(agent, server)  # type: ignore[no-untyped-call]
     sock = Path(config.api.socket)
-    _bind_unix(server, sock, config.api.socket_group)
+    socket_problem = _bind_unix(server, sock, config.api.socket_group)
+    if socket_problem:
+        log_event(log, "socket_group_unset", logging.WARNING, group=config.api.socket_group, problem=socket_problem)
+        agent.warnings.append(socket_problem)
     if config.api.tcp:
         server.add_insecure_port(config.api.tcp)
     server.start()

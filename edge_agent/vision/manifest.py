@@ -17,7 +17,17 @@ from edge_agent.vision.runtime import Model
 
 __all__ = ["DEFAULT_MODEL_DIR", "Manifest"]
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+def _factory_model_dir() -> Path:
+    """The factory set: ``edge_agent/models`` inside an installed wheel (setup.py puts it there), else the
+    checkout's ``models/`` beside the sources (editable install, ``make``). Never the working directory."""
+    package = Path(__file__).resolve().parents[1]
+    shipped = package / "models"
+    return shipped if (shipped / "manifest.json").is_file() else package.parent / "models"
+
+
+DEFAULT_MODEL_DIR = _factory_model_dir()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,88 @@
+"""The Pi camera source, right by construction without a Pi: picamera2 is replaced by a recording fake that
+checks what a real Picamera2 is asked for (size, format, frame rate through FrameDurationLimits)."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from edge_agent.camera.source import PiCameraSource, open_source
+from edge_agent.config import CameraConfig, Config
+from edge_agent.device import DeviceState
+from edge_agent.provision import selftest
+
+
+class FakePicamera2:
+    """Records the configuration; frames are B, G, R in memory as picamera2's "RGB888" is."""
+
+    configured: ClassVar[list[dict[str, Any]]] = []
+
+    def __init__(self) -> None:
+        self.camera_properties = {"Model": "imx708", "PixelArraySize": (4608, 2592)}
+        self.size = (0, 0)
+
+    def create_video_configuration(self, main: dict[str, Any] | None = None,
+                                   controls: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"main": dict(main or {}), "controls": dict(controls or {})}
+
+    def configure(self, config: dict[str, Any]) -> None:
+        FakePicamera2.configured.append(config)
+        self.size = config["main"]["size"]
+
+    def start(self) -> None:
+        pass
+
+    def capture_array(self, stream: str) -> np.ndarray:
+        w, h = self.size
+        bgr = np.zeros((h, w, 3), np.uint8)
+        bgr[..., 0] = 200  # blue
+        return bgr
+
+    def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> type[FakePicamera2]:
+    FakePicamera2.configured = []
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=FakePicamera2))
+    return FakePicamera2
+
+
+@pytest.mark.parametrize(("fps", "frame_us"), [(15.0, 66_667), (30.0, 33_333)])
+def test_frame_rate_size_and_format_reach_picamera2(fake_picamera2: type[FakePicamera2], fps: float,
+                                                    frame_us: int) -> None:
+    source = open_source("picamera", width=640, height=480, fps=fps)
+    frame, _ = next(source.frames())
+    source.close()
+    (config,) = fake_picamera2.configured
+    assert config["main"] == {"size": (640, 480), "format": "RGB888"}
+    assert config["controls"]["FrameDurationLimits"] == (frame_us, frame_us)
+    assert frame.shape == (480, 640, 3) and frame[0, 0].tolist() == [0, 0, 200]  # flipped to R, G, B
+    assert isinstance(source, PiCameraSource) and source.model == "imx708"
+
+
+def test_selftest_names_the_board_and_the_camera(fake_picamera2: type[FakePicamera2], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("edge_agent.target.board_model", lambda *_: "Raspberry Pi 5 Model B Rev 1.0")
+    config = Config(camera=CameraConfig(source="picamera", width=640, height=480, fps=30.0))
+    status, detail, data = selftest._camera(config, DeviceState(tmp_path))
+    assert status == selftest.PASS
+    assert detail.startswith("Raspberry Pi 5 Model B Rev 1.0, Pi camera imx708: 10 frames of 640x480")
+    assert (data["board"], data["camera"]) == ("Raspberry Pi 5 Model B Rev 1.0", "Pi camera imx708")
+
+
+def test_selftest_skips_the_pi_camera_off_a_pi(fake_picamera2: type[FakePicamera2], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("edge_agent.target.board_model", lambda *_: None)
+    status, detail, _ = selftest._camera(Config(), DeviceState(tmp_path))
+    assert status == selftest.SKIP and "not a Raspberry Pi" in detail
+    assert fake_picamera2.configured == []  # not even opened

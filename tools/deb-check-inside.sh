@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs inside the bookworm root of tools/deb-check.sh (as root; commands of the device as its users):
+#   before-upgrade: what a technician and the store terminal do on a freshly installed device;
+#   after-upgrade: the device is still the same device.
+set -euo pipefail
+phase=$1
+w=/tmp/check
+as_agent() { runuser -u edge-agent -- "$@"; }
+fail() { echo "deb-check: FAIL: $*" >&2; exit 1; }
+show() { printf -- '-- %s\n' "$*"; }
+json() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+start_carrier() {
+    edge-agent carrier-server --state "$w/carrier" run --port 17443 --enroll-port 17444 > "$w/carrier.log" 2>&1 &
+    echo $! > "$w/carrier.pid"
+    for _ in $(seq 300); do grep -q "carrier listening" "$w/carrier.log" && return 0; sleep 0.2; done
+    cat "$w/carrier.log"; fail "carrier did not start"
+}
+stop_pid() { kill "$(cat "$1")"; while kill -0 "$(cat "$1")" 2>/dev/null; do sleep 0.2; done; }
+status_line() { as_agent edge-agent status --json > "$w/status.json"
+    json "$w/status.json" "d['identity']['device_id'], d['identity']['signing_key_sha256'], d['outbox']"; }
+
+if [ "$phase" = before-upgrade ]; then
+    rm -rf "$w"; install -d -m 0755 "$w"
+    show "reference carrier on loopback"
+    edge-agent carrier-server --state "$w/carrier" init > /dev/null
+    chmod -R a+rX "$w/carrier"
+    start_carrier
+    token=$(edge-agent carrier-server --state "$w/carrier" token --ttl-hours 1)
+
+    show "sudo -u edge-agent edge-agent provision (the service has never run)"
+    as_agent edge-agent provision --carrier 127.0.0.1:17443 --enroll 127.0.0.1:17444 --ca "$w/carrier/ca.pem" \
+        --token "$token"
+
+    show "edge-agent selftest --json as the service user"
+    rc=0; as_agent edge-agent selftest --config /etc/edge-agent/config.toml --json > "$w/selftest.json" || rc=$?
+    json "$w/selftest.json" "'\n'.join(f\"{c['name']:10} {c['status']:5} {c['detail']}\" for c in d['checks'])" \
+        || { cat "$w/selftest.json"; fail "selftest output"; }
+    [ "$(json "$w/selftest.json" "[c['status'] for c in d['checks'] if c['name'] == 'camera'][0]")" = SKIP ] \
+        || fail "camera check not skipped"
+    [ "$rc" = 0 ] || fail "selftest exit $rc"
+
+    show "edge-agent match from /tmp as the service user"
+    cd /tmp
+    as_agent edge-agent match photos/img1.jpg photos/img2.jpg --json > "$w/match-same.json" || fail "img1/img2 do not match"
+    rc=0; as_agent edge-agent match photos/img1.jpg photos/img3.jpg --json > "$w/match-other.json" || rc=$?
+    json "$w/match-same.json" "'img1 img2', d['decision'], d['similarity'], d['runtime'], d['timings_ms']['total'], 'ms'"
+    json "$w/match-other.json" "'img1 img3', d['decision'], d['similarity'], 'exit $rc'"
+
+    show "the daemon as the unit runs it; a terminal user in group edge-terminal verifies through the socket"
+    install -d -m 0700 -o edge-agent -g edge-agent "$w/agent"
+    as_agent edge-agent simulate photos/img2.jpg --seed 3 --out "$w/agent/customer.avi" > /dev/null
+    sed -e "s|^source = \"picamera\".*|source = \"$w/agent/customer.avi\"|" -e 's|^seed = -1.*|seed = 3|' \
+        /etc/edge-agent/config.toml > "$w/config.toml"
+    chmod 0644 "$w/config.toml"
+    mode=$(sed -n 's/^RuntimeDirectoryMode=//p' /lib/systemd/system/edge-agent.service)
+    install -d -m "$mode" -o edge-agent -g edge-agent /run/edge-agent   # what the unit's RuntimeDirectory= does
+    as_agent edge-agent serve --config "$w/config.toml" > "$w/agent/serve.out" 2> "$w/agent/serve.log" &
+    echo $! > "$w/agent.pid"
+    for _ in $(seq 300); do [ -S /run/edge-agent/agent.sock ] && break; sleep 0.2; done
+    ls -l /run/edge-agent/agent.sock
+    id kiosk > /dev/null 2>&1 || useradd --system --no-create-home --groups edge-terminal kiosk
+    runuser -u kiosk -- edge-agent terminal health || fail "the terminal user cannot use the agent"
+    rc=0; runuser -u kiosk -- edge-agent terminal verify --reference /tmp/photos/img1.jpg --txn txn-deb-check-1 || rc=$?
+    [ "$rc" = 0 ] || { tail -20 "$w/agent/serve.log"; fail "terminal verify exit $rc"; }
+    stop_pid "$w/agent.pid"
+    id nobody > /dev/null && ! runuser -u nobody -- edge-agent terminal health > /dev/null 2>&1 \
+        || fail "a user outside edge-terminal reached the socket"
+    stop_pid "$w/carrier.pid"
+    show "device before the upgrade: $(status_line)"
+    status_line > "$w/before.txt"
+    md5sum /etc/edge-agent/config.toml /var/lib/edge-agent/keys/* > "$w/kept.md5"
+else
+    show "device after the upgrade: $(status_line)"
+    [ "$(status_line)" = "$(cat "$w/before.txt")" ] || fail "identity or outbox changed in the upgrade"
+    md5sum -c --quiet "$w/kept.md5" || fail "keys or configuration changed in the upgrade"
+    start_carrier
+    rc=0; as_agent edge-agent selftest --json > "$w/selftest2.json" || rc=$?
+    [ "$rc" = 0 ] || { cat "$w/selftest2.json"; fail "selftest after upgrade exit $rc"; }
+    stop_pid "$w/carrier.pid"
+    echo "same identity, keys, outbox and configuration; selftest passes"
+fi

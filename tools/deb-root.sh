@@ -1,0 +1,63 @@
+# Sourced by tools/deb-check.sh and tools/arm-check.sh: a fresh Debian bookworm root with the package in it.
+#   make_root ARCH ROOT LOG     debootstrap --variant=minbase from apt's configured mirror (arm64 runs
+#                               under qemu-user-static through binfmt_misc, both from Debian's packages)
+#   install_deb ROOT DEB LOG    apt-get install ./DEB inside it (dependencies from the mirror)
+#   in_root CMD...              run CMD in the root with a clean environment
+# Mounts are undone by cleanup_root (call it from an EXIT trap).
+
+mounted=()
+
+in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
+
+cleanup_root() {
+    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[$i]}" 2>/dev/null || true; done
+    mounted=()
+}
+
+# Never rm -rf a root that still has /dev, /proc or /sys bound into it (a previous run killed mid-way).
+remove_root() {
+    local dir=$1 m
+    [ -e "$dir" ] || return 0
+    dir=$(realpath "$dir")
+    for m in $(awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m"; done
+    if awk -v d="$dir/" 'index($2, d) == 1 {found = 1} END {exit !found}' /proc/mounts; then
+        echo "still mounted under $dir: not removing it" >&2
+        return 1
+    fi
+    rm -rf "$dir"
+}
+
+apt_mirror() {
+    local m
+    m=$(sed -n 's/^URIs: *\([^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+    [ -n "$m" ] || m=$(awk '$1 == "deb" && $2 ~ /debian$/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+    echo "${m:-http://deb.debian.org/debian}"
+}
+
+make_root() {
+    local arch=$1 log=$3
+    root=$2
+    if [ "$arch" != "$(dpkg --print-architecture)" ]; then
+        [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+        [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64 \
+            || { echo "no binfmt for qemu-aarch64: apt-get install qemu-user-static binfmt-support" >&2; return 1; }
+    fi
+    remove_root "$root"
+    mkdir -p "$root"
+    debootstrap --variant=minbase --arch="$arch" bookworm "$root" "$(apt_mirror)" > "$log" 2>&1 \
+        || { tail -30 "$log"; echo "debootstrap failed" >&2; return 1; }
+    for fs in proc sys dev; do mount --bind "/$fs" "$root/$fs"; mounted+=("$root/$fs"); done
+    cp /etc/resolv.conf "$root/etc/resolv.conf"
+    printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"   # nothing starts services in the root
+    chmod +x "$root/usr/sbin/policy-rc.d"
+}
+
+install_deb() {
+    local deb=$2 log=$3
+    root=$1
+    cp "$deb" "$root/tmp/"
+    in_root apt-get update -qq
+    in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "/tmp/$(basename "$deb")" > "$log" 2>&1 \
+        || { tail -30 "$log"; echo "apt-get install failed" >&2; return 1; }
+    rm -f "$root/tmp/$(basename "$deb")"
+}
