@@ -94,7 +94,7 @@ def test_force_refuses_while_results_signed_under_the_identity_are_undelivered(c
     record = json.loads((state / "device.json").read_text())
     (state / "device.json").write_text(json.dumps({**record, "carrier": "127.0.0.1:1"}))  # carrier unreachable
     keys_before = {p.name: p.read_bytes() for p in (state / "keys").iterdir()}
-    code, out, err = provision(carrier, state, carrier.token(), "--force")
+    code, out, _ = provision(carrier, state, carrier.token(), "--force")
     assert (code, out["error"]) == (3, "outbox_backlog"), out
     assert "1 signed results are not delivered" in out["message"]
     assert {p.name: p.read_bytes() for p in (state / "keys").iterdir()} == keys_before  # nothing replaced
