@@ -18,7 +18,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from edge_agent.errors import BadInput
 
-__all__ = ["DEFAULT_PATH", "Config", "ConfigError", "load_config"]
+__all__ = ["DEFAULT_PATH", "Config", "ConfigError", "check_api", "load_config"]
 
 DEFAULT_PATH = Path(os.environ.get("EDGE_AGENT_CONFIG", "/etc/edge-agent/config.toml"))
 
@@ -54,7 +54,20 @@ class CarrierConfig:
 class ApiConfig:
     socket: str = "/run/edge-agent/agent.sock"
     socket_group: str = "edge-terminal"
-    tcp: str = ""  # e.g. 127.0.0.1:7070; empty = Unix socket only
+    # e.g. 127.0.0.1:7070; empty = Unix socket only. The API carries reference photos: any address
+    # other than loopback needs mutual TLS (all three tls_* files), or the configuration is refused.
+    tcp: str = ""
+    tls_cert: str = ""  # PEM certificate the agent presents on api.tcp
+    tls_key: str = ""  # its private key (PEM)
+    tls_client_ca: str = ""  # PEM CA that signed the terminals' client certificates (required when set)
+    result_window_s: float = 900.0  # GetResult answers the session's own client for this long after it ends
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    # Acknowledged records are deleted this long after the carrier's acknowledgement (the device counter
+    # is kept apart and never goes back); pending and rejected records are never deleted.
+    retention_days: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,7 @@ class Config:
     carrier: CarrierConfig = field(default_factory=CarrierConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     liveness: LivenessSettings = field(default_factory=LivenessSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -96,7 +110,8 @@ _CHOICES = {
     "models.precision": {"int8", "float"},
     "models.target": {"auto", "pi4", "pi5", "generic"},
 }
-_POSITIVE = {"carrier.deadline_s", "liveness.steps", "liveness.step_timeout_s"}
+_POSITIVE = {"carrier.deadline_s", "liveness.steps", "liveness.step_timeout_s", "api.result_window_s",
+             "outbox.retention_days"}
 _NOT_NEGATIVE = {"camera.width", "camera.height", "camera.fps", "models.threads"}  # 0 = from the target
 
 
@@ -157,7 +172,42 @@ def load_config(path: Path | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{target} is not valid TOML: {exc}") from None
     config: Config = _build(Config, data)
+    check_api(config.api)
     return config
+
+
+_LOOPBACK = {"localhost", "ip6-localhost", "::1"}
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_api(api: ApiConfig) -> None:
+    """``api.tcp`` off loopback only with mutual TLS: the API takes reference photos and starts sessions."""
+    tls = {"api.tls_cert": api.tls_cert, "api.tls_key": api.tls_key, "api.tls_client_ca": api.tls_client_ca}
+    missing = [k for k, v in tls.items() if not v]
+    if len(missing) not in (0, len(tls)):
+        raise ConfigError(f"{', '.join(missing)}: needed with the other api.tls_* keys (mutual TLS needs all three)")
+    if not api.tcp:
+        if not missing:
+            raise ConfigError("api.tls_cert: set, but api.tcp is empty (TLS applies to api.tcp only)")
+        return
+    host, sep, port = api.tcp.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        raise ConfigError(f"api.tcp: expected HOST:PORT (e.g. 127.0.0.1:7070), got {api.tcp!r}")
+    if missing and not _is_loopback(host):
+        raise ConfigError(f"api.tcp: {api.tcp!r} is not a loopback address; the terminal API carries reference "
+                          "photos, so any other address needs mutual TLS: set api.tls_cert, api.tls_key and "
+                          "api.tls_client_ca (or use 127.0.0.1)")
 
 
 def show(config: Config) -> str:

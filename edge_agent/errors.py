@@ -12,6 +12,8 @@ __all__ = [
     "EdgeAgentError",
     "FaceTooBlurry",
     "FaceTooSmall",
+    "ImageFormatUnsupported",
+    "ImageTooLarge",
     "ImageUnreadable",
     "ModelError",
     "ModelIntegrityError",
@@ -42,6 +44,18 @@ class BadInput(EdgeAgentError):
 
 class ImageUnreadable(BadInput):
     code = "image_unreadable"
+
+
+class ImageTooLarge(ImageUnreadable):
+    """More pixels (or bytes) than any real photo or camera frame: refused before decoding."""
+
+    code = "image_too_large"
+
+
+class ImageFormatUnsupported(ImageUnreadable):
+    """A recognised image format that is not one of the accepted ones (TIFF, GIF, PNM, HDR, SVG...)."""
+
+    code = "image_format_unsupported"
 
 
 class NoFace(BadInput):

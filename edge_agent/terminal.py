@@ -2,8 +2,15 @@
 
 It does what the in-store terminal does: starts a verification with the
 reference photo, shows the customer the prompts as they arrive, and reads
-back the signed result and whether the carrier has acknowledged it. The
-agent's stream and outbox carry no biometric data, so neither does this.
+back the signed result and what the carrier decided about it. The agent's
+stream and outbox carry no biometric data, so neither does this.
+
+A PASS counts only once the carrier has accepted it, as a payment terminal
+treats an authorisation: exit 0 is a signed PASS the carrier accepted; 1 a
+signed FAIL; 4 a PASS the carrier has not answered within ``--wait-delivery``
+seconds (the outbox keeps delivering; ask again with ``terminal result``);
+5 a PASS the carrier rejected (the reason is shown). 2 and 3 are a refused
+request and an unavailable or unhealthy agent, as for every command.
 """
 
 from __future__ import annotations
@@ -22,6 +29,16 @@ from edge_agent.errors import BadInput, EdgeAgentError
 __all__ = ["add_parser"]
 
 DEFAULT_SOCKET = "/run/edge-agent/agent.sock"
+EXIT_PENDING = 4
+EXIT_REJECTED = 5
+_CARRIER = {"acked": "accepted", "rejected": "rejected", "pending": "pending"}
+
+
+def outcome(decision: str, state: str) -> int:
+    """The exit code for a signed ``decision`` and its delivery ``state``: only an accepted PASS is 0."""
+    if decision != "pass":
+        return 1
+    return {"acked": 0, "rejected": EXIT_REJECTED}.get(state, EXIT_PENDING)
 
 
 class AgentRefused(BadInput):
@@ -61,8 +78,8 @@ def _result_status(status: Any) -> dict[str, Any]:
     signed = parse_signed(bytes(status.signed_result))
     return {
         "signed_result": describe_signed(signed, parse_result(signed.result)),
-        "carrier": {"state": status.state, "receipt_id": status.receipt_id or None,
-                    "last_error": status.last_error or None},
+        "carrier": {"state": status.state, "decision": _CARRIER.get(status.state, status.state),
+                    "receipt_id": status.receipt_id or None, "last_error": status.last_error or None},
     }
 
 
@@ -101,11 +118,13 @@ def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
             "session": {"transaction_id": summary.transaction_id, "decision": summary.decision,
                         "liveness": summary.liveness, "reason_codes": list(summary.reason_codes),
                         "counter": summary.counter, "stored": summary.stored, "events": len(events)},
+            "result_token": summary.result_token,
         }
         deadline = time.monotonic() + args.wait_delivery
         while True:
             try:
-                status = stub.GetResult(apb.ResultRequest(transaction_id=txn), timeout=5)
+                status = stub.GetResult(apb.ResultRequest(transaction_id=txn, result_token=summary.result_token),
+                                        timeout=5)
             except grpc.RpcError as exc:
                 raise _error(exc, _target(args)) from None
             if status.state != "pending" or time.monotonic() >= deadline:
@@ -114,7 +133,7 @@ def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         out.update(_result_status(status))
     if args.json:
         out["events"] = events
-    return (0 if summary.decision == "pass" else 1), out
+    return outcome(summary.decision, status.state), out
 
 
 def _call(args: argparse.Namespace, method: str, request: Any) -> Any:
@@ -129,7 +148,10 @@ def _call(args: argparse.Namespace, method: str, request: Any) -> Any:
 def _result(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     from edge_agent._proto import agent_pb2 as apb
 
-    return 0, _result_status(_call(args, "GetResult", apb.ResultRequest(transaction_id=args.transaction_id)))
+    status = _call(args, "GetResult", apb.ResultRequest(transaction_id=args.transaction_id, result_token=args.token))
+    out = _result_status(status)
+    passed = out["signed_result"]["decision"] == "DECISION_PASS"
+    return outcome("pass" if passed else "fail", status.state), out
 
 
 def _health(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
@@ -156,6 +178,12 @@ def _print(out: dict[str, Any]) -> None:
         print(f"{s['decision'].upper()}  liveness {s['liveness']}  reasons {', '.join(s['reason_codes'])}")
         out = {k: v for k, v in out.items() if k != "session"}
     print(json.dumps(out, indent=2))
+    carrier = out.get("carrier")
+    if carrier:
+        said = {"accepted": f"ACCEPTED (receipt {carrier['receipt_id']})",
+                "rejected": f"REJECTED: {carrier['last_error']}",
+                "pending": "PENDING: no answer yet; the agent keeps delivering (terminal result TXN --token ...)"}
+        print(f"carrier: {said.get(carrier['decision'], carrier['decision'])}")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -176,6 +204,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     r = cmds.add_parser("result", help="a finished session's signed result and delivery state")
     r.add_argument("transaction_id")
+    r.add_argument("--token", required=True, help="the result_token the session returned (verify prints it)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(run=_result, show=_print)
 

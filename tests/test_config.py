@@ -38,11 +38,43 @@ def test_defaults_and_overlay(tmp_path: Path) -> None:
         ("[carrier]\nsend_similarity = 1\n", "carrier.send_similarity: expected true or false"),
         ("camera = 3\n", "camera: expected a table"),
         ("[camera\n", "not valid TOML"),
+        ("[api]\ntcp = '0.0.0.0:7070'\n", "api.tcp: '0.0.0.0:7070' is not a loopback address"),
+        ("[api]\ntcp = '[::]:7070'\n", "api.tcp: .* is not a loopback address"),
+        ("[api]\ntcp = '192.168.1.20:7070'\n", "needs mutual TLS: set api.tls_cert, api.tls_key"),
+        ("[api]\ntcp = 'terminal.local:7070'\n", "api.tcp: 'terminal.local:7070' is not a loopback"),
+        ("[api]\ntcp = '7070'\n", "api.tcp: expected HOST:PORT"),
+        ("[api]\ntcp = '0.0.0.0:7070'\ntls_cert = 'c.pem'\n", "api.tls_key, api.tls_client_ca: needed"),
+        ("[api]\nresult_window_s = 0\n", "api.result_window_s: must be greater than 0"),
+        ("[outbox]\nretention_days = -1\n", "outbox.retention_days: must be greater than 0"),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("tcp", ["127.0.0.1:7070", "localhost:7070", "[::1]:7070", "127.0.0.2:1"])
+def test_loopback_tcp_needs_no_tls(tmp_path: Path, tcp: str) -> None:
+    assert load_config(write(tmp_path, f"[api]\ntcp = '{tcp}'\n")).api.tcp == tcp
+
+
+def test_off_loopback_tcp_with_mutual_tls_is_accepted_and_served(tmp_path: Path) -> None:
+    from edge_agent.carrier.server import server_state
+    from edge_agent.service.daemon import _tcp_credentials
+
+    pki = tmp_path / "pki"
+    server_state(pki, ["localhost"])  # a CA, and a server key and certificate it signed
+    text = (f"[api]\ntcp = '0.0.0.0:7070'\ntls_cert = '{pki / 'server.pem'}'\n"
+            f"tls_key = '{pki / 'server.key'}'\ntls_client_ca = '{pki / 'ca.pem'}'\n")
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.api.tcp == "0.0.0.0:7070" and _tcp_credentials(cfg) is not None
+
+
+def test_serve_refuses_a_public_plaintext_api(tmp_path: Path) -> None:
+    path = write(tmp_path, f"state_dir = '{tmp_path}'\n[api]\ntcp = '0.0.0.0:7070'\n")
+    proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", "serve", "--config", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "api.tcp" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_missing_explicit_file(tmp_path: Path) -> None:

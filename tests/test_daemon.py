@@ -115,7 +115,7 @@ def test_full_verification_through_the_terminal_api(frames_dir: Path, faces_dir:
         assert done and done[0]["txn"] == "t-1" and done[0]["decision"] == "pass"
         assert all(set(e) <= {"level", "logger", "event", "txn", "decision", "counter", "duplicate", "attempt",
                               "code", "error", "problems", "signal", "group", "liveness", "duration_ms",
-                              "model_set", "ms", "problem"} for e in events), events
+                              "model_set", "ms", "problem", "reason", "records"} for e in events), events
         assert {"models_loaded", "session_started", "session_done"} <= {e["event"] for e in events}
         assert notify.recv(64) == b"STOPPING=1"
         assert not sock.exists()

@@ -13,11 +13,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge_agent.modelset.bundle import (
+    MAGIC,
     BundleInvalid,
     BundleSignatureError,
     pack,
     parse_version,
     read_bundle,
+    signed_digest,
 )
 from edge_agent.modelset.install import DowngradeRefused, InstalledSetBroken, ModelStore
 from edge_agent.vision.manifest import DEFAULT_MODEL_DIR
@@ -75,6 +77,83 @@ def test_signed_but_inconsistent_sets_are_refused(tmp_path: Path) -> None:
         pack(folder, KEY)
     with pytest.raises(BundleInvalid, match="dotted integers"):
         parse_version("2026.12-beta")
+
+
+def signed_bundle(files: list[tuple[str, bytes]], *, version: str = "2026.12.0",
+                  entries: list[dict] | None = None) -> bytes:
+    """A bundle signed by the trusted key whatever it holds: what a compromised build or a careless release
+    could produce. ``entries`` overrides the header's file list (to make it lie about names or sizes)."""
+    import hashlib
+    import struct
+
+    if entries is None:
+        entries = [{"name": n, "size": len(b), "sha256": hashlib.sha256(b).hexdigest()} for n, b in files]
+    header = json.dumps({"format": 1, "version": version, "files": entries}, sort_keys=True).encode()
+    prefix = MAGIC + struct.pack(">I", len(header)) + header + b"".join(b for _, b in files)
+    return prefix + KEY.sign(signed_digest(prefix))
+
+
+def _manifest(version: str = "2026.12.0", **models: bytes) -> bytes:
+    import hashlib
+
+    return json.dumps({"version": version, "models": {
+        name.split(".")[0]: {"file": name, "sha256": hashlib.sha256(blob).hexdigest()}
+        for name, blob in models.items()}}).encode()
+
+
+def _bad_bundles() -> dict[str, tuple[bytes, str]]:
+    import hashlib
+
+    a = b"weights-a"
+    good = _manifest(**{"a.tflite": a})
+    entry = {"name": "a.tflite", "size": len(a), "sha256": hashlib.sha256(a).hexdigest()}
+    man = {"name": "manifest.json", "size": len(good), "sha256": hashlib.sha256(good).hexdigest()}
+    return {
+        "bundle.sig": (signed_bundle([("manifest.json", good), ("a.tflite", a), ("bundle.sig", b"x" * 64)]),
+                       "reserved"),
+        "bundle.header": (signed_bundle([("manifest.json", good), ("a.tflite", a), ("bundle.header", b"{}")]),
+                          "reserved"),
+        "manifest shadowed": (signed_bundle([("manifest.json", good), ("a.tflite", a), ("manifest.json", good)]),
+                              "each file once"),
+        "duplicate": (signed_bundle([("manifest.json", good), ("a.tflite", a), ("a.tflite", a)]), "each file once"),
+        "traversal": (signed_bundle([("manifest.json", good), ("../a.tflite", a)]), "plain file name"),
+        "absolute": (signed_bundle([("manifest.json", good), ("/tmp/a.tflite", a)]), "plain file name"),
+        "hidden": (signed_bundle([("manifest.json", good), (".a.tflite", a)]), "plain file name"),
+        "manifest not first": (signed_bundle([("a.tflite", a), ("manifest.json", good)]), "manifest.json first"),
+        "negative size": (signed_bundle([("manifest.json", good), ("a.tflite", a)],
+                                        entries=[man, {**entry, "size": -1}]), "impossible size"),
+        "boolean size": (signed_bundle([("manifest.json", good), ("a.tflite", a)],
+                                       entries=[man, {**entry, "size": True}]), "malformed"),
+        "size too big": (signed_bundle([("manifest.json", good), ("a.tflite", a)],
+                                       entries=[man, {**entry, "size": len(a) + 1}]), "truncated"),
+        "size too small": (signed_bundle([("manifest.json", good), ("a.tflite", a)],
+                                         entries=[man, {**entry, "size": len(a) - 1}]), "after its last file"),
+        "header names another file": (signed_bundle([("manifest.json", good), ("a.tflite", a)],
+                                                    entries=[man, {**entry, "name": "b.tflite"}]),
+                                      r"not in the bundle|does not list"),
+        "file the manifest does not list": (signed_bundle([("manifest.json", good), ("a.tflite", a),
+                                                           ("extra.tflite", b"unvouched")]), "does not list"),
+        "manifest names a path": (signed_bundle([("manifest.json", _manifest(**{"../../a.tflite": a}))]),
+                                  "plain file name"),
+        "manifest version differs": (signed_bundle([("manifest.json", _manifest("2026.12.1", **{"a.tflite": a})),
+                                                    ("a.tflite", a)]), "differs"),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_bad_bundles()))
+def test_signed_bundles_with_bad_names_sizes_or_mismatches_are_refused(case: str, tmp_path: Path) -> None:
+    data, reason = _bad_bundles()[case]
+    with pytest.raises(BundleInvalid, match=reason):
+        read_bundle(data, TRUSTED)
+    store = ModelStore(tmp_path / "models")
+    assert store.current_dir() is None  # nothing reached the disk
+
+
+def test_a_well_formed_signed_bundle_from_the_same_builder_is_accepted() -> None:
+    a = b"weights-a"
+    bundle = read_bundle(signed_bundle([("manifest.json", _manifest(**{"a.tflite": a})), ("a.tflite", a)]),
+                         TRUSTED)
+    assert set(bundle.files) == {"manifest.json", "a.tflite"}
 
 
 def test_install_downgrade_same_version_and_rollback_copy(tmp_path: Path) -> None:

@@ -102,3 +102,74 @@ def test_tampered_record_is_refused(tmp_path: Path) -> None:
     db.commit()
     with pytest.raises(OutboxCorrupt, match="digest"):
         box.next_pending()
+
+
+def test_a_lost_outbox_does_not_restart_the_counter_and_the_carrier_accepts(tmp_path: Path) -> None:
+    from carrier_harness import enrol_device, start_carrier
+
+    from edge_agent.outbox.store import read_counter_mark
+
+    carrier = start_carrier(tmp_path / "carrier")
+    try:
+        device = enrol_device(carrier)
+        client = device.client(carrier.target)
+        mark = tmp_path / "state" / "counter"
+        mark.parent.mkdir()
+
+        def deliver(box: Outbox, txn: str) -> int:
+            nonce = bytes(client.get_nonce(device.device_id, txn).nonce)
+            rec = box.put(device.fields(txn, nonce), device.sign)
+            client.submit(rec.signed)
+            return rec.counter
+
+        box = Outbox(tmp_path / "state" / "outbox.db", counter_file=mark)
+        assert [deliver(box, f"t{i}") for i in range(3)] == [1, 2, 3]
+        box.close()
+        for f in (tmp_path / "state").glob("outbox.db*"):  # a technician "resets" the outbox
+            f.unlink()
+        again = Outbox(tmp_path / "state" / "outbox.db", counter_file=mark)
+        assert again.last_counter() == 0 and read_counter_mark(mark) == 3
+        assert deliver(again, "t3") == 4  # accepted: the carrier saw the counter increase
+        assert carrier.service.store.acceptance("t3") is not None
+        client.close()
+    finally:
+        carrier.server.stop(None)
+
+
+def test_the_counter_mark_is_raised_before_the_counter_is_used_and_a_damaged_one_stops_signing(
+        tmp_path: Path) -> None:
+    mark = tmp_path / "counter"
+    box = Outbox(tmp_path / "o.db", counter_file=mark)
+    box.put(fields("a"), sign)
+    assert mark.read_text() == "1" and mark.stat().st_mode & 0o777 == 0o600
+
+    def crash(body: bytes) -> bytes:
+        raise RuntimeError("power cut while signing")
+
+    with pytest.raises(RuntimeError):
+        box.put(fields("b"), crash)
+    assert mark.read_text() == "2" and box.last_counter() == 1  # the mark moved first: 2 is skipped, never reused
+    assert box.put(fields("b"), sign).counter == 3
+    mark.write_text("garbage")
+    with pytest.raises(OutboxCorrupt, match="counter file"):
+        box.put(fields("c"), sign)
+    old = Outbox(tmp_path / "old.db")  # an outbox from before the counter file: the file is created from it
+    old.put(fields("x"), sign)
+    old.close()
+    Outbox(tmp_path / "old.db", counter_file=tmp_path / "new-counter")
+    assert (tmp_path / "new-counter").read_text() == "1"
+
+
+def test_prune_deletes_only_acknowledged_records_past_the_retention(tmp_path: Path) -> None:
+    clock = FakeClock()
+    box = Outbox(tmp_path / "o.db", clock=clock)
+    for txn in ("acked-old", "acked-new", "rejected", "pending"):
+        box.put(fields(txn), sign)
+    day = 86_400_000
+    box.mark_acked("acked-old", "r1", clock.now_ms())
+    box.mark_rejected("rejected", "FAILED_PRECONDITION: nonce")
+    clock.advance(10 * day)
+    box.mark_acked("acked-new", "r2", clock.now_ms())
+    assert box.prune(5 * day) == 1
+    assert [r.txn_id for r in box.all()] == ["acked-new", "rejected", "pending"]
+    assert box.last_counter() == 4 and box.put(fields("next"), sign).counter == 5

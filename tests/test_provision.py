@@ -76,3 +76,29 @@ def test_status(carrier: Carrier, tmp_path: Path) -> None:
     assert out["identity"]["certificate_expires"] > out["identity"]["enrolled_at"]
     assert len(out["models"]["manifest_sha256"]) == 64
     assert out["last_successful_submission"] is None
+
+
+def test_force_refuses_while_results_signed_under_the_identity_are_undelivered(carrier: Carrier,
+                                                                              tmp_path: Path) -> None:
+    from edge_agent.attest.result import ResultFields, sign_result
+    from edge_agent.device import DeviceState
+    from edge_agent.outbox.store import Outbox
+
+    state = tmp_path / "device"
+    code, out, _ = provision(carrier, state, carrier.token())
+    first = out["device_id"]
+    key = DeviceState(state).keys.signing_key()
+    box = Outbox(state / "outbox.db")
+    box.put(ResultFields("t-undelivered", first, b"n" * 32, "a" * 64, True), lambda b: sign_result(key, b))
+    box.close()
+    record = json.loads((state / "device.json").read_text())
+    (state / "device.json").write_text(json.dumps({**record, "carrier": "127.0.0.1:1"}))  # carrier unreachable
+    keys_before = {p.name: p.read_bytes() for p in (state / "keys").iterdir()}
+    code, out, _ = provision(carrier, state, carrier.token(), "--force")
+    assert (code, out["error"]) == (3, "outbox_backlog"), out
+    assert "1 signed results are not delivered" in out["message"]
+    assert {p.name: p.read_bytes() for p in (state / "keys").iterdir()} == keys_before  # nothing replaced
+    assert json.loads((state / "device.json").read_text())["device_id"] == first
+    code, out, _ = provision(carrier, state, carrier.token(), "--force", "--discard-undelivered")
+    assert (code, out["result"], out["results_discarded"]) == (0, "provisioned", 1)
+    assert out["device_id"] != first

@@ -114,3 +114,16 @@ def test_clock_skew_against_the_carrier_fails(tmp_path: Path) -> None:
     check = by_name(out)["carrier"]
     assert code == 1 and check["status"] == "FAIL" and "fix the clock" in check["detail"]
     assert 290_000 < check["data"]["clock_skew_ms"] < 310_000
+
+
+def test_a_lost_outbox_is_reported_with_the_counter_mark(tmp_path: Path) -> None:
+    from edge_agent.outbox.store import Outbox, OutboxSummary
+    from edge_agent.provision.selftest import PASS, WARN, _counter_mark, _outbox
+
+    (tmp_path / "counter").write_text("41")
+    status, detail, data = _outbox(None, 0, _counter_mark(DeviceState(tmp_path)))
+    assert status == WARN and "lost or replaced" in detail and data["counter_mark"] == 41
+    current = OutboxSummary(pending=0, rejected=0, acknowledged=3, last_counter=41, oldest_pending_ms=None)
+    assert _outbox(current, 0, 41)[0] == PASS
+    Outbox(tmp_path / "outbox.db", counter_file=tmp_path / "counter").close()  # reopening keeps the higher mark
+    assert _counter_mark(DeviceState(tmp_path)) == 41

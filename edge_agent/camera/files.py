@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 
 from edge_agent.errors import ImageUnreadable
-from edge_agent.vision.image import read_image
+from edge_agent.safe_read import open_regular
+from edge_agent.vision.image import check_frame_size, read_image
 
 __all__ = ["IMAGE_SUFFIXES", "iter_frames"]
 
@@ -25,12 +26,16 @@ def iter_frames(path: Path, fps: float = 15.0) -> Iterator[tuple[np.ndarray, int
         for i, f in enumerate(files):
             yield read_image(f), round(i * 1000 / fps)
         return
-    if not path.exists():
-        raise ImageUnreadable(f"{path} does not exist")
-    cap = cv2.VideoCapture(str(path))
+    with open_regular(path, "video", ImageUnreadable) as fd:  # never /dev/zero or a FIFO; opened once
+        yield from _iter_video(path, f"/proc/self/fd/{fd}", fps)
+
+
+def _iter_video(path: Path, source: str, fps: float) -> Iterator[tuple[np.ndarray, int]]:
+    cap = cv2.VideoCapture(source)
     if not cap.isOpened():
         raise ImageUnreadable(f"{path} is not a readable video")
     try:
+        check_frame_size(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), str(path))
         index = 0
         while True:
             ok, bgr = cap.read()

@@ -30,9 +30,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from edge_agent.errors import BadInput
+from edge_agent.safe_read import read_regular
 
 __all__ = ["Bundle", "BundleInvalid", "BundleSignatureError", "load_private_key", "load_trusted_keys", "pack",
-           "parse_version", "read_bundle", "signed_digest"]
+           "parse_version", "read_bundle", "read_bundle_file", "signed_digest"]
 
 MAGIC = b"EDGEAGENT-MODELS"
 CONTEXT = b"edge-agent model bundle v1\x00"
@@ -41,6 +42,8 @@ SIG_LEN = 64
 MAX_HEADER = 1 << 20
 MAX_BUNDLE = 512 << 20
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# Written beside the files by the installer; a bundle file with one of these names would overwrite it.
+RESERVED = frozenset({"bundle.header", "bundle.sig"})
 
 
 class BundleInvalid(BadInput):
@@ -131,7 +134,8 @@ def _parse_header(header: bytes) -> tuple[str, list[dict]]:
         if data["format"] != FORMAT or not isinstance(entries, list):
             raise ValueError(f"format {data['format']!r}")
         for e in entries:
-            if not (isinstance(e["name"], str) and isinstance(e["size"], int) and isinstance(e["sha256"], str)):
+            if not (isinstance(e, dict) and isinstance(e["name"], str) and type(e["size"]) is int
+                    and isinstance(e["sha256"], str)):
                 raise ValueError("bad file entry")
     except (ValueError, KeyError, TypeError) as exc:
         raise BundleInvalid(f"bundle header is malformed: {exc}") from None
@@ -139,14 +143,24 @@ def _parse_header(header: bytes) -> tuple[str, list[dict]]:
     if len(set(names)) != len(names) or not names or names[0] != "manifest.json":
         raise BundleInvalid("bundle must list manifest.json first and each file once")
     for n in names:
-        if not _NAME.match(n):
-            raise BundleInvalid(f"bundle file name {n!r} is not a plain file name")
+        _check_name(n)
+    for e in entries:
+        if not 0 <= e["size"] <= MAX_BUNDLE:
+            raise BundleInvalid(f"bundle file {e['name']} has an impossible size {e['size']}")
     parse_version(str(version))
     return str(version), entries
 
 
+def _check_name(name: str) -> None:
+    if not _NAME.fullmatch(name):
+        raise BundleInvalid(f"bundle file name {name!r} is not a plain file name")
+    if name.lower() in RESERVED:
+        raise BundleInvalid(f"bundle file name {name!r} is reserved for the installer's own records")
+
+
 def check_files(version: str, entries: list[dict], files: dict[str, bytes]) -> None:
-    """Header hashes, then the model manifest: same version, and it vouches for every model it lists."""
+    """Header hashes, then the model manifest: same version, it vouches for every model it lists, and the
+    bundle holds nothing the manifest does not list (a signed release carries exactly its model set)."""
     for e in entries:
         if hashlib.sha256(files[e["name"]]).hexdigest() != e["sha256"]:
             raise BundleInvalid(f"{e['name']} does not match its sha256 in the bundle header")
@@ -157,6 +171,14 @@ def check_files(version: str, entries: list[dict], files: dict[str, bytes]) -> N
         raise BundleInvalid(f"the bundle's manifest.json is malformed: {exc}") from None
     if str(manifest.get("version")) != version:
         raise BundleInvalid(f"manifest version {manifest.get('version')!r} differs from the bundle's {version!r}")
+    if not isinstance(models, dict) or not all(isinstance(e, dict) for e in models.values()):
+        raise BundleInvalid("the bundle's manifest.json has no table of models")
+    listed = {str(e.get("file", "")) for e in models.values()}
+    for name in listed:
+        _check_name(name)
+    extra = sorted(set(files) - listed - {"manifest.json"})
+    if extra:
+        raise BundleInvalid(f"the bundle holds files its manifest does not list: {', '.join(extra)}")
     for key_name, entry in models.items():
         blob = files.get(entry.get("file", ""))
         if blob is None:
@@ -193,6 +215,11 @@ def read_bundle(data: bytes, trusted: list[Ed25519PublicKey]) -> Bundle:
         raise BundleInvalid("bundle has bytes after its last file")
     check_files(version, entries, files)
     return Bundle(version, header, signature, files, kid)
+
+
+def read_bundle_file(path: Path) -> bytes:
+    """A bundle's bytes: a regular file of at most ``MAX_BUNDLE`` bytes (never a device or FIFO)."""
+    return read_regular(path, MAX_BUNDLE, "model bundle", BundleInvalid)
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:

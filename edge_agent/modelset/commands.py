@@ -90,16 +90,10 @@ def _pack(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 
 
 def _install(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    from edge_agent.modelset.bundle import MAX_BUNDLE, load_trusted_keys, read_bundle
+    from edge_agent.modelset.bundle import load_trusted_keys, read_bundle, read_bundle_file
     from edge_agent.modelset.install import ModelStore
 
-    try:
-        if args.bundle.stat().st_size > MAX_BUNDLE:
-            raise BadInput(f"{args.bundle} is larger than any model bundle ({MAX_BUNDLE} bytes)")
-        data = args.bundle.read_bytes()
-    except OSError as exc:
-        raise BadInput(f"cannot read the bundle {args.bundle}: {exc.strerror}") from None
-    bundle = read_bundle(data, load_trusted_keys(args.trusted))
+    bundle = read_bundle(read_bundle_file(args.bundle), load_trusted_keys(args.trusted))
     store = ModelStore(_state(args) / "models")
     in_use = store.current_version()
     if in_use is None:

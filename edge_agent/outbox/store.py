@@ -3,27 +3,43 @@
 ``put`` allocates the next device counter, signs the result and stores it in
 one transaction; it returns only after the commit is on disk, so a result the
 caller has been told about survives any crash. Records are never dropped for
-age or size: when the disk (or the configured page budget) is full, ``put``
+size: when the disk (or the configured page budget) is full, ``put``
 refuses with ``OutboxFull`` and older records stay. Records leave the
-"pending" state only by a carrier acknowledgement or a carrier rejection,
-and even then they stay in the file for the status report.
+"pending" state only by a carrier acknowledgement or a carrier rejection;
+``prune`` deletes acknowledged ones after a retention period, never a
+pending or rejected one.
+
+The device counter must never go back, not even when the outbox file is
+lost or replaced (the carrier refuses a counter that does not increase, and
+a payment terminal's transaction counter never restarts). With a
+``counter_file`` (``STATE/counter``, beside, not inside, the database) each
+``put`` first raises that file's high-water mark to the counter it is about
+to use, durably, and counters continue from the higher of the file and the
+database: a crash in between skips a number, never repeats one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_agent.atomic import atomic_write
 from edge_agent.attest.result import ResultFields, encode_result
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.errors import EdgeAgentError
 from edge_agent.faults import crash_point
 
-__all__ = ["DuplicateTransaction", "Outbox", "OutboxCorrupt", "OutboxError", "OutboxFull", "Record"]
+__all__ = ["COUNTER_FILE", "DuplicateTransaction", "Outbox", "OutboxCorrupt", "OutboxError", "OutboxFull", "Record",
+           "read_counter_mark"]
+
+log = logging.getLogger(__name__)
+
+COUNTER_FILE = "counter"  # STATE/counter: the device counter's high-water mark, kept apart from outbox.db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -87,10 +103,24 @@ def _is_full(exc: sqlite3.Error) -> bool:
     return "full" in str(exc).lower()
 
 
+def read_counter_mark(path: Path) -> int:
+    """The counter high-water mark in ``path`` (0 when absent); a damaged file stops signing, never guesses."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise OutboxCorrupt(f"counter file {path} cannot be read ({exc.strerror}); refusing to sign") from None
+    if not text.strip().isdigit():
+        raise OutboxCorrupt(f"counter file {path} is damaged; refusing to sign (see docs/hostile-input.md)")
+    return int(text)
+
+
 class Outbox:
     def __init__(self, path: Path, *, clock: Clock | None = None, min_free_bytes: int = 16 * 1024 * 1024,
-                 max_pages: int | None = None) -> None:
+                 max_pages: int | None = None, counter_file: Path | None = None) -> None:
         self.path = path
+        self.counter_file = counter_file
         self.clock = clock or SystemClock()
         self.min_free_bytes = min_free_bytes
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +137,15 @@ class Outbox:
         except sqlite3.DatabaseError as exc:
             raise OutboxCorrupt(f"outbox {path} is not a readable database ({exc}); it was left untouched") from exc
         os.chmod(path, 0o600)
+        if counter_file is not None:
+            self._reconcile_counter(counter_file)
+
+    def _reconcile_counter(self, counter_file: Path) -> None:
+        mark, last = read_counter_mark(counter_file), self.last_counter()
+        if mark > last:
+            log.warning("outbox_counter_behind last=%d mark=%d", last, mark)  # the outbox was lost or replaced
+        elif last > mark:  # a counter file that never existed (upgrade) or was lost: the outbox is right
+            atomic_write(counter_file, str(last).encode(), 0o600)
 
     def close(self) -> None:
         self._db.close()
@@ -127,6 +166,9 @@ class Outbox:
                 if db.execute("SELECT 1 FROM outbox WHERE txn_id = ?", (fields.transaction_id,)).fetchone():
                     raise DuplicateTransaction(f"transaction {fields.transaction_id} already has a result")
                 counter = db.execute("SELECT value FROM meta WHERE key = 'last_counter'").fetchone()[0] + 1
+                if self.counter_file is not None:
+                    counter = max(counter, read_counter_mark(self.counter_file) + 1)
+                    atomic_write(self.counter_file, str(counter).encode(), 0o600)  # before use: skip, never repeat
                 now = self.clock.now_ms()
                 signed = sign(encode_result(fields, counter, now))
                 db.execute(
@@ -203,6 +245,18 @@ class Outbox:
             "UPDATE outbox SET state = 'rejected', attempts = attempts + 1, last_error = ? WHERE txn_id = ?",
             (error, txn_id),
         )
+
+    def prune(self, retention_ms: int) -> int:
+        """Delete records the carrier acknowledged more than ``retention_ms`` ago; returns how many.
+
+        The counter lives in ``meta`` (and the counter file), not in the records, so it is unaffected.
+        """
+        cutoff = self.clock.now_ms() - retention_ms
+        try:
+            return int(self._db.execute("DELETE FROM outbox WHERE state = 'acked' AND acked_ms < ?",
+                                        (cutoff,)).rowcount)
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox prune failed: {exc}") from exc
 
     def summary(self) -> OutboxSummary:
         """Counts for status and selftest; reads every record, so a corrupt one raises OutboxCorrupt here."""

@@ -73,18 +73,45 @@ def _provision(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 
 
 def _provision_state(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent.provision.lock import agent_lock
+
     state = DeviceState(args.state)
     try:
         current = _summary(state)
     except NotEnrolled:
         current = None
-    if current is not None and not args.force:
+    if current is None:
+        return _enrol(args, state)
+    if not args.force:
         return 0, {"result": "already_provisioned", "changed": False, **current}
-    if current is not None:
-        # --force: a new identity from scratch; the outbox stays (its results are signed already).
+    with agent_lock(args.state, "provision --force"):
+        delivered, discarded = _deliver_before_replacing(state, args.discard_undelivered)
+        # A new identity from scratch; the outbox stays (its results are signed already) and so does the counter.
         for name in state.keys.store.names():
             state.keys.store.delete(name)
         (state.root / "device.json").unlink(missing_ok=True)
+        code, out = _enrol(args, state)
+    return code, {**out, "results_delivered_first": delivered, "results_discarded": discarded}
+
+
+def _deliver_before_replacing(state: DeviceState, discard: bool) -> tuple[int, int]:
+    """Results signed under the current identity reach the carrier only through it: deliver them first.
+
+    Returns (delivered now, left undelivered); refuses while any are left unless ``discard``.
+    """
+    _, client = _client(state)
+    try:
+        delivered, pending = _drain(state, client)
+    finally:
+        client.close()
+    if pending and not discard:
+        raise BacklogPending(f"{pending} signed results are not delivered yet; a new identity cannot deliver them "
+                             "(they name this device). Restore the network and retry, or add "
+                             "--discard-undelivered to give them up")
+    return delivered, pending
+
+
+def _enrol(args: argparse.Namespace, state: DeviceState) -> tuple[int, dict[str, Any]]:
     host, _, port = args.carrier.rpartition(":")
     enroll_target = args.enroll or f"{host}:{int(port) + 1}"
     try:
@@ -285,7 +312,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ca", type=Path, required=True, help="the carrier's CA certificate (PEM)")
     p.add_argument("--enroll", default=None, help="enrolment service HOST:PORT (default: carrier port + 1)")
     p.add_argument("--state", type=Path, default=default_state_dir(), help="state folder (EDGE_AGENT_STATE)")
-    p.add_argument("--force", action="store_true", help="replace an existing identity")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing identity (after delivering the results signed under it)")
+    p.add_argument("--discard-undelivered", action="store_true",
+                   help="with --force: replace it even when the carrier cannot be given every signed result")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_provision, show=_print)
 

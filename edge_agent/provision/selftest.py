@@ -208,7 +208,19 @@ def _carrier(config: Config, state: DeviceState, backlog: int) -> Outcome:
     return PASS, detail, data
 
 
-def _outbox(summary: OutboxSummary | None, now_ms: int) -> Outcome:
+def _counter_mark(state: DeviceState) -> int:
+    from edge_agent.outbox.store import COUNTER_FILE, read_counter_mark
+
+    return read_counter_mark(state.root / COUNTER_FILE)
+
+
+def _outbox(summary: OutboxSummary | None, now_ms: int, mark: int = 0) -> Outcome:
+    last = summary.last_counter if summary is not None else 0
+    if mark > last:
+        return WARN, (f"the outbox was lost or replaced: this device signed results up to counter {mark}, the "
+                      f"outbox holds {last}; undelivered results among them are gone (tell the carrier), new "
+                      "results continue from the mark (docs/hostile-input.md#counter)"), {"counter_mark": mark,
+                                                                                           "outbox_counter": last}
     if summary is None:
         return PASS, "empty (no results yet)", {"pending": 0}
     s = summary
@@ -256,7 +268,7 @@ def run_selftest(config: Config, state_dir: Path, trusted: Path,
         ("inference", lambda: _inference(config, state)),
         ("camera", lambda: _camera(config, state)),
         ("carrier", lambda: _carrier(config, state, backlog())),
-        ("outbox", lambda: _outbox(outbox(), int(now.timestamp() * 1000))),
+        ("outbox", lambda: _outbox(outbox(), int(now.timestamp() * 1000), _counter_mark(state))),
         ("disk", lambda: _disk(state)),
     ]
     results = []

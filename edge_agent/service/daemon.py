@@ -12,9 +12,12 @@ committed transaction).
 from __future__ import annotations
 
 import grp
+import hmac
 import logging
 import os
 import random
+import re
+import secrets
 import signal
 import sys
 import threading
@@ -34,14 +37,14 @@ from edge_agent.attest.result import parse_result, parse_signed
 from edge_agent.camera.source import CameraError, FrameSource, open_source
 from edge_agent.carrier.client import CarrierClient
 from edge_agent.carrier.sender import Sender
-from edge_agent.config import Config
+from edge_agent.config import Config, ConfigError, check_api
 from edge_agent.device import DeviceState
 from edge_agent.errors import BadInput, EdgeAgentError
 from edge_agent.liveness.challenge import ChallengeConfig, random_actions
 from edge_agent.liveness.session import LivenessConfig, LivenessSession
 from edge_agent.logs import log_event
 from edge_agent.modelset.install import model_directory
-from edge_agent.outbox.store import Outbox, OutboxError
+from edge_agent.outbox.store import COUNTER_FILE, Outbox, OutboxCorrupt, OutboxError
 from edge_agent.recorder import ResultRecorder
 from edge_agent.service.preview import PreviewHub
 from edge_agent.service.sdnotify import notify, watchdog_interval_s
@@ -49,9 +52,33 @@ from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import decode_image
 from edge_agent.vision.pipeline import FacePipeline
 
-__all__ = ["Agent", "serve"]
+__all__ = ["NONCE_BYTES", "TXN_ID", "Agent", "serve"]
 
 log = logging.getLogger(__name__)
+
+# Transaction ids travel into logs, the outbox and the carrier: a safe alphabet means no log line can be
+# forged with spaces or "key=value" text, and no id can be mistaken for another.
+TXN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+NONCE_BYTES = (16, 64)  # a carrier nonce is 16-32 random bytes; more is an oversize result, less is guessable
+
+
+def _refuse(context: grpc.ServicerContext, code: grpc.StatusCode, reason: str, message: str) -> None:
+    """Abort a request with ``reason: message``, logged once as one line (no traceback, no request data)."""
+    log_event(log, "request_refused", logging.WARNING, code=code.name, reason=reason)
+    context.abort(code, f"{reason}: {message}")
+
+
+def _check_txn(context: grpc.ServicerContext, txn: str) -> None:
+    if not TXN_ID.fullmatch(txn):
+        _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "bad_transaction_id",
+                "transaction_id must be 1-64 characters of A-Z a-z 0-9 . _ : -")
+
+
+def _check_nonce(nonce: bytes) -> str | None:
+    low, high = NONCE_BYTES
+    if not low <= len(nonce) <= high:
+        return f"carrier nonce must be {low}-{high} bytes, got {len(nonce)}"
+    return None
 
 
 @dataclass
@@ -72,6 +99,9 @@ class Agent(apb_grpc.AgentServicer):
     _active: str | None = None
     preview: PreviewHub = field(default_factory=PreviewHub)
     _camera_error: str = ""
+    # txn -> (result token, monotonic end time) of sessions that ended within config.api.result_window_s
+    _tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
+    _lock_tokens: threading.Lock = field(default_factory=threading.Lock)
 
     def Health(self, request: apb.HealthRequest, context: grpc.ServicerContext) -> apb.HealthResponse:
         backlog = self.recorder.outbox.backlog() if self.recorder else 0
@@ -84,18 +114,46 @@ class Agent(apb_grpc.AgentServicer):
                                   warnings=self.warnings)
 
     def Cancel(self, request: apb.CancelRequest, context: grpc.ServicerContext) -> apb.CancelResponse:
+        _check_txn(context, request.transaction_id)
         if self._active is not None and self._active == request.transaction_id:
             self._cancel.set()
             return apb.CancelResponse(cancelled=True)
         return apb.CancelResponse(cancelled=False)
 
+    def _remember(self, txn: str) -> str:
+        """A fresh result token for ``txn``; tokens older than the result window are forgotten."""
+        now = time.monotonic()
+        with self._lock_tokens:
+            for old in [t for t, (_, at) in self._tokens.items() if now - at > self.config.api.result_window_s]:
+                del self._tokens[old]
+            token = secrets.token_urlsafe(18)
+            self._tokens[txn] = (token, now)
+        return token
+
+    def _owns(self, txn: str, token: str) -> bool:
+        with self._lock_tokens:
+            known = self._tokens.get(txn)
+        if known is None or time.monotonic() - known[1] > self.config.api.result_window_s:
+            return False
+        return hmac.compare_digest(known[0].encode(), token.encode())
+
     def GetResult(self, request: apb.ResultRequest, context: grpc.ServicerContext) -> apb.ResultStatus:
+        """Only the client that ran the session (it holds the result token), and only within the window.
+
+        Any other request gets the same NOT_FOUND as an unknown id: which transactions this device has
+        verified is not for every socket client to learn.
+        """
+        _check_txn(context, request.transaction_id)
         if self.recorder is None:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "agent unhealthy: " + "; ".join(self.problems))
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "agent_unhealthy: " + "; ".join(self.problems))
+        if not self._owns(request.transaction_id, request.result_token):
+            _refuse(context, grpc.StatusCode.NOT_FOUND, "no_result",
+                    "no result for this transaction and result token (results are kept for "
+                    f"{self.config.api.result_window_s:g} s after the session, for the client that ran it)")
         try:
             rec = self.recorder.outbox.get(request.transaction_id)
         except KeyError:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"no result for transaction {request.transaction_id!r}")
+            context.abort(grpc.StatusCode.NOT_FOUND, "no_result: the result is no longer in the outbox")
         except OutboxError as exc:
             context.abort(grpc.StatusCode.DATA_LOSS, f"{exc.code}: {exc}")
         return apb.ResultStatus(transaction_id=rec.txn_id, state=rec.state, receipt_id=rec.receipt or "",
@@ -117,10 +175,12 @@ class Agent(apb_grpc.AgentServicer):
     def StartVerification(self, request: apb.StartRequest,
                           context: grpc.ServicerContext) -> Iterator[apb.SessionEvent]:
         if self.problems or self.pipeline is None or self.recorder is None:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "agent unhealthy: " + "; ".join(self.problems))
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "agent_unhealthy: " + "; ".join(self.problems))
         txn = request.transaction_id
-        if not txn or len(txn) > 128:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "transaction_id must be 1-128 characters")
+        _check_txn(context, txn)
+        if request.carrier_nonce and (problem := _check_nonce(bytes(request.carrier_nonce))):
+            _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "bad_nonce", problem)
+        self._check_unused(txn, context)
         if not self._lock.acquire(blocking=False):
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "a verification is already running on this camera")
         try:
@@ -133,21 +193,36 @@ class Agent(apb_grpc.AgentServicer):
             self._active = None
             self._lock.release()
 
+    def _check_unused(self, txn: str, context: grpc.ServicerContext) -> None:
+        """A transaction id gets one result: refuse a reused one before the customer does the challenge."""
+        assert self.recorder is not None
+        try:
+            self.recorder.outbox.get(txn)
+        except KeyError:
+            return
+        except OutboxCorrupt as exc:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"{exc.code}: {exc}")
+        _refuse(context, grpc.StatusCode.ALREADY_EXISTS, "duplicate_transaction",
+                "this transaction id already has a signed result on this device; start a new transaction")
+
     def _session(self, request: apb.StartRequest, context: grpc.ServicerContext) -> Iterator[apb.SessionEvent]:
         assert self.pipeline is not None and self.recorder is not None
         txn = request.transaction_id
         try:
             reference = self.pipeline.analyse(decode_image(bytes(request.reference_photo), name="reference photo"))
         except BadInput as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{exc.code}: {exc}")
+            _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, exc.code, str(exc))
         nonce = bytes(request.carrier_nonce)
         if not nonce:
             if self.client is None:
-                context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no carrier configured and no nonce given")
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                              "no_nonce: no carrier is configured to issue a nonce and the request gave none")
             try:
                 nonce = bytes(self.client.get_nonce(self.device_id, txn).nonce)
             except grpc.RpcError as exc:
                 context.abort(grpc.StatusCode.UNAVAILABLE, f"carrier nonce unavailable: {exc.code().name}")
+            if problem := _check_nonce(nonce):
+                _refuse(context, grpc.StatusCode.UNAVAILABLE, "bad_carrier_nonce", problem)
         started = time.monotonic()
         log_event(log, "session_started", txn=txn)
         cfg = self.config.liveness
@@ -201,7 +276,8 @@ class Agent(apb_grpc.AgentServicer):
                   counter=record.counter, duration_ms=round((time.monotonic() - started) * 1000))
         yield apb.SessionEvent(result=apb.ResultSummary(
             transaction_id=txn, decision=decision, reason_codes=list(signed.reason_codes),
-            liveness=pb.LivenessVerdict.Name(signed.liveness), counter=record.counter, stored=True))
+            liveness=pb.LivenessVerdict.Name(signed.liveness), counter=record.counter, stored=True,
+            result_token=self._remember(txn)))
 
 
 @dataclass
@@ -243,7 +319,7 @@ def build_agent(config: Config) -> tuple[Agent, Outbox | None]:
         device_id = ident.device_id
         client = CarrierClient(config.carrier.target or ident.carrier_target, ident.credentials,
                                deadline_s=config.carrier.deadline_s)
-        outbox = Outbox(state.outbox_path)
+        outbox = Outbox(state.outbox_path, counter_file=state.root / COUNTER_FILE)
         if pipeline is not None:
             recorder = ResultRecorder(device_id, state.keys, outbox, pipeline.manifest.sha256,
                                       send_similarity=config.carrier.send_similarity)
@@ -286,19 +362,56 @@ def _bind_unix(server: grpc.Server, path: Path, group: str) -> str | None:
     return None
 
 
+PRUNE_EVERY_S = 3600.0
+
+
+def _prune(path: Path, config: Config) -> None:
+    """Acknowledged records past the retention go; on its own connection (a connection is one thread's)."""
+    try:
+        box = Outbox(path)
+        try:
+            n = box.prune(int(config.outbox.retention_days * 86_400_000))
+        finally:
+            box.close()
+    except OutboxError as exc:
+        log_event(log, "outbox_prune_failed", logging.ERROR, code=exc.code)
+        return
+    if n:
+        log_event(log, "outbox_pruned", records=n)
+
+
+def _tcp_credentials(config: Config) -> grpc.ServerCredentials | None:
+    """``api.tcp``: plaintext (None) on loopback only (``check_api``), else mutual TLS with the terminals' CA."""
+    api = config.api
+    check_api(api)
+    if not api.tls_cert:
+        return None
+    try:
+        cert, key, ca = (Path(p).read_bytes() for p in (api.tls_cert, api.tls_key, api.tls_client_ca))
+    except OSError as exc:
+        raise ConfigError(f"api.tls_*: cannot read {exc.filename}: {exc.strerror}") from None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
+
+
 def serve(config: Config) -> int:
     from edge_agent.provision.lock import AgentRunning, agent_lock
 
     try:
+        tcp_credentials = _tcp_credentials(config) if config.api.tcp else None
+    except ConfigError as exc:
+        log_event(log, "config_refused", logging.ERROR, code=exc.code)
+        print(f"edge-agent: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
         with agent_lock(Path(config.state_dir), "serve"):
-            return _serve(config)
+            return _serve(config, tcp_credentials)
     except AgentRunning as exc:
         log_event(log, "agent_already_running", logging.ERROR, state=config.state_dir)
         print(f"edge-agent: error: {exc}", file=sys.stderr, flush=True)
         return 3
 
 
-def _serve(config: Config) -> int:
+def _serve(config: Config, tcp_credentials: grpc.ServerCredentials | None) -> int:
     agent, outbox = build_agent(config)
     if agent.problems:
         log_event(log, "agent_unhealthy", logging.ERROR, problems="; ".join(agent.problems))
@@ -310,8 +423,10 @@ def _serve(config: Config) -> int:
     if socket_problem:
         log_event(log, "socket_group_unset", logging.WARNING, group=config.api.socket_group, problem=socket_problem)
         agent.warnings.append(socket_problem)
-    if config.api.tcp:
+    if config.api.tcp and tcp_credentials is None:
         server.add_insecure_port(config.api.tcp)
+    elif config.api.tcp and tcp_credentials is not None:
+        server.add_secure_port(config.api.tcp, tcp_credentials)
     server.start()
 
     stop = threading.Event()
@@ -331,9 +446,13 @@ def _serve(config: Config) -> int:
     notify("READY=1")
     print(f"edge-agent serving on unix:{sock}" + (f" and {config.api.tcp}" if config.api.tcp else ""), flush=True)
     interval = watchdog_interval_s()
+    next_prune = 0.0
     while not stop.wait(interval or 1.0):
         if interval:
             notify("WATCHDOG=1")
+        if outbox is not None and time.monotonic() >= next_prune:
+            next_prune = time.monotonic() + PRUNE_EVERY_S
+            _prune(outbox.path, config)
     notify("STOPPING=1")
     agent.cancel_all()
     server.stop(grace=10).wait()

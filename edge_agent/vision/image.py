@@ -2,52 +2,134 @@
 
 Reference photos arrive as bytes (from the terminal or an ID chip) and never
 touch disk; reading a file is only a convenience for the CLI.
+
+Hostile bytes are stopped before any pixel is decoded: the magic bytes pick
+one of the accepted formats (anything else is ``image_format_unsupported``),
+Pillow reads that format's header alone to learn the size (a 34-byte WebP
+can declare 16383x16383, an 854 KB PNG 30000x30000; decoding either first
+took over 1 GB), and only an image within ``MAX_PIXELS`` reaches OpenCV's
+decoder. EXIF orientation is applied here for every format that carries it
+(OpenCV honours it for JPEG only), so an upright face is upright whatever
+the file.
 """
 
 from __future__ import annotations
 
+import io
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
-from edge_agent.errors import ImageUnreadable
+from edge_agent.errors import ImageFormatUnsupported, ImageTooLarge, ImageUnreadable
+from edge_agent.safe_read import read_regular
 
-__all__ = ["MAX_BYTES", "MAX_PIXELS", "decode_image", "read_image"]
+__all__ = ["ACCEPTED", "MAX_BYTES", "MAX_PIXELS", "check_frame_size", "decode_image", "read_image"]
 
 MAX_BYTES = 40 * 1024 * 1024
-MAX_PIXELS = 40_000_000  # refuses decompression bombs before decoding
+MAX_PIXELS = 40_000_000  # 8x a 12 MP phone photo: any real reference photo or camera frame fits
 _MIN_SIDE = 32
+
+# (magic at offset 0, Pillow format, name in messages). JPEG 2000 is what Chinese ID chips hold.
+_FORMATS = (
+    (b"\xff\xd8\xff", "JPEG", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG", "PNG"),
+    (b"BM", "BMP", "BMP"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG2000", "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", "JPEG2000", "JPEG 2000"),
+)
+ACCEPTED = "JPEG, PNG, WebP, BMP or JPEG 2000"
+_REFUSED = ((b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"GIF8", "GIF"), (b"#?RADIANCE", "Radiance HDR"),
+            (b"#?RGBE", "Radiance HDR"), (b"\x00\x00\x01\x00", "ICO"), (b"8BPS", "Photoshop"), (b"<svg", "SVG"),
+            (b"<?xml", "XML/SVG"), (b"%PDF", "PDF"), (b"\x00\x00\x00\x0cJXL ", "JPEG XL"), (b"\xff\x0a", "JPEG XL"))
+
+# EXIF orientation (tag 0x0112) -> what turns the stored pixels upright.
+_ORIENT = {
+    2: lambda a: cv2.flip(a, 1),
+    3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
+    4: lambda a: cv2.flip(a, 0),
+    5: lambda a: cv2.transpose(a),
+    6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda a: cv2.flip(cv2.transpose(a), -1),
+    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
+
+
+def _sniff(data: bytes, name: str) -> tuple[str, str]:
+    """(Pillow format, display name) from the magic bytes; anything else is refused before parsing."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP", "WebP"
+    for magic, fmt, label in _FORMATS:
+        if data.startswith(magic):
+            return fmt, label
+    head = data[:16].lstrip()
+    for magic, label in _REFUSED:
+        if head.startswith(magic):
+            raise ImageFormatUnsupported(f"{name} is a {label} image; accepted formats: {ACCEPTED}")
+    if data[:1] == b"P" and data[1:2] in b"1234567" and len(data) > 2 and data[2:3].isspace():
+        raise ImageFormatUnsupported(f"{name} is a PNM (PBM/PGM/PPM) image; accepted formats: {ACCEPTED}")
+    raise ImageUnreadable(f"{name} is not a readable image ({ACCEPTED} expected)")
+
+
+def _check_pixels(width: int, height: int, name: str, what: str = "is") -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageTooLarge(f"{name} {what} {width}x{height} pixels; the limit is {MAX_PIXELS} pixels")
+
+
+def check_frame_size(width: int, height: int, name: str = "video") -> None:
+    """Refuse a video whose frames would exceed the image pixel limit, before any frame is decoded."""
+    _check_pixels(width, height, name, "has frames of")
+
+
+def _header(data: bytes, fmt: str, label: str, name: str) -> tuple[int, int, int]:
+    """(width, height, EXIF orientation) from the header alone: Pillow parses it without decoding pixels."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own, lower, limit decides
+            im = Image.open(io.BytesIO(data), formats=[fmt])
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(f"{name} declares a decompression bomb's size; "
+                            f"the limit is {MAX_PIXELS} pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ImageUnreadable(f"{name} is a corrupt {label} image: its header does not read ({exc})") from None
+    with im:
+        width, height = im.size
+        raw = im.info.get("exif")
+    orientation = 1
+    if raw:
+        try:
+            exif = Image.Exif()
+            exif.load(raw)
+            orientation = int(exif.get(0x0112, 1))
+        except Exception:  # a malformed EXIF block is metadata we ignore, never a crash
+            orientation = 1
+    return width, height, orientation
 
 
 def decode_image(data: bytes, *, name: str = "image") -> np.ndarray:
-    """Decode JPEG/PNG/WebP/BMP bytes to an HxWx3 uint8 RGB array (EXIF orientation applied)."""
+    """Decode JPEG/PNG/WebP/BMP/JPEG 2000 bytes to an HxWx3 uint8 RGB array, upright (EXIF orientation applied)."""
     if not data:
         raise ImageUnreadable(f"{name} is empty")
     if len(data) > MAX_BYTES:
-        raise ImageUnreadable(f"{name} is {len(data)} bytes; the limit is {MAX_BYTES}")
-    buf = np.frombuffer(data, np.uint8)
-    # Header check first: cv2 would otherwise allocate whatever the header claims.
-    header = cv2.imdecode(buf, cv2.IMREAD_REDUCED_GRAYSCALE_8)
-    if header is None:
-        raise ImageUnreadable(f"{name} is not a readable image (JPEG, PNG, WebP or BMP expected)")
-    if header.shape[0] * header.shape[1] * 64 > MAX_PIXELS:
-        raise ImageUnreadable(f"{name} has more than {MAX_PIXELS} pixels")
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        raise ImageTooLarge(f"{name} is {len(data)} bytes; the limit is {MAX_BYTES}")
+    fmt, label = _sniff(data, name)
+    width, height, orientation = _header(data, fmt, label, name)
+    _check_pixels(width, height, name)
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if bgr is None:
-        raise ImageUnreadable(f"{name} is corrupt: its header reads but its pixels do not")
+        raise ImageUnreadable(f"{name} is corrupt: its {label} header reads but its pixels do not")
+    if bgr.shape[:2] != (height, width):  # the decoder must see the image the header check saw
+        raise ImageUnreadable(f"{name} is corrupt: its {label} header and pixels disagree on the size")
+    if orientation in _ORIENT:
+        bgr = _ORIENT[orientation](bgr)
     if min(bgr.shape[:2]) < _MIN_SIDE:
         raise ImageUnreadable(f"{name} is {bgr.shape[1]}x{bgr.shape[0]} pixels, too small to hold a face")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
 def read_image(path: Path) -> np.ndarray:
-    try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise ImageUnreadable(f"{path} is a directory, not an image") from None
-    except FileNotFoundError:
-        raise ImageUnreadable(f"{path} does not exist") from None
-    except OSError as exc:
-        raise ImageUnreadable(f"cannot read {path}: {exc.strerror}") from None
+    """``decode_image`` of a regular file, read once and to at most ``MAX_BYTES`` (never /dev/zero or a FIFO)."""
+    data = read_regular(path, MAX_BYTES, "image", ImageUnreadable, too_large=ImageTooLarge)
     return decode_image(data, name=str(path))
