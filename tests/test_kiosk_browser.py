@@ -113,11 +113,11 @@ def _png(element: Any) -> np.ndarray:
 def glyphs_render(driver: Any, texts: list[str]) -> bool:
     """Whether ``texts`` render as real glyphs in the prompt's style on this page.
 
-    Each text is shown in the welcome screen's prompt element (same class as the session's prompt) and
+    Each text is shown in the visible screen's prompt element (welcome, session and outcome share its style) and
     screenshotted, then the same number of private-use characters (which no font has: missing-glyph boxes).
     Tofu looks the same whatever the character; real glyphs differ from it and from each other.
     """
-    el = driver.find_element("css selector", "#welcome .prompt")
+    el = driver.find_element("css selector", ".screen:not([hidden]) .prompt")
     original = el.text
     try:
         images = []
@@ -135,7 +135,10 @@ def glyphs_render(driver: Any, texts: list[str]) -> bool:
 
 
 def trace(driver: Any) -> list[dict[str, Any]]:
-    return list(driver.execute_script("return window.kioskTrace"))
+    """The page's events since the last session started (not an earlier session's state shown on connect)."""
+    events = list(driver.execute_script("return window.kioskTrace"))
+    starts = [i for i, e in enumerate(events) if e["type"] == "start"]
+    return events[starts[-1]:] if starts else []
 
 
 def start_from_operator(driver: Any, photo: Path) -> str:
