@@ -100,10 +100,17 @@ def screenshot(driver: Any, path: Path) -> None:
     assert not driver.execute_script(
         "const p = document.getElementById('preview'); return p !== null && p.offsetParent !== null")
     driver.save_screenshot(str(path))
+    assert not shows_skin(path), f"{path} may show the customer: not to be committed"
     driver.execute_script("""
       document.getElementById('preview').style.removeProperty('display');
       document.querySelector('.placeholder') && document.querySelector('.placeholder').style.removeProperty(
           'visibility');""")
+
+
+def shows_skin(path: Path) -> bool:
+    """A guard for committed screenshots: the page's palette has no skin tones, a face has plenty."""
+    hsv = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2HSV)
+    return float(((hsv[..., 0] < 25) & (hsv[..., 1] > 50) & (hsv[..., 2] > 80)).mean()) > 0.002
 
 
 def _png(element: Any) -> np.ndarray:
@@ -113,11 +120,11 @@ def _png(element: Any) -> np.ndarray:
 def glyphs_render(driver: Any, texts: list[str]) -> bool:
     """Whether ``texts`` render as real glyphs in the prompt's style on this page.
 
-    Each text is shown in the welcome screen's prompt element (same class as the session's prompt) and
+    Each text is shown in the visible screen's prompt element (welcome, session and outcome share its style) and
     screenshotted, then the same number of private-use characters (which no font has: missing-glyph boxes).
     Tofu looks the same whatever the character; real glyphs differ from it and from each other.
     """
-    el = driver.find_element("css selector", "#welcome .prompt")
+    el = driver.find_element("css selector", ".screen:not([hidden]) .prompt")
     original = el.text
     try:
         images = []
@@ -135,7 +142,10 @@ def glyphs_render(driver: Any, texts: list[str]) -> bool:
 
 
 def trace(driver: Any) -> list[dict[str, Any]]:
-    return list(driver.execute_script("return window.kioskTrace"))
+    """The page's events since the last session started (not an earlier session's state shown on connect)."""
+    events = list(driver.execute_script("return window.kioskTrace"))
+    starts = [i for i, e in enumerate(events) if e["type"] == "start"]
+    return events[starts[-1]:] if starts else []
 
 
 def start_from_operator(driver: Any, photo: Path) -> str:
@@ -212,6 +222,7 @@ def test_full_verification_from_the_pages_in_chinese(shop: Store, shots: Path, t
         assert not big.find_elements("css selector", "img")  # nothing biometric on the clerk's page
         screenshot_operator = shots / "operator-1920x1080.png"
         big.save_screenshot(str(screenshot_operator))
+        assert not shows_skin(screenshot_operator)
         open_page(small, shop.kiosk_url + "/operator")
         wait_for("status on the small panel", lambda: text(small, "s-carrier") == zh["operator.carrier.acked"], 10)
         small.save_screenshot(str(shots / "operator-800x480.png"))

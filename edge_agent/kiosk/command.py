@@ -81,14 +81,24 @@ def _run(args: argparse.Namespace) -> int:
     except ImportError:
         print("edge-agent: error: the kiosk needs its extra: pip install 'edge-agent[kiosk]'", file=sys.stderr)
         return 3
+    import threading
+
     from edge_agent.kiosk.agent_link import AgentLink
-    from edge_agent.kiosk.app import KioskSettings, build_app
+    from edge_agent.kiosk.app import SPOKEN_PREFIXES, KioskSettings, build_app
+    from edge_agent.kiosk.catalog import catalog
     from edge_agent.kiosk.runner import Runner
+    from edge_agent.kiosk.speech import Speech
 
     link = AgentLink(args.tcp or f"unix:{args.socket}")
     settings = KioskSettings(lang=args.lang, speech=not args.no_speech, preview=not args.no_preview, token=token,
                              secure_cookie=args.tls_cert is not None)
-    app = build_app(link, settings, reader, runner=Runner(link, session_timeout_s=args.session_timeout))
+    speech = Speech()
+    if speech.available:
+        texts = [(lang, text) for lang in LANGUAGES for key, text in catalog(lang).items()
+                 if key.startswith(SPOKEN_PREFIXES)]
+        threading.Thread(target=speech.prewarm, args=(texts,), name="speech-prewarm", daemon=True).start()
+    app = build_app(link, settings, reader, runner=Runner(link, session_timeout_s=args.session_timeout),
+                    speech=speech)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
                             ssl_keyfile=str(args.tls_key) if args.tls_key else None, timeout_graceful_shutdown=2)

@@ -63,7 +63,8 @@ class Runner:
         with self._lock:
             self._seq += 1
             event = {**event, "seq": self._seq, "t_ms": _now_ms()}
-            self._current = event
+            if event["type"] != "hint":  # a page that connects now needs the prompt, not a passing hint
+                self._current = event
         self.events.publish(event)
 
     def start(self, txn: str, photo: bytes, preview: bool = True) -> None:

@@ -33,6 +33,14 @@ class Speech:
     def available(self) -> bool:
         return shutil.which(self._binary) is not None
 
+    def prewarm(self, texts: list[tuple[str, str]]) -> None:
+        """Speaks ``(lang, text)`` pairs into the cache ahead of time, so the first prompt is not late."""
+        for lang, text in texts:
+            try:
+                self.wav(lang, text)
+            except SpeechUnavailable:
+                return
+
     def wav(self, lang: str, text: str) -> bytes:
         """The WAV of ``text`` in ``lang``'s voice (from the cache after the first time)."""
         key = (lang, text)

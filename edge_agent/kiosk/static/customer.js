@@ -103,6 +103,7 @@
         break;
       case "prompt":
         show("session");
+        if (!document.body.classList.contains("live")) setPreview(true); // the page joined mid-session
         steps = ev.steps; current = ev.step; done = ev.step;
         picto(ev.action);
         guide("ok");
