@@ -18,10 +18,11 @@ from edge_agent.errors import BadInput, EdgeAgentError
 from edge_agent.kiosk.agent_link import AgentLink
 from edge_agent.kiosk.broadcast import Broadcast
 from edge_agent.kiosk.events import customer_event, interrupted
+from edge_agent.logs import log_event
 
 __all__ = ["KioskBusy", "Runner"]
 
-log = logging.getLogger("edge_agent.kiosk")
+log = logging.getLogger(__name__)
 
 
 class KioskBusy(BadInput):
@@ -106,7 +107,7 @@ class Runner:
             if final["state"] != "finished":
                 raise EdgeAgentError("the session stream ended without a result")
         except EdgeAgentError as exc:
-            log.warning("kiosk_session_interrupted txn=%s code=%s", txn, exc.code)
+            log_event(log, "kiosk_session_interrupted", logging.WARNING, txn=txn, code=exc.code)
             final = {"state": "error", "txn": txn, "error": f"{exc.code}: {exc}"}
             self._emit({**interrupted(), "result_hold_s": self.result_hold_s})
         finally:
@@ -119,6 +120,6 @@ class Runner:
             for frame in self.link.preview(self.preview_width, self.preview_fps, wait_ms=5000):
                 self.frames.publish(frame.jpeg)
         except EdgeAgentError as exc:
-            log.warning("kiosk_preview_unavailable code=%s", exc.code)
+            log_event(log, "kiosk_preview_unavailable", logging.WARNING, code=exc.code)
         finally:
             self.frames.publish(None)  # the session ended: pages drop the last frame
