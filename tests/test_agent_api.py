@@ -235,7 +235,8 @@ def test_get_result_window_expires(running, faces_dir: Path) -> None:
 
 def _terminal(sock: Path, ref: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "edge_agent.cli", "terminal", "--socket", str(sock), "verify",
-                           "--reference", str(ref), *extra], capture_output=True, text=True, timeout=300)
+                           "--reference", str(ref), "--timeout", "1200", *extra],
+                          capture_output=True, text=True, timeout=1500)
 
 
 def _reject(signed: bytes) -> pb.SubmitAck:
