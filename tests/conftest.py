@@ -1,7 +1,14 @@
-"""Shared fixtures: the real models, the real deepface photos (skipped cleanly when absent)."""
+"""Shared fixtures: the real models, the real deepface photos.
+
+The photos and clips live in ``../shared`` (or ``$EDGE_AGENT_DATA``). A local
+run without them skips the tests that need them; in CI (``CI`` set) a
+missing data folder stops the whole run at start, loudly: CI always has it,
+so its absence is a broken pipeline, not a reason to report green.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,16 +18,38 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import deepface_dir  # noqa: E402
+from bench.common import data_root, deepface_dir  # noqa: E402
 from edge_agent.vision.image import read_image  # noqa: E402
 from edge_agent.vision.pipeline import FacePipeline  # noqa: E402
+
+# What the suite reads from the data folder; each must exist in CI.
+REQUIRED_DATA = ("faces/deepface/master.csv", "antispoof/silent-face", "video/real")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def missing_data() -> list[str]:
+    return [str(data_root() / p) for p in REQUIRED_DATA if not (data_root() / p).exists()]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    missing = missing_data()
+    if missing and in_ci():
+        pytest.exit("CI is set but the shared data is missing (set EDGE_AGENT_DATA or put ../shared beside the "
+                    "checkout); the tests that need it would otherwise be skipped and the run look green: "
+                    + ", ".join(missing), returncode=3)
 
 
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
     folder = deepface_dir()
     if not (folder / "master.csv").exists():
-        pytest.skip(f"deepface photos not found at {folder}: put ../shared beside the checkout or set EDGE_AGENT_DATA")
+        message = f"deepface photos not found at {folder}: put ../shared beside the checkout or set EDGE_AGENT_DATA"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
     return folder
 
 

@@ -235,7 +235,8 @@ def test_get_result_window_expires(running, faces_dir: Path) -> None:
 
 def _terminal(sock: Path, ref: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "edge_agent.cli", "terminal", "--socket", str(sock), "verify",
-                           "--reference", str(ref), *extra], capture_output=True, text=True, timeout=300)
+                           "--reference", str(ref), "--timeout", "1200", *extra],
+                          capture_output=True, text=True, timeout=1500)
 
 
 def _reject(signed: bytes) -> pb.SubmitAck:
@@ -272,3 +273,14 @@ def test_the_terminal_shows_the_carrier_state_of_a_fail(answer, code: int, said:
     assert proc.returncode == code, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "\nFAIL  liveness" in proc.stdout
     assert said in proc.stdout
+
+
+def test_an_image_bomb_as_reference_photo_is_refused_by_name(running) -> None:
+    from test_hostile_files import WEBP_BOMB
+
+    run = running()
+    err = first_event_error(run.stub(), apb.StartRequest(transaction_id="bomb-1", reference_photo=WEBP_BOMB,
+                                                         carrier_nonce=nonce()))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.details().startswith("image_too_large:")
+    assert run.outbox.last_counter() == 0

@@ -115,7 +115,8 @@ def test_full_verification_through_the_terminal_api(frames_dir: Path, faces_dir:
         assert done and done[0]["txn"] == "t-1" and done[0]["decision"] == "pass"
         assert all(set(e) <= {"level", "logger", "event", "txn", "decision", "counter", "duplicate", "attempt",
                               "code", "error", "problems", "signal", "group", "liveness", "duration_ms",
-                              "model_set", "ms", "problem", "reason", "records"} for e in events), events
+                              "model_set", "ms", "problem", "reason", "records", "last", "mark"}
+                   for e in events), events
         assert {"models_loaded", "session_started", "session_done"} <= {e["event"] for e in events}
         assert notify.recv(64) == b"STOPPING=1"
         assert not sock.exists()
@@ -142,6 +143,8 @@ def test_tampered_model_leaves_the_daemon_up_and_unhealthy(frames_dir: Path, tmp
             with pytest.raises(grpc.RpcError) as err:
                 list(stub.StartVerification(apb.StartRequest(transaction_id="t", reference_photo=b"x"), timeout=30))
             assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # type: ignore[attr-defined]
+            details = err.value.details()  # type: ignore[attr-defined]
+            assert details.startswith("agent_unhealthy: ") and "model_integrity" in details, details
     finally:
         stop(proc)
 
@@ -205,7 +208,8 @@ def test_one_session_per_camera_and_sigterm_mid_session(frames_dir: Path, faces_
         assert proc.returncode == 0 and "edge-agent stopped" in out, err_text[-2000:]
         from edge_agent.outbox.store import Outbox
 
-        records = Outbox(state / "outbox.db").all()
-        assert all(r.txn_id != "s-2" for r in records)  # refused session left nothing
+        # Neither the refused session nor the one SIGTERM interrupted left a record, nor used a counter.
+        box = Outbox(state / "outbox.db")
+        assert box.all() == [] and box.last_counter() == 0
     finally:
         carrier.server.stop(None)

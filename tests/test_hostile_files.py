@@ -204,3 +204,13 @@ def test_exif_orientation_is_applied_for_every_format(fmt: str, kw: dict, orient
         assert np.mean(np.abs(decoded.astype(int) - upright.astype(int))) < 4
     else:
         assert np.array_equal(decoded, upright)
+
+
+def test_the_unit_bounds_the_daemons_memory() -> None:
+    import re
+
+    unit = (Path(__file__).resolve().parents[1] / "systemd" / "edge-agent.service").read_text()
+    limits = {k: int(v) for k, v in re.findall(r"^(MemoryHigh|MemoryMax)=(\d+)M$", unit, re.MULTILINE)}
+    assert set(limits) == {"MemoryHigh", "MemoryMax"}, unit
+    # Above what a daemon with its models and a bounded input peaks at, below a 1 GB Pi's memory.
+    assert PEAK_LIMIT_MB < limits["MemoryHigh"] < limits["MemoryMax"] <= 768

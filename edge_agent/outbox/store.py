@@ -33,6 +33,7 @@ from edge_agent.attest.result import ResultFields, encode_result
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.errors import EdgeAgentError
 from edge_agent.faults import crash_point
+from edge_agent.logs import log_event
 
 __all__ = ["COUNTER_FILE", "DuplicateTransaction", "Outbox", "OutboxCorrupt", "OutboxError", "OutboxFull", "Record",
            "read_counter_mark"]
@@ -143,7 +144,8 @@ class Outbox:
     def _reconcile_counter(self, counter_file: Path) -> None:
         mark, last = read_counter_mark(counter_file), self.last_counter()
         if mark > last:
-            log.warning("outbox_counter_behind last=%d mark=%d", last, mark)  # the outbox was lost or replaced
+            # the outbox was lost or replaced
+            log_event(log, "outbox_counter_behind", logging.WARNING, last=last, mark=mark)
         elif last > mark:  # a counter file that never existed (upgrade) or was lost: the outbox is right
             atomic_write(counter_file, str(last).encode(), 0o600)
 
