@@ -46,18 +46,21 @@ APPLICATION_NAME = "edge-agent-carrier"
 class PostgresCarrierStore:
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 16, timeout_s: float = 5.0) -> None:
         url = url.replace("postgres://", "postgresql://", 1)
+        connect = {"autocommit": True, "connect_timeout": max(1, int(timeout_s)),
+                   "application_name": APPLICATION_NAME}  # how operators find the carrier in pg_stat_activity
+        try:  # one plain connection first: a clear error at once, and the schema before any request
+            with psycopg.connect(url, **connect) as conn:  # type: ignore[arg-type]
+                migrate_postgres(conn)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"cannot connect to the carrier database: {exc}".strip()) from None
         self._pool: ConnectionPool[Conn] = ConnectionPool(
-            url, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False,
-            kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout_s)),
-                    "application_name": APPLICATION_NAME},  # how operators find the carrier in pg_stat_activity
+            url, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False, kwargs=connect,
             name="carrier-store")
         try:
             self._pool.open(wait=True, timeout=timeout_s)
         except PoolTimeout as exc:
             self._pool.close()
             raise StoreUnavailable(f"cannot connect to the carrier database: {exc}") from None
-        with self._conn() as conn:
-            migrate_postgres(conn)
 
     @contextmanager
     def _conn(self) -> Iterator[Conn]:
