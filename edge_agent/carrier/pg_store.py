@@ -112,6 +112,15 @@ class PostgresCarrierStore:
             c.execute("INSERT INTO nonces (nonce, device_id, transaction_id, issued_ms, expires_ms) "
                       "VALUES (%s, %s, %s, %s, %s)", (nonce, device_id, transaction_id, issued_at_ms, expires_at_ms))
 
+    def issue_nonce(self, nonce: bytes, device_id: str, cert_sha256: str, transaction_id: str, issued_at_ms: int,
+                    expires_at_ms: int) -> bool:
+        with self._conn() as c:
+            return c.execute(
+                "INSERT INTO nonces (nonce, device_id, transaction_id, issued_ms, expires_ms) "
+                "SELECT %s, device_id, %s, %s, %s FROM devices WHERE device_id = %s AND NOT revoked "
+                "AND cert_sha256 = %s",
+                (nonce, transaction_id, issued_at_ms, expires_at_ms, device_id, cert_sha256)).rowcount == 1
+
     def nonce(self, nonce: bytes) -> NonceState | None:
         with self._conn() as c:
             row = c.execute("SELECT device_id, transaction_id, expires_ms, issued_ms, used_by FROM nonces "

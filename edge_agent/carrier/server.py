@@ -165,7 +165,7 @@ class CarrierService:
 
     def get_nonce(self, data: bytes, context: grpc.ServicerContext) -> pb.NonceResponse:
         req = _parse(pb.NonceRequest, data)
-        device_id, _, _ = self._device(context)
+        device_id = self._peer(context)
         try:
             check_transaction_id(req.transaction_id)
         except InvalidResult as exc:
@@ -173,7 +173,12 @@ class CarrierService:
         nonce = secrets.token_bytes(32)
         now = self.clock.now_ms()
         expires = now + self.config.nonce_ttl_ms
-        self.store.add_nonce(nonce, device_id, req.transaction_id, now, expires)
+        # One statement when all is well: stored only for an enrolled, unrevoked device calling with its
+        # current certificate. Otherwise the full check says which of those failed.
+        if not self.store.issue_nonce(nonce, device_id, self._peer_cert_sha256(context), req.transaction_id, now,
+                                      expires):
+            self._device(context)
+            self.store.add_nonce(nonce, device_id, req.transaction_id, now, expires)  # it just became valid
         return pb.NonceResponse(nonce=nonce, expires_at_unix_ms=expires)
 
     def submit(self, data: bytes, context: grpc.ServicerContext) -> pb.SubmitAck:

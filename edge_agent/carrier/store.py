@@ -119,6 +119,8 @@ class CarrierStore(Protocol):
     def revoke(self, device_id: str) -> None: ...
     def add_nonce(self, nonce: bytes, device_id: str, transaction_id: str, issued_at_ms: int,
                   expires_at_ms: int) -> None: ...
+    def issue_nonce(self, nonce: bytes, device_id: str, cert_sha256: str, transaction_id: str, issued_at_ms: int,
+                    expires_at_ms: int) -> bool: ...
     def nonce(self, nonce: bytes) -> NonceState | None: ...
     def acceptance(self, device_id: str, transaction_id: str) -> Acceptance | None: ...
     def acceptances(self, transaction_id: str) -> list[Acceptance]: ...
@@ -216,6 +218,15 @@ class SqliteCarrierStore:
         with self._locked() as db:
             db.execute("INSERT INTO nonces (nonce, device_id, transaction_id, issued_ms, expires_ms) "
                        "VALUES (?, ?, ?, ?, ?)", (nonce, device_id, transaction_id, issued_at_ms, expires_at_ms))
+
+    def issue_nonce(self, nonce: bytes, device_id: str, cert_sha256: str, transaction_id: str, issued_at_ms: int,
+                    expires_at_ms: int) -> bool:
+        """Store the nonce if the device is enrolled, not revoked and ``cert_sha256`` is its current certificate."""
+        with self._locked() as db:
+            return db.execute(
+                "INSERT INTO nonces (nonce, device_id, transaction_id, issued_ms, expires_ms) "
+                "SELECT ?, device_id, ?, ?, ? FROM devices WHERE device_id = ? AND revoked = 0 AND cert_sha256 = ?",
+                (nonce, transaction_id, issued_at_ms, expires_at_ms, device_id, cert_sha256)).rowcount == 1
 
     def nonce(self, nonce: bytes) -> NonceState | None:
         with self._locked() as db:
