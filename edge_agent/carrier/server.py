@@ -239,7 +239,8 @@ class CarrierService:
         """The nonce was issued to this device for this transaction, is unused and current; the counter increases."""
         if nonce is None or nonce.device_id != device_id:  # one answer for both: nothing about other devices
             raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce_unknown", "nonce was not issued to this device")
-        if nonce.transaction_id != result.transaction_id:
+        # "": issued before nonces were bound to transactions (SQLite migration 0002); it expires within minutes.
+        if nonce.transaction_id not in ("", result.transaction_id):
             raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce_other_transaction",
                         "nonce was issued for another transaction")
         if nonce.used_by is not None:

@@ -260,7 +260,7 @@ class SqliteCarrierStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 used = db.execute("UPDATE nonces SET used_by = ? WHERE nonce = ? AND device_id = ? "
-                                  "AND transaction_id = ? AND used_by IS NULL",
+                                  "AND transaction_id IN (?, '') AND used_by IS NULL",  # '': issued before 0002
                                   (acc.transaction_id, record.nonce, acc.device_id, acc.transaction_id)).rowcount
                 moved = db.execute("UPDATE devices SET last_counter = ? WHERE device_id = ? AND last_counter < ? "
                                    "AND revoked = 0", (record.counter, acc.device_id, record.counter)).rowcount
