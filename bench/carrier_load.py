@@ -310,15 +310,28 @@ class Replica:
             self.proc.wait(30)
 
 
-def _postgres_cpu_s() -> float:
-    """CPU seconds used so far by every postgres process on this machine (the test server is the only one here)."""
-    import psutil
+class PostgresCpu:
+    """CPU seconds of the postgres processes, sampled while they live (a backend's time leaves with it)."""
 
-    total = 0.0
-    for proc in psutil.process_iter(["name", "cpu_times"]):
-        if proc.info["name"] == "postgres" and proc.info["cpu_times"] is not None:
-            total += proc.info["cpu_times"].user + proc.info["cpu_times"].system
-    return total
+    def __init__(self) -> None:
+        self.seen: dict[int, float] = {}
+        self.base = dict(self._now())
+
+    @staticmethod
+    def _now() -> list[tuple[int, float]]:
+        import psutil
+
+        out = []
+        for proc in psutil.process_iter(["name", "cpu_times"]):
+            if proc.info["name"] == "postgres" and proc.info["cpu_times"] is not None:
+                out.append((proc.pid, proc.info["cpu_times"].user + proc.info["cpu_times"].system))
+        return out
+
+    def sample(self) -> None:
+        self.seen.update(self._now())
+
+    def used_s(self) -> float:
+        return sum(cpu - self.base.get(pid, 0.0) for pid, cpu in self.seen.items())
 
 
 def _free_port() -> int:
@@ -454,7 +467,7 @@ def main() -> int:
                   args.seed, args.time_limit, tmp / f"client{i}.pickle") for i, devs in enumerate(per_client)]
     expected_genuine = int(args.results * MIX["genuine"][0])
     procs = [ctx.Process(target=client_main, args=(p, i, progress)) for i, p in enumerate(plans)]
-    db_cpu_before = _postgres_cpu_s() if label == "PostgreSQL" else 0.0
+    pg_cpu = PostgresCpu()
     start = time.time()
     for p in procs:
         p.start()
@@ -462,6 +475,8 @@ def main() -> int:
     uptimes = []
     while any(p.is_alive() for p in procs):
         time.sleep(0.2)
+        if label == "PostgreSQL" and int(time.time() * 5) % 5 == 0:
+            pg_cpu.sample()
         if len(uptimes) < 1 and time.time() - start > 5:
             uptimes.append(os.getloadavg())
         if not args.no_kill and killed_at is None and progress.value >= expected_genuine // 2:
@@ -475,10 +490,11 @@ def main() -> int:
                 print(f"replica 0 restarted at {restarted_at - start:.1f} s", flush=True)
     wall = time.time() - start
     load_after = os.getloadavg()
+    pg_cpu.sample()
     for r in replicas:
         r.stop()
     server_cpu = sum(r.cpu_before for r in replicas)
-    db_cpu = _postgres_cpu_s() - db_cpu_before if label == "PostgreSQL" else 0.0
+    db_cpu = pg_cpu.used_s() if label == "PostgreSQL" else 0.0
     outcomes: list[Outcome] = []
     client_cpu = 0.0
     for p in plans:

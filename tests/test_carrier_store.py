@@ -168,3 +168,25 @@ def test_lost_database_connections_answer_unavailable_then_recover(tmp_path: Pat
     finally:
         carrier.stop()
         factory.drop()
+
+
+def test_nonce_issued_before_the_upgrade_still_serves_its_result(tmp_path: Path) -> None:
+    """A result in flight across the upgrade to transaction-bound nonces is accepted, not lost."""
+    carrier = start_carrier(tmp_path / "c")
+    try:
+        dev = enrol_device(carrier)
+        db = sqlite3.connect(tmp_path / "c" / "carrier.db")
+        now = SystemClock().now_ms()
+        with db:  # as migration 0002 leaves a nonce issued by the old server
+            db.execute("INSERT INTO nonces (nonce, device_id, transaction_id, issued_ms, expires_ms) "
+                       "VALUES (?, ?, '', ?, ?)", (b"L" * 32, dev.device_id, now, now + 60_000))
+        db.close()
+        client = dev.client(carrier.target)
+        signed = dev.sign(encode_result(dev.fields("in-flight", b"L" * 32), 1, now))
+        assert not client.submit(signed).duplicate
+        again = dev.sign(encode_result(dev.fields("another", b"L" * 32), 2, now))
+        with pytest.raises(grpc.RpcError) as err:
+            client.submit(again)
+        assert err.value.details().startswith("nonce_used:")  # type: ignore[attr-defined]
+    finally:
+        carrier.stop()

@@ -70,7 +70,7 @@ def test_rotate_delivers_first_then_retires_the_old_certificate(carrier: Carrier
     code, out, err = cli("rotate-keys", "--state", dev.root)
     assert code == 0, err
     assert out["results_delivered_first"] == 1 and out["old_signing_key_sha256"] != out["new_signing_key_sha256"]
-    assert carrier.service.store.acceptance("txn-before-rotation") is not None
+    assert carrier.service.store.acceptances("txn-before-rotation")
     assert dev.keys.public_key() != old_pub
     works_with_carrier(dev, carrier)
     stale = CarrierClient(old.carrier_target, old.credentials)
@@ -80,7 +80,7 @@ def test_rotate_delivers_first_then_retires_the_old_certificate(carrier: Carrier
     stale.close()
     record_result(dev, "txn-after-rotation")  # signed with the new key, accepted
     code, out, _ = cli("rotate-keys", "--state", dev.root)
-    assert code == 0 and carrier.service.store.acceptance("txn-after-rotation") is not None
+    assert code == 0 and carrier.service.store.acceptances("txn-after-rotation")
     assert not [n for n in dev.keys.store.names() if n.endswith(".next")]
 
 
@@ -122,7 +122,7 @@ def test_decommission_revokes_then_erases(carrier: Carrier, tmp_path: Path) -> N
     code, out, err = cli("decommission", "--state", dev.root, "--yes")
     assert code == 0, err
     assert out["results_delivered_first"] == 1 and out["carrier"] == "revoked"
-    assert carrier.service.store.acceptance("txn-last") is not None
+    assert carrier.service.store.acceptances("txn-last")
     assert carrier.service.store.device(device_id).revoked
     assert sorted(p.name for p in dev.root.iterdir()) == ["agent.lock"]
     code, out, _ = cli("status", "--state", dev.root)

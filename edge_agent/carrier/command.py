@@ -11,8 +11,10 @@ import argparse
 import os
 import secrets
 import signal
+import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["add_parser"]
@@ -107,6 +109,20 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clear_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A bad store URL, an unreachable database or a schema too new: one line and exit 2, no traceback."""
+    def run(args: argparse.Namespace) -> int:
+        from edge_agent.errors import EdgeAgentError
+
+        try:
+            return handler(args)
+        except EdgeAgentError as exc:
+            print(f"edge-agent carrier-server: error: {exc.code}: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("carrier-server", help="the reference carrier server (for tests and integrators)")
     p.add_argument("--state", type=Path, required=True, help="folder for the CA, TLS keys and carrier.db")
@@ -115,24 +131,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="database URL: sqlite:///path (default: carrier.db in --state) or postgresql://... "
                         "(env EDGE_AGENT_CARRIER_STORE)")
     cmds = p.add_subparsers(dest="carrier_command", required=True)
-    cmds.add_parser("init", help="create the CA and server certificate").set_defaults(handler=_init)
+    cmds.add_parser("init", help="create the CA and server certificate").set_defaults(handler=_clear_errors(_init))
     t = cmds.add_parser("token", help="issue a one-time enrolment token")
     t.add_argument("--ttl-hours", type=float, default=24.0)
-    t.set_defaults(handler=_token)
+    t.set_defaults(handler=_clear_errors(_token))
     r = cmds.add_parser("revoke", help="revoke a device")
     r.add_argument("device_id")
-    r.set_defaults(handler=_revoke)
+    r.set_defaults(handler=_clear_errors(_revoke))
     a = cmds.add_parser("audit", help="what the carrier accepted for a transaction (exit 1: nothing)")
     a.add_argument("transaction_id")
     a.add_argument("--device", help="only this device's acceptance")
-    a.set_defaults(handler=_audit)
-    cmds.add_parser("migrate", help="bring the store's schema to this version").set_defaults(handler=_migrate)
+    a.set_defaults(handler=_clear_errors(_audit))
+    m = cmds.add_parser("migrate", help="bring the store's schema to this version")
+    m.set_defaults(handler=_clear_errors(_migrate))
     pr = cmds.add_parser("prune", help="delete expired nonces and enrolment tokens (run from cron/a timer)")
     pr.add_argument("--keep-hours", type=float, default=24.0, help="keep what expired less than this long ago")
-    pr.set_defaults(handler=_prune)
+    pr.set_defaults(handler=_clear_errors(_prune))
     run = cmds.add_parser("run", help="serve until SIGTERM")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=7443)
     run.add_argument("--enroll-port", type=int, default=7444)
     run.add_argument("--workers", type=int, default=16, help="request threads (and database connections at most)")
-    run.set_defaults(handler=_run)
+    run.set_defaults(handler=_clear_errors(_run))

@@ -46,18 +46,21 @@ APPLICATION_NAME = "edge-agent-carrier"
 class PostgresCarrierStore:
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 16, timeout_s: float = 5.0) -> None:
         url = url.replace("postgres://", "postgresql://", 1)
+        connect = {"autocommit": True, "connect_timeout": max(1, int(timeout_s)),
+                   "application_name": APPLICATION_NAME}  # how operators find the carrier in pg_stat_activity
+        try:  # one plain connection first: a clear error at once, and the schema before any request
+            with psycopg.connect(url, **connect) as conn:  # type: ignore[arg-type]
+                migrate_postgres(conn)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"cannot connect to the carrier database: {exc}".strip()) from None
         self._pool: ConnectionPool[Conn] = ConnectionPool(
-            url, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False,
-            kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout_s)),
-                    "application_name": APPLICATION_NAME},  # how operators find the carrier in pg_stat_activity
+            url, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False, kwargs=connect,
             name="carrier-store")
         try:
             self._pool.open(wait=True, timeout=timeout_s)
         except PoolTimeout as exc:
             self._pool.close()
             raise StoreUnavailable(f"cannot connect to the carrier database: {exc}") from None
-        with self._conn() as conn:
-            migrate_postgres(conn)
 
     @contextmanager
     def _conn(self) -> Iterator[Conn]:
@@ -108,6 +111,15 @@ class PostgresCarrierStore:
         with self._conn() as c:
             c.execute("INSERT INTO nonces (nonce, device_id, transaction_id, issued_ms, expires_ms) "
                       "VALUES (%s, %s, %s, %s, %s)", (nonce, device_id, transaction_id, issued_at_ms, expires_at_ms))
+
+    def issue_nonce(self, nonce: bytes, device_id: str, cert_sha256: str, transaction_id: str, issued_at_ms: int,
+                    expires_at_ms: int) -> bool:
+        with self._conn() as c:
+            return c.execute(
+                "INSERT INTO nonces (nonce, device_id, transaction_id, issued_ms, expires_ms) "
+                "SELECT %s, device_id, %s, %s, %s FROM devices WHERE device_id = %s AND NOT revoked "
+                "AND cert_sha256 = %s",
+                (nonce, transaction_id, issued_at_ms, expires_at_ms, device_id, cert_sha256)).rowcount == 1
 
     def nonce(self, nonce: bytes) -> NonceState | None:
         with self._conn() as c:

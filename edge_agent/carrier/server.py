@@ -166,7 +166,7 @@ class CarrierService:
 
     def get_nonce(self, data: bytes, context: grpc.ServicerContext) -> pb.NonceResponse:
         req = _parse(pb.NonceRequest, data)
-        device_id, _, _ = self._device(context)
+        device_id = self._peer(context)
         try:
             check_transaction_id(req.transaction_id)
         except InvalidResult as exc:
@@ -174,7 +174,12 @@ class CarrierService:
         nonce = secrets.token_bytes(32)
         now = self.clock.now_ms()
         expires = now + self.config.nonce_ttl_ms
-        self.store.add_nonce(nonce, device_id, req.transaction_id, now, expires)
+        # One statement when all is well: stored only for an enrolled, unrevoked device calling with its
+        # current certificate. Otherwise the full check says which of those failed.
+        if not self.store.issue_nonce(nonce, device_id, self._peer_cert_sha256(context), req.transaction_id, now,
+                                      expires):
+            self._device(context)
+            self.store.add_nonce(nonce, device_id, req.transaction_id, now, expires)  # it just became valid
         return pb.NonceResponse(nonce=nonce, expires_at_unix_ms=expires)
 
     def submit(self, data: bytes, context: grpc.ServicerContext) -> pb.SubmitAck:
@@ -235,7 +240,8 @@ class CarrierService:
         """The nonce was issued to this device for this transaction, is unused and current; the counter increases."""
         if nonce is None or nonce.device_id != device_id:  # one answer for both: nothing about other devices
             raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce_unknown", "nonce was not issued to this device")
-        if nonce.transaction_id != result.transaction_id:
+        # "": issued before nonces were bound to transactions (SQLite migration 0002); it expires within minutes.
+        if nonce.transaction_id not in ("", result.transaction_id):
             raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce_other_transaction",
                         "nonce was issued for another transaction")
         if nonce.used_by is not None:

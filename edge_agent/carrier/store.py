@@ -119,6 +119,8 @@ class CarrierStore(Protocol):
     def revoke(self, device_id: str) -> None: ...
     def add_nonce(self, nonce: bytes, device_id: str, transaction_id: str, issued_at_ms: int,
                   expires_at_ms: int) -> None: ...
+    def issue_nonce(self, nonce: bytes, device_id: str, cert_sha256: str, transaction_id: str, issued_at_ms: int,
+                    expires_at_ms: int) -> bool: ...
     def nonce(self, nonce: bytes) -> NonceState | None: ...
     def acceptance(self, device_id: str, transaction_id: str) -> Acceptance | None: ...
     def acceptances(self, transaction_id: str) -> list[Acceptance]: ...
@@ -217,6 +219,15 @@ class SqliteCarrierStore:
             db.execute("INSERT INTO nonces (nonce, device_id, transaction_id, issued_ms, expires_ms) "
                        "VALUES (?, ?, ?, ?, ?)", (nonce, device_id, transaction_id, issued_at_ms, expires_at_ms))
 
+    def issue_nonce(self, nonce: bytes, device_id: str, cert_sha256: str, transaction_id: str, issued_at_ms: int,
+                    expires_at_ms: int) -> bool:
+        """Store the nonce if the device is enrolled, not revoked and ``cert_sha256`` is its current certificate."""
+        with self._locked() as db:
+            return db.execute(
+                "INSERT INTO nonces (nonce, device_id, transaction_id, issued_ms, expires_ms) "
+                "SELECT ?, device_id, ?, ?, ? FROM devices WHERE device_id = ? AND revoked = 0 AND cert_sha256 = ?",
+                (nonce, transaction_id, issued_at_ms, expires_at_ms, device_id, cert_sha256)).rowcount == 1
+
     def nonce(self, nonce: bytes) -> NonceState | None:
         with self._locked() as db:
             row = db.execute("SELECT device_id, transaction_id, expires_ms, issued_ms, used_by FROM nonces "
@@ -249,7 +260,7 @@ class SqliteCarrierStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 used = db.execute("UPDATE nonces SET used_by = ? WHERE nonce = ? AND device_id = ? "
-                                  "AND transaction_id = ? AND used_by IS NULL",
+                                  "AND transaction_id IN (?, '') AND used_by IS NULL",  # '': issued before 0002
                                   (acc.transaction_id, record.nonce, acc.device_id, acc.transaction_id)).rowcount
                 moved = db.execute("UPDATE devices SET last_counter = ? WHERE device_id = ? AND last_counter < ? "
                                    "AND revoked = 0", (record.counter, acc.device_id, record.counter)).rowcount
