@@ -33,7 +33,7 @@ cleanup() { cleanup_root; rm -rf "$root/tmp/photos" "$work/customer.avi"; }
 trap cleanup EXIT
 
 step "debootstrap bookworm (arm64, minbase, emulated) from $(apt_mirror)"
-remove_root "$work"
+[ "${REUSE_ROOT:-0}" = 1 ] || remove_root "$work"
 mkdir -p "$work"
 make_root arm64 "$root" "$work/debootstrap.log" || fail "debootstrap"
 in_root uname -m

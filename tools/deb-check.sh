@@ -36,7 +36,7 @@ cleanup() { cleanup_root; rm -rf "$root/tmp/photos"; }
 trap cleanup EXIT
 
 step "debootstrap bookworm ($arch, minbase) from $(apt_mirror)"
-remove_root "$work"
+[ "${REUSE_ROOT:-0}" = 1 ] || remove_root "$work"
 mkdir -p "$work"
 make_root "$arch" "$root" "$work/debootstrap.log" || fail "debootstrap"
 
