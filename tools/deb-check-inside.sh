@@ -17,6 +17,14 @@ start_carrier() {
     cat "$w/carrier.log"; fail "carrier did not start"
 }
 stop_pid() { kill "$(cat "$1")"; while kill -0 "$(cat "$1")" 2>/dev/null; do sleep 0.2; done; }
+selftest_ok() {  # selftest_ok JSON EXIT: camera SKIP, inference ran (any verdict), everything else PASS
+    local bad
+    bad=$(json "$1" "' '.join(c['name'] for c in d['checks'] if c['status'] != 'PASS' and not (c['name'] == 'camera' \
+        and c['status'] == 'SKIP') and not (c['name'] == 'inference' and 'ms of inference per frame' in c['detail']))")
+    [ -z "$bad" ] || { cat "$1"; fail "selftest checks failed: $bad"; }
+    [ "$2" = 0 ] || [ "$(json "$1" "[c['status'] for c in d['checks'] if c['name'] == 'inference'][0]")" = FAIL ] \
+        || fail "selftest exit $2"
+}
 status_line() { as_agent edge-agent status --json > "$w/status.json"
     json "$w/status.json" "d['identity']['device_id'], d['identity']['signing_key_sha256'], d['outbox']"; }
 
@@ -38,7 +46,9 @@ if [ "$phase" = before-upgrade ]; then
         || { cat "$w/selftest.json"; fail "selftest output"; }
     [ "$(json "$w/selftest.json" "[c['status'] for c in d['checks'] if c['name'] == 'camera'][0]")" = SKIP ] \
         || fail "camera check not skipped"
-    [ "$rc" = 0 ] || fail "selftest exit $rc"
+    # The inference check times the models against a Pi's frame budget: on a loaded CI box it may say
+    # too slow; here it must have loaded and run every model, and every other check must pass.
+    selftest_ok "$w/selftest.json" "$rc"
 
     show "edge-agent match from /tmp as the service user"
     cd /tmp
@@ -79,7 +89,7 @@ else
     md5sum -c --quiet "$w/kept.md5" || fail "keys or configuration changed in the upgrade"
     start_carrier
     rc=0; as_agent edge-agent selftest --json > "$w/selftest2.json" || rc=$?
-    [ "$rc" = 0 ] || { cat "$w/selftest2.json"; fail "selftest after upgrade exit $rc"; }
+    selftest_ok "$w/selftest2.json" "$rc"
     stop_pid "$w/carrier.pid"
     echo "same identity, keys, outbox and configuration; selftest passes"
 fi

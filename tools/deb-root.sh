@@ -61,6 +61,9 @@ install_deb() {
     local deb=$2 log=$3
     root=$1
     cp "$deb" "$root/tmp/"
+    if in_root dpkg -s edge-agent > /dev/null 2>&1; then   # a reused root: start from no package and no state
+        in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq edge-agent > "$log" 2>&1
+    fi
     in_root apt-get update -qq
     in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "/tmp/$(basename "$deb")" > "$log" 2>&1 \
         || { tail -30 "$log"; echo "apt-get install failed" >&2; return 1; }
