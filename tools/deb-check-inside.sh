@@ -10,13 +10,21 @@ fail() { echo "deb-check: FAIL: $*" >&2; exit 1; }
 show() { printf -- '-- %s\n' "$*"; }
 json() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1"; }
 
+# The root shares the host's network: free ports, and nothing of ours left running whatever happens.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+stop_all() { for f in "$w"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; rm -f "$f"; done; }
+trap stop_all EXIT
+
 start_carrier() {
-    edge-agent carrier-server --state "$w/carrier" run --port 17443 --enroll-port 17444 > "$w/carrier.log" 2>&1 &
+    [ -f "$w/ports" ] || echo "$(free_port) $(free_port)" > "$w/ports"
+    read -r port enroll_port < "$w/ports"
+    edge-agent carrier-server --state "$w/carrier" run --port "$port" --enroll-port "$enroll_port" \
+        > "$w/carrier.log" 2>&1 &
     echo $! > "$w/carrier.pid"
     for _ in $(seq 300); do grep -q "carrier listening" "$w/carrier.log" && return 0; sleep 0.2; done
     cat "$w/carrier.log"; fail "carrier did not start"
 }
-stop_pid() { kill "$(cat "$1")"; while kill -0 "$(cat "$1")" 2>/dev/null; do sleep 0.2; done; }
+stop_pid() { kill "$(cat "$1")"; while kill -0 "$(cat "$1")" 2>/dev/null; do sleep 0.2; done; rm -f "$1"; }
 selftest_ok() {  # selftest_ok JSON EXIT: camera SKIP, inference ran (any verdict), everything else PASS
     local bad
     bad=$(json "$1" "' '.join(c['name'] for c in d['checks'] if c['status'] != 'PASS' and not (c['name'] == 'camera' \
@@ -37,7 +45,7 @@ if [ "$phase" = before-upgrade ]; then
     token=$(edge-agent carrier-server --state "$w/carrier" token --ttl-hours 1)
 
     show "sudo -u edge-agent edge-agent provision (the service has never run)"
-    as_agent edge-agent provision --carrier 127.0.0.1:17443 --enroll 127.0.0.1:17444 --ca "$w/carrier/ca.pem" \
+    as_agent edge-agent provision --carrier "127.0.0.1:$port" --enroll "127.0.0.1:$enroll_port" --ca "$w/carrier/ca.pem" \
         --token "$token"
 
     show "edge-agent selftest --json as the service user"
