@@ -80,7 +80,8 @@ if [ "$phase" = before-upgrade ]; then
     ls -ld /run/edge-agent "$sock"
     id kiosk > /dev/null 2>&1 || useradd --system --no-create-home --groups edge-terminal kiosk
     runuser -u kiosk -- edge-agent terminal health || fail "the terminal user cannot use the agent"
-    rc=0; runuser -u kiosk -- edge-agent terminal verify --reference /tmp/photos/img1.jpg --txn txn-deb-check-1 || rc=$?
+    rc=0; runuser -u kiosk -- edge-agent terminal verify --reference /tmp/photos/img1.jpg --txn txn-deb-check-1 \
+        --timeout 1200 || rc=$?
     [ "$rc" = 0 ] || { tail -20 "$w/agent/serve.log"; fail "terminal verify exit $rc"; }
     rc=0; runuser -u nobody -- python3 -c "import socket; socket.socket(socket.AF_UNIX).connect('$sock')" \
         2> "$w/nobody.err" || rc=$?
