@@ -73,7 +73,9 @@ if [ "$phase" = before-upgrade ]; then
     chmod 0644 "$w/config.toml"
     mode=$(sed -n 's/^RuntimeDirectoryMode=//p' /lib/systemd/system/edge-agent.service)
     install -d -m "$mode" -o edge-agent -g edge-agent /run/edge-agent   # what the unit's RuntimeDirectory= does
-    as_agent edge-agent serve --config "$w/config.toml" > "$w/agent/serve.out" 2> "$w/agent/serve.log" &
+    # setpriv execs (runuser would stay as a parent that does not pass SIGTERM on): $! is the agent itself.
+    setpriv --reuid=edge-agent --regid=edge-agent --init-groups edge-agent serve --config "$w/config.toml" \
+        > "$w/agent/serve.out" 2> "$w/agent/serve.log" &
     echo $! > "$w/agent.pid"
     sock=/run/edge-agent/agent.sock
     for _ in $(seq 300); do [ -S "$sock" ] && break; sleep 0.2; done
