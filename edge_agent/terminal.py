@@ -159,7 +159,7 @@ def _health(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 
     h = _call(args, "Health", apb.HealthRequest())
     out = {"healthy": h.healthy, "problems": list(h.problems), "device_id": h.device_id, "model_set": h.model_set,
-           "outbox_backlog": h.outbox_backlog, "session_active": h.session_active}
+           "outbox_backlog": h.outbox_backlog, "session_active": h.session_active, "warnings": list(h.warnings)}
     return (0 if h.healthy else 3), out
 
 

@@ -35,5 +35,5 @@ def test_install_script_dry_run() -> None:
     subprocess.run(["bash", "-n", str(script)], check=True)
     out = subprocess.run(["bash", str(script)], env={"DRY_RUN": "1", "PATH": "/usr/bin:/bin"},
                          capture_output=True, text=True, timeout=30, check=True).stdout
-    assert "python3-picamera2" in out and "--system-site-packages" in out
-    assert "/etc/systemd/system/edge-agent.service" in out
+    assert "apt-get install -y python3-picamera2 python3-libcamera" in out
+    assert "tools/deb-build.sh" in out and "apt-get install -y /" in out and ".deb" in out

@@ -26,7 +26,12 @@ from typing import Any
 PRIVATE = Path("/usr/lib/edge-agent/python")  # where the Debian package keeps edge_agent
 
 
-def embed(faces: Path) -> None:
+def photos(faces: Path, limit: int) -> list[Path]:
+    found = sorted(faces.glob("*.jpg"), key=lambda p: (len(p.name), p.name))
+    return found[:limit] if limit else found
+
+
+def embed(faces: Path, limit: int = 0) -> None:
     if PRIVATE.is_dir():
         sys.path.insert(0, str(PRIVATE))
     from edge_agent.errors import BadInput
@@ -38,7 +43,7 @@ def embed(faces: Path) -> None:
     load_ms = (time.perf_counter() - t) * 1000
     print(json.dumps({"machine": __import__("platform").machine(), "load_ms": round(load_ms, 1),
                       "threshold": pipeline.threshold, "manifest_sha256": pipeline.manifest.sha256}), flush=True)
-    for path in sorted(faces.glob("*.jpg")):
+    for path in photos(faces, limit):
         try:
             face = pipeline.analyse(read_image(path))
         except BadInput as exc:
@@ -56,19 +61,19 @@ def _side(cmd: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     return lines[0], {d["photo"]: d for d in lines[1:]}
 
 
-def compare(faces: Path, arm_root: Path) -> int:
+def compare(faces: Path, arm_root: Path, limit: int = 0) -> int:
     import numpy as np
 
     inside = arm_root / "tmp" / "arm-check"
     shutil.rmtree(inside, ignore_errors=True)
     (inside / "photos").mkdir(parents=True)
     try:
-        for p in faces.glob("*.jpg"):
+        for p in photos(faces, limit):
             shutil.copy(p, inside / "photos" / p.name)
         shutil.copy(__file__, inside / "arm_check.py")
-        x86_info, x86 = _side([sys.executable, __file__, "embed", str(faces)])
+        x86_info, x86 = _side([sys.executable, __file__, "embed", str(faces), "--limit", str(limit)])
         arm_info, arm = _side(["chroot", str(arm_root), "/usr/bin/python3", "-I", "/tmp/arm-check/arm_check.py",
-                               "embed", "/tmp/arm-check/photos"])
+                               "embed", "/tmp/arm-check/photos", "--limit", str(limit)])
     finally:
         shutil.rmtree(inside, ignore_errors=True)
     assert arm_info["manifest_sha256"] == x86_info["manifest_sha256"], "different model sets"
@@ -119,14 +124,16 @@ def main() -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("embed")
     e.add_argument("faces", type=Path)
+    e.add_argument("--limit", type=int, default=0, help="only the first N photos (img1, img2, ...); 0 = all")
     c = sub.add_parser("compare")
     c.add_argument("--faces", type=Path, required=True)
     c.add_argument("--arm-root", type=Path, required=True)
+    c.add_argument("--limit", type=int, default=0, help="only the first N photos (img1, img2, ...); 0 = all")
     args = ap.parse_args()
     if args.cmd == "embed":
-        embed(args.faces)
+        embed(args.faces, args.limit)
         return 0
-    return compare(args.faces, args.arm_root)
+    return compare(args.faces, args.arm_root, args.limit)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,29 @@ fail() { echo "deb-check: FAIL: $*" >&2; exit 1; }
 show() { printf -- '-- %s\n' "$*"; }
 json() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1"; }
 
+# The root shares the host's network: free ports, and nothing of ours left running whatever happens.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+stop_all() { for f in "$w"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; rm -f "$f"; done; }
+trap stop_all EXIT
+
 start_carrier() {
-    edge-agent carrier-server --state "$w/carrier" run --port 17443 --enroll-port 17444 > "$w/carrier.log" 2>&1 &
+    [ -f "$w/ports" ] || echo "$(free_port) $(free_port)" > "$w/ports"
+    read -r port enroll_port < "$w/ports"
+    edge-agent carrier-server --state "$w/carrier" run --port "$port" --enroll-port "$enroll_port" \
+        > "$w/carrier.log" 2>&1 &
     echo $! > "$w/carrier.pid"
     for _ in $(seq 300); do grep -q "carrier listening" "$w/carrier.log" && return 0; sleep 0.2; done
     cat "$w/carrier.log"; fail "carrier did not start"
 }
-stop_pid() { kill "$(cat "$1")"; while kill -0 "$(cat "$1")" 2>/dev/null; do sleep 0.2; done; }
+stop_pid() { kill "$(cat "$1")"; while kill -0 "$(cat "$1")" 2>/dev/null; do sleep 0.2; done; rm -f "$1"; }
+selftest_ok() {  # selftest_ok JSON EXIT: camera SKIP, inference ran (any verdict), everything else PASS
+    local bad
+    bad=$(json "$1" "' '.join(c['name'] for c in d['checks'] if c['status'] != 'PASS' and not (c['name'] == 'camera' \
+        and c['status'] == 'SKIP') and not (c['name'] == 'inference' and 'ms of inference per frame' in c['detail']))")
+    [ -z "$bad" ] || { cat "$1"; fail "selftest checks failed: $bad"; }
+    [ "$2" = 0 ] || [ "$(json "$1" "[c['status'] for c in d['checks'] if c['name'] == 'inference'][0]")" = FAIL ] \
+        || fail "selftest exit $2"
+}
 status_line() { as_agent edge-agent status --json > "$w/status.json"
     json "$w/status.json" "d['identity']['device_id'], d['identity']['signing_key_sha256'], d['outbox']"; }
 
@@ -29,7 +45,7 @@ if [ "$phase" = before-upgrade ]; then
     token=$(edge-agent carrier-server --state "$w/carrier" token --ttl-hours 1)
 
     show "sudo -u edge-agent edge-agent provision (the service has never run)"
-    as_agent edge-agent provision --carrier 127.0.0.1:17443 --enroll 127.0.0.1:17444 --ca "$w/carrier/ca.pem" \
+    as_agent edge-agent provision --carrier "127.0.0.1:$port" --enroll "127.0.0.1:$enroll_port" --ca "$w/carrier/ca.pem" \
         --token "$token"
 
     show "edge-agent selftest --json as the service user"
@@ -38,7 +54,9 @@ if [ "$phase" = before-upgrade ]; then
         || { cat "$w/selftest.json"; fail "selftest output"; }
     [ "$(json "$w/selftest.json" "[c['status'] for c in d['checks'] if c['name'] == 'camera'][0]")" = SKIP ] \
         || fail "camera check not skipped"
-    [ "$rc" = 0 ] || fail "selftest exit $rc"
+    # The inference check times the models against a Pi's frame budget: on a loaded CI box it may say
+    # too slow; here it must have loaded and run every model, and every other check must pass.
+    selftest_ok "$w/selftest.json" "$rc"
 
     show "edge-agent match from /tmp as the service user"
     cd /tmp
@@ -55,17 +73,23 @@ if [ "$phase" = before-upgrade ]; then
     chmod 0644 "$w/config.toml"
     mode=$(sed -n 's/^RuntimeDirectoryMode=//p' /lib/systemd/system/edge-agent.service)
     install -d -m "$mode" -o edge-agent -g edge-agent /run/edge-agent   # what the unit's RuntimeDirectory= does
-    as_agent edge-agent serve --config "$w/config.toml" > "$w/agent/serve.out" 2> "$w/agent/serve.log" &
+    # setpriv execs (runuser would stay as a parent that does not pass SIGTERM on): $! is the agent itself.
+    setpriv --reuid=edge-agent --regid=edge-agent --init-groups edge-agent serve --config "$w/config.toml" \
+        > "$w/agent/serve.out" 2> "$w/agent/serve.log" &
     echo $! > "$w/agent.pid"
-    for _ in $(seq 300); do [ -S /run/edge-agent/agent.sock ] && break; sleep 0.2; done
-    ls -l /run/edge-agent/agent.sock
+    sock=/run/edge-agent/agent.sock
+    for _ in $(seq 300); do [ -S "$sock" ] && break; sleep 0.2; done
+    ls -ld /run/edge-agent "$sock"
     id kiosk > /dev/null 2>&1 || useradd --system --no-create-home --groups edge-terminal kiosk
     runuser -u kiosk -- edge-agent terminal health || fail "the terminal user cannot use the agent"
-    rc=0; runuser -u kiosk -- edge-agent terminal verify --reference /tmp/photos/img1.jpg --txn txn-deb-check-1 || rc=$?
+    rc=0; runuser -u kiosk -- edge-agent terminal verify --reference /tmp/photos/img1.jpg --txn txn-deb-check-1 \
+        --timeout 1200 || rc=$?
     [ "$rc" = 0 ] || { tail -20 "$w/agent/serve.log"; fail "terminal verify exit $rc"; }
+    rc=0; runuser -u nobody -- python3 -c "import socket; socket.socket(socket.AF_UNIX).connect('$sock')" \
+        2> "$w/nobody.err" || rc=$?
+    [ "$rc" != 0 ] && grep -q PermissionError "$w/nobody.err" || fail "a user outside edge-terminal reached the socket"
+    echo "a user outside edge-terminal: PermissionError"
     stop_pid "$w/agent.pid"
-    id nobody > /dev/null && ! runuser -u nobody -- edge-agent terminal health > /dev/null 2>&1 \
-        || fail "a user outside edge-terminal reached the socket"
     stop_pid "$w/carrier.pid"
     show "device before the upgrade: $(status_line)"
     status_line > "$w/before.txt"
@@ -76,7 +100,7 @@ else
     md5sum -c --quiet "$w/kept.md5" || fail "keys or configuration changed in the upgrade"
     start_carrier
     rc=0; as_agent edge-agent selftest --json > "$w/selftest2.json" || rc=$?
-    [ "$rc" = 0 ] || { cat "$w/selftest2.json"; fail "selftest after upgrade exit $rc"; }
+    selftest_ok "$w/selftest2.json" "$rc"
     stop_pid "$w/carrier.pid"
     echo "same identity, keys, outbox and configuration; selftest passes"
 fi

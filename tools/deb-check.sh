@@ -36,7 +36,7 @@ cleanup() { cleanup_root; rm -rf "$root/tmp/photos"; }
 trap cleanup EXIT
 
 step "debootstrap bookworm ($arch, minbase) from $(apt_mirror)"
-remove_root "$work"
+[ "${REUSE_ROOT:-0}" = 1 ] || remove_root "$work"
 mkdir -p "$work"
 make_root "$arch" "$root" "$work/debootstrap.log" || fail "debootstrap"
 
@@ -58,7 +58,7 @@ rm -rf "$work/repack"
 dpkg-deb -R "$deb" "$work/repack"
 old=$(sed -n 's/^Version: //p' "$work/repack/DEBIAN/control")
 sed -i "s/^Version: .*/Version: $old+upgrade1/" "$work/repack/DEBIAN/control"
-dpkg-deb --root-owner-group -b "$work/repack" "$root/tmp/edge-agent-next.deb" >/dev/null
+dpkg-deb --root-owner-group -Znone -b "$work/repack" "$root/tmp/edge-agent-next.deb" >/dev/null  # local: no compression
 in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /tmp/edge-agent-next.deb > "$work/upgrade.log" 2>&1 \
     || { tail -30 "$work/upgrade.log"; fail "upgrade"; }
 in_root bash /tmp/deb-check-inside.sh after-upgrade

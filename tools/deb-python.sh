@@ -24,3 +24,6 @@ for minor in $(seq 17 36); do platforms+=(--platform "manylinux_2_${minor}_$mach
 "${pip[@]}" install --quiet --target "$out" --no-compile --only-binary=:all: \
     --implementation cp --python-version 3.11 --abi cp311 "${platforms[@]}" "$scratch"/wheel/edge_agent-*.whl
 rm -rf "$out/bin"   # console scripts with this build's interpreter path; /usr/bin/edge-agent replaces them
+# Some wheels ship byte code or mark sources executable: postinst compiles, and only ELF files stay executable.
+find "$out" -name __pycache__ -type d -prune -exec rm -rf {} +
+find "$out" -type f -perm /111 ! -name '*.so' ! -name '*.so.*' -exec chmod a-x {} +

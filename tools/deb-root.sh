@@ -1,6 +1,7 @@
 # Sourced by tools/deb-check.sh and tools/arm-check.sh: a fresh Debian bookworm root with the package in it.
 #   make_root ARCH ROOT LOG     debootstrap --variant=minbase from apt's configured mirror (arm64 runs
-#                               under qemu-user-static through binfmt_misc, both from Debian's packages)
+#                               under qemu-user-static through binfmt_misc, both from Debian's packages);
+#                               REUSE_ROOT=1 keeps a root a previous run left (development only, not CI)
 #   install_deb ROOT DEB LOG    apt-get install ./DEB inside it (dependencies from the mirror)
 #   in_root CMD...              run CMD in the root with a clean environment
 # Mounts are undone by cleanup_root (call it from an EXIT trap).
@@ -42,10 +43,14 @@ make_root() {
         [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64 \
             || { echo "no binfmt for qemu-aarch64: apt-get install qemu-user-static binfmt-support" >&2; return 1; }
     fi
-    remove_root "$root"
-    mkdir -p "$root"
-    debootstrap --variant=minbase --arch="$arch" bookworm "$root" "$(apt_mirror)" > "$log" 2>&1 \
-        || { tail -30 "$log"; echo "debootstrap failed" >&2; return 1; }
+    if [ "${REUSE_ROOT:-0}" = 1 ] && [ -x "$root/usr/bin/apt-get" ]; then
+        echo "reusing $root (REUSE_ROOT=1)"
+    else
+        remove_root "$root"
+        mkdir -p "$root"
+        debootstrap --variant=minbase --arch="$arch" bookworm "$root" "$(apt_mirror)" > "$log" 2>&1 \
+            || { tail -30 "$log"; echo "debootstrap failed" >&2; return 1; }
+    fi
     for fs in proc sys dev; do mount --bind "/$fs" "$root/$fs"; mounted+=("$root/$fs"); done
     cp /etc/resolv.conf "$root/etc/resolv.conf"
     printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"   # nothing starts services in the root
@@ -56,6 +61,9 @@ install_deb() {
     local deb=$2 log=$3
     root=$1
     cp "$deb" "$root/tmp/"
+    if in_root dpkg -s edge-agent > /dev/null 2>&1; then   # a reused root: start from no package and no state
+        in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq edge-agent > "$log" 2>&1
+    fi
     in_root apt-get update -qq
     in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "/tmp/$(basename "$deb")" > "$log" 2>&1 \
         || { tail -30 "$log"; echo "apt-get install failed" >&2; return 1; }
