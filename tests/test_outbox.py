@@ -130,7 +130,7 @@ def test_a_lost_outbox_does_not_restart_the_counter_and_the_carrier_accepts(tmp_
         again = Outbox(tmp_path / "state" / "outbox.db", counter_file=mark)
         assert again.last_counter() == 0 and read_counter_mark(mark) == 3
         assert deliver(again, "t3") == 4  # accepted: the carrier saw the counter increase
-        assert carrier.service.store.acceptance("t3") is not None
+        assert carrier.service.store.acceptance(device.device_id, "t3") is not None
         client.close()
     finally:
         carrier.server.stop(None)
