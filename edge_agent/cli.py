@@ -70,10 +70,10 @@ def _cmd_match(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         sides[side] = {
             "detector_score": round(face.detection.score, 3),
             "eye_distance_px": round(face.eye_distance, 1),
-            "sharpness": round(face.chip_sharpness, 1),
+            "sharpness": round(face.chip_sharpness, 3),
         }
     t = time.perf_counter()
-    result = decide(embeddings[0], embeddings[1], pipeline.threshold)
+    result = decide(embeddings[0], embeddings[1], pipeline.threshold_for(args.reference_format))
     timings["match"] = round((time.perf_counter() - t) * 1000, 3)
     timings["total"] = round((time.perf_counter() - t0) * 1000, 1)
     out = {
@@ -215,7 +215,10 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("reference", type=Path, help="reference photo (ID chip photo or photo on record)")
     m.add_argument("probe", type=Path, help="photo of the person to verify")
     m.add_argument("--json", action="store_true", help="print one JSON object")
-    m.add_argument("--precision", choices=["int8", "float"], default="int8", help="embedder precision")
+    m.add_argument("--precision", choices=["float", "int8", "dlib-float", "dlib-int8"], default="float",
+                   help="embedder: SFace float16 (default) or int8, or the dlib baseline")
+    m.add_argument("--reference-format", choices=["photo", "id-chip"], default="photo",
+                   help="id-chip: the reference is the 102x126 portrait from an ID card chip (its own threshold)")
     m.add_argument("--threads", type=int, default=0, help="interpreter threads per model (default: the target's)")
     m.add_argument("--target", choices=["auto", "pi4", "pi5", "generic"], default="auto",
                    help="device profile for thread count (auto reads the board name)")
@@ -262,6 +265,7 @@ def _parser() -> argparse.ArgumentParser:
     cs.set_defaults(run=_cmd_config_show, show=lambda out: print(json.dumps(out, indent=2)), json=False)
 
     from edge_agent.carrier.command import add_parser
+    from edge_agent.matching.commands import add_parser as add_evaluate_parser
     from edge_agent.modelset.commands import add_parser as add_models_parser
     from edge_agent.provision.commands import add_parsers
     from edge_agent.terminal import add_parser as add_terminal_parser
@@ -270,6 +274,7 @@ def _parser() -> argparse.ArgumentParser:
     add_parsers(sub)
     add_terminal_parser(sub)
     add_models_parser(sub)
+    add_evaluate_parser(sub)
     return ap
 
 

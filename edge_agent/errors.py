@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "BadInput",
     "EdgeAgentError",
+    "EyesClosed",
     "FaceTooBlurry",
     "FaceTooSmall",
     "ImageUnreadable",
@@ -17,6 +18,7 @@ __all__ = [
     "ModelIntegrityError",
     "MultipleFaces",
     "NoFace",
+    "Pose",
 ]
 
 
@@ -58,6 +60,18 @@ class FaceTooSmall(BadInput):
 
 class FaceTooBlurry(BadInput):
     code = "face_too_blurry"
+
+
+class Pose(BadInput):
+    """The face is turned, tilted or upside down beyond what the embedder can compare (ISO/IEC 29794-5 head pose)."""
+
+    code = "pose"
+
+
+class EyesClosed(BadInput):
+    """Both eyes are shut, so the eye region the embedder relies on is missing (ISO/IEC 29794-5 eyes open)."""
+
+    code = "eyes_closed"
 
 
 class ModelError(EdgeAgentError):
