@@ -22,8 +22,6 @@ the default embedder come from ``tools/calibrate_threshold.py``.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import itertools
 import json
 import sys
 import time
@@ -38,7 +36,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import report as plots
 from bench.common import RESULTS, DlibPipeline, data_root
 from edge_agent.errors import EdgeAgentError
-from edge_agent.matching.evaluate import Job, Outcome, Pair, Scores, embed_images, jobs_for, report, score_pairs
+from edge_agent.matching.evaluate import (
+    Job,
+    Outcome,
+    Scores,
+    all_pairs,
+    embed_images,
+    jobs_for,
+    report,
+    sample_images,
+    score_pairs,
+)
 from edge_agent.matching.idchip import to_id_chip
 from edge_agent.vision.align import arcface_points
 from edge_agent.vision.image import read_image
@@ -46,17 +54,6 @@ from edge_agent.vision.pipeline import EMBEDDERS, REFERENCE_FORMATS, FacePipelin
 
 OURS = {"SFace float16": "float", "SFace int8": "int8", "dlib port int8 (old default)": "dlib-int8"}
 DLIB = "dlib face_recognition (HOG + 5 points + ResNet)"
-
-
-def sample_images(root: Path, people: int, per_person: int) -> list[str]:
-    """Up to ``per_person`` photos of ``people`` people with two or more, chosen by a hash of the name."""
-    folders = [d for d in sorted(root.iterdir()) if d.is_dir() and len(list(d.glob("*.jpg"))) >= 2]
-    folders.sort(key=lambda d: hashlib.sha256(d.name.encode()).hexdigest())
-    return [f"{d.name}/{f.name}" for d in folders[:people] for f in sorted(d.glob("*.jpg"))[:per_person]]
-
-
-def all_pairs(images: list[str]) -> list[Pair]:
-    return [Pair(a, b, a.split("/")[0] == b.split("/")[0]) for a, b in itertools.combinations(sorted(images), 2)]
 
 
 def dlib_outcomes(jobs: list[Job], root: Path) -> dict[Job, Outcome]:
@@ -73,9 +70,9 @@ def dlib_outcomes(jobs: list[Job], root: Path) -> dict[Job, Outcome]:
         except EdgeAgentError as exc:
             out[(path, role)] = (None, exc.code, 0.0)
             continue
-        t = time.perf_counter()
+        t = time.process_time()
         vec, _ = dl.embed(rgb)
-        ms = (time.perf_counter() - t) * 1000
+        ms = (time.process_time() - t) * 1000
         out[(path, role)] = (vec, None, ms) if vec is not None else (None, "no_face", ms)
     return out
 

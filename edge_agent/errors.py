@@ -10,7 +10,6 @@ from __future__ import annotations
 __all__ = [
     "BadInput",
     "EdgeAgentError",
-    "EyesClosed",
     "FaceTooBlurry",
     "FaceTooSmall",
     "ImageUnreadable",
@@ -66,12 +65,6 @@ class Pose(BadInput):
     """The face is turned, tilted or upside down beyond what the embedder can compare (ISO/IEC 29794-5 head pose)."""
 
     code = "pose"
-
-
-class EyesClosed(BadInput):
-    """Both eyes are shut, so the eye region the embedder relies on is missing (ISO/IEC 29794-5 eyes open)."""
-
-    code = "eyes_closed"
 
 
 class ModelError(EdgeAgentError):
