@@ -55,13 +55,15 @@ def roll_degrees(points5: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(d[1], d[0])))
 
 
-def dominant_face(faces: list[Detection], shape: tuple[int, ...], ratio: float) -> tuple[Detection, int]:
+def dominant_face(faces: list[Detection], shape: tuple[int, ...], ratio: float,
+                  centre_weight: float = 1.0) -> tuple[Detection, int]:
     """The subject of the photo and how many other faces rival it.
 
-    A face's dominance is its width, discounted by up to a half as its centre
-    moves from the image centre to a corner, so a passer-by in the background
-    or the ghost portrait at the edge of an ID card does not make a photo
-    ambiguous, while two people side by side do. ``faces`` must not be empty.
+    A face's dominance is its width, discounted by ``centre_weight`` times its
+    centre's distance from the image centre (in half-diagonals), so a
+    passer-by in the background or the ghost portrait at the edge of an ID
+    card does not make a photo ambiguous, while two people side by side do.
+    ``faces`` must not be empty.
     """
     h, w = shape[:2]
     half_diagonal = float(np.hypot(w, h)) / 2
@@ -69,7 +71,7 @@ def dominant_face(faces: list[Detection], shape: tuple[int, ...], ratio: float) 
     def dominance(face: Detection) -> float:
         cx, cy = (face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2
         off = float(np.hypot(cx - w / 2, cy - h / 2)) / half_diagonal
-        return face.width * (1.0 - 0.5 * min(1.0, off))
+        return face.width * max(0.0, 1.0 - centre_weight * min(1.0, off))
 
     scores = [dominance(f) for f in faces]
     best = int(np.argmax(scores))
