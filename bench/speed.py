@@ -185,7 +185,6 @@ def worker(kind: str, threads: int, image: Path, runs: int, width: int, profile:
     else:
         from edge_agent.liveness.challenge import random_actions
         from edge_agent.simulation.scenes import Face3D, live_scene
-        from edge_agent.vision.align import extract_chip, five_points
         from edge_agent.vision.antispoof import AntiSpoof
         from edge_agent.vision.pipeline import FacePipeline
 
@@ -197,16 +196,15 @@ def worker(kind: str, threads: int, image: Path, runs: int, width: int, profile:
         det = pipe.detector.detect(rgb)[0]
         mesh = pipe.landmarker.landmarks(rgb, det)
         contours = eyes.contours(rgb, mesh.points)
-        pts = five_points(mesh.points)
-        chip = extract_chip(rgb, pts)
+        chip = pipe.align(rgb, mesh.points)
         stages["detect (short range)"] = timed(lambda: pipe.detector.short.detect(rgb), runs)
         if pipe.detector.full is not None:
             full = pipe.detector.full
             stages["detect (full range)"] = timed(lambda: full.detect(rgb), runs)
         stages["landmarks (face mesh)"] = timed(lambda: pipe.landmarker.landmarks(rgb, det), runs)
         stages["eyes (blink)"] = timed(lambda: eyes.contours(rgb, mesh.points), runs)
-        stages["align"] = timed(lambda: extract_chip(rgb, pts), runs)
-        stages["embed"] = timed(lambda: pipe.embedder.embed(chip), runs)
+        stages["align"] = timed(lambda: pipe.align(rgb, mesh.points), runs)
+        stages["embed (chip + mirror)" if pipe.flip else "embed"] = timed(lambda: pipe.embed_chip(chip), runs)
         if antispoof is not None:
             stages["PAD (MiniFASNet x2)"] = timed(lambda: antispoof.real_score(rgb, det), max(3, runs // 5))
         stages["liveness logic"] = _logic_stage(pipe, mesh.points, contours, runs)

@@ -45,7 +45,7 @@ def _threads(args: argparse.Namespace) -> int:
 def _cmd_match(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     from edge_agent.matching.matcher import decide
     from edge_agent.vision.image import read_image
-    from edge_agent.vision.pipeline import FacePipeline
+    from edge_agent.vision.pipeline import FacePipeline, reference_format_of
 
     t0 = time.perf_counter()
     pipeline = FacePipeline.from_directory(_model_dir(args.models), precision=args.precision,
@@ -55,11 +55,14 @@ def _cmd_match(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     sides: dict[str, Any] = {}
     timings: dict[str, Any] = {"load_models": round(load_ms, 1)}
     embeddings = []
+    reference_format = args.reference_format
     for side, path in (("reference", args.reference), ("probe", args.probe)):
         t = time.perf_counter()
         try:
             rgb = read_image(path)
             decode_ms = (time.perf_counter() - t) * 1000
+            if side == "reference" and reference_format == "auto":
+                reference_format = reference_format_of(rgb)
             face = pipeline.analyse(rgb)
         except BadInput as exc:
             raise exc.about(side) from None
@@ -70,10 +73,10 @@ def _cmd_match(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         sides[side] = {
             "detector_score": round(face.detection.score, 3),
             "eye_distance_px": round(face.eye_distance, 1),
-            "sharpness": round(face.chip_sharpness, 1),
+            "sharpness": round(face.chip_sharpness, 3),
         }
     t = time.perf_counter()
-    result = decide(embeddings[0], embeddings[1], pipeline.threshold)
+    result = decide(embeddings[0], embeddings[1], pipeline.threshold_for(reference_format))
     timings["match"] = round((time.perf_counter() - t) * 1000, 3)
     timings["total"] = round((time.perf_counter() - t0) * 1000, 1)
     out = {
@@ -81,6 +84,7 @@ def _cmd_match(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         "similarity": round(result.similarity, 4),
         "threshold": round(result.threshold, 4),
         "embedder": pipeline.embedder_key,
+        "reference_format": reference_format,
         "model_set": pipeline.manifest.version,
         "manifest_sha256": pipeline.manifest.sha256,
         "runtime": pipeline.embedder.model.runtime,
@@ -215,7 +219,11 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("reference", type=Path, help="reference photo (ID chip photo or photo on record)")
     m.add_argument("probe", type=Path, help="photo of the person to verify")
     m.add_argument("--json", action="store_true", help="print one JSON object")
-    m.add_argument("--precision", choices=["int8", "float"], default="int8", help="embedder precision")
+    m.add_argument("--precision", choices=["float", "int8", "dlib-float", "dlib-int8"], default="float",
+                   help="embedder: SFace float16 (default) or int8, or the dlib baseline")
+    m.add_argument("--reference-format", choices=["auto", "photo", "id-chip"], default="auto",
+                   help="id-chip: the reference is the 102x126 portrait from an ID card chip (its own threshold); "
+                   "auto: id-chip when the reference is no larger than 160 px")
     m.add_argument("--threads", type=int, default=0, help="interpreter threads per model (default: the target's)")
     m.add_argument("--target", choices=["auto", "pi4", "pi5", "generic"], default="auto",
                    help="device profile for thread count (auto reads the board name)")
@@ -263,6 +271,7 @@ def _parser() -> argparse.ArgumentParser:
 
     from edge_agent.carrier.command import add_parser
     from edge_agent.kiosk.command import add_parser as add_kiosk_parser
+    from edge_agent.matching.commands import add_parser as add_evaluate_parser
     from edge_agent.modelset.commands import add_parser as add_models_parser
     from edge_agent.provision.commands import add_parsers
     from edge_agent.terminal import add_parser as add_terminal_parser
@@ -272,6 +281,7 @@ def _parser() -> argparse.ArgumentParser:
     add_terminal_parser(sub)
     add_models_parser(sub)
     add_kiosk_parser(sub)
+    add_evaluate_parser(sub)
     return ap
 
 

@@ -38,7 +38,7 @@ class CameraConfig:
 @dataclass(frozen=True)
 class ModelsConfig:
     directory: str = ""  # empty: the models/ folder of this installation
-    precision: str = "int8"
+    precision: str = "float"  # SFace float16 (int8 is slower on x86; time both on the Pi) or dlib-float/dlib-int8
     threads: int = 0  # 0: from target
     target: str = "auto"  # auto (read the board name) | pi4 | pi5 | generic: see edge_agent/target.py
 
@@ -107,7 +107,7 @@ class Config:
 
 _CHOICES = {
     "log_format": {"auto", "json", "console"},
-    "models.precision": {"int8", "float"},
+    "models.precision": {"float", "int8", "dlib-float", "dlib-int8"},
     "models.target": {"auto", "pi4", "pi5", "generic"},
 }
 _POSITIVE = {"carrier.deadline_s", "liveness.steps", "liveness.step_timeout_s", "api.result_window_s",

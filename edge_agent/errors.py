@@ -19,6 +19,7 @@ __all__ = [
     "ModelIntegrityError",
     "MultipleFaces",
     "NoFace",
+    "Pose",
 ]
 
 
@@ -72,6 +73,12 @@ class FaceTooSmall(BadInput):
 
 class FaceTooBlurry(BadInput):
     code = "face_too_blurry"
+
+
+class Pose(BadInput):
+    """The face is turned, tilted or upside down beyond what the embedder can compare (ISO/IEC 29794-5 head pose)."""
+
+    code = "pose"
 
 
 class ModelError(EdgeAgentError):

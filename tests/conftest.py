@@ -54,13 +54,30 @@ def faces_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def pipeline() -> FacePipeline:
-    return FacePipeline.from_directory(precision="int8")
+def lfw_dir() -> Path:
+    """lfw-dev (LFW-style photos of people outside everything else shared here), with its pairs.tsv."""
+    folder = data_root() / "faces" / "lfw-dev"
+    if not (folder / "pairs.tsv").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"lfw-dev not found at {folder} (CI must have ../shared or EDGE_AGENT_DATA)")
+        pytest.skip(f"lfw-dev not found at {folder}: put ../shared beside the checkout or set EDGE_AGENT_DATA")
+    return folder
 
 
 @pytest.fixture(scope="session")
-def float_pipeline() -> FacePipeline:
+def pipeline() -> FacePipeline:
     return FacePipeline.from_directory(precision="float")
+
+
+@pytest.fixture(scope="session")
+def dlib_pipeline() -> FacePipeline:
+    """The old default: the int8 port of dlib's descriptor, kept as the measured baseline."""
+    return FacePipeline.from_directory(precision="dlib-int8")
+
+
+@pytest.fixture(scope="session")
+def dlib_float_pipeline() -> FacePipeline:
+    return FacePipeline.from_directory(precision="dlib-float")
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,10 @@ def test_deepface_pairs_at_manifest_threshold(pipeline, faces_dir: Path) -> None
     assert len(i) > 1000 and len(g) > 100
     r = rates_at(g, i, pipeline.threshold)
     assert r.fmr == 0.0, "an impostor pair was accepted at the calibrated threshold"
-    # A regression guard, not a goal: 4 of 140 genuine pairs are rejected today (2.86 %). A preprocessing change
-    # that looked harmless (bilinear letterboxing) made it 6 and passed a looser bound unnoticed.
-    assert r.fnmr <= 4 / 140 + 1e-9, f"FNMR {r.fnmr:.2%} at the calibrated threshold (was 2.86 %)"
+    # A regression guard, not a goal. With the dlib port 4 of 140 genuine pairs were rejected (2.86 %); SFace at
+    # its lfw-dev threshold (0.4382, model set 2026.12.1) rejects none of them. These people were never used to
+    # calibrate it (tools/calibrate_threshold.py records the same figure in the manifest).
+    assert r.fnmr == 0.0, f"FNMR {r.fnmr:.2%} at the calibrated threshold (was 0 of 140)"
     m = master_pairs(faces_dir)
     assert rates_at(
         np.array([emb[a] @ emb[b] for a, b in m.genuine]), np.array([emb[a] @ emb[b] for a, b in m.impostor]),

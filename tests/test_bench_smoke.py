@@ -11,14 +11,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_accuracy_benchmark_runs(faces_dir: Path, tmp_path: Path) -> None:
+def test_accuracy_benchmark_runs(lfw_dir: Path, tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--limit", "12", "--no-dlib", "--out", str(tmp_path)],
+        [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--people", "3", "--per-person", "2",
+         "--systems", "SFace float16,dlib port int8 (old default)", "--out", str(tmp_path)],
         check=True, capture_output=True, timeout=300,
     )
     report = json.loads((tmp_path / "accuracy.json").read_text())
-    assert set(report) == {"edge-agent int8", "edge-agent float"}
-    assert (tmp_path / "accuracy.md").read_text().startswith("| pipeline |")
+    assert set(report["systems"]) == {"SFace float16", "dlib port int8 (old default)"}
+    assert (report["images"], report["genuine"], report["impostor"]) == (6, 3, 12)
+    assert set(report["systems"]["SFace float16"]) >= {"photo", "id-chip", "fte_probe", "ms_per_photo"}
+    assert (tmp_path / "accuracy.md").read_text().startswith("| system |")
+    assert (tmp_path / "det.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_speed_benchmark_runs(faces_dir: Path, tmp_path: Path) -> None:

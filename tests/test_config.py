@@ -19,7 +19,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_defaults_and_overlay(tmp_path: Path) -> None:
-    assert Config().camera.source == "picamera" and Config().models.precision == "int8"
+    assert Config().camera.source == "picamera" and Config().models.precision == "float"
     cfg = load_config(write(tmp_path, '[camera]\nsource = "/dev/video0"\nfps = 30\n[carrier]\ntarget = "h:1"\n'))
     assert cfg.camera.source == "/dev/video0" and cfg.camera.fps == 30.0 and cfg.camera.width == 0
     eff = cfg.effective()
@@ -32,7 +32,7 @@ def test_defaults_and_overlay(tmp_path: Path) -> None:
     [
         ("[camera]\nfps = 'fast'\n", "camera.fps: expected a number"),
         ("[camera]\nfsp = 15\n", "unknown key: camera.fsp"),
-        ("[models]\nprecision = 'int4'\n", "models.precision: must be one of float, int8"),
+        ("[models]\nprecision = 'int4'\n", "models.precision: must be one of dlib-float, dlib-int8, float, int8"),
         ("[models]\nthreads = -1\n", "models.threads: must be 0 \\(from the target\\) or more"),
         ("[models]\ntarget = 'pi3'\n", "models.target: must be one of auto, generic, pi4, pi5"),
         ("[carrier]\nsend_similarity = 1\n", "carrier.send_similarity: expected true or false"),

@@ -46,14 +46,16 @@ def test_different_people_do_not_match(faces_dir: Path) -> None:
     assert out["similarity"] < out["threshold"]
 
 
-def test_float_precision_agrees(faces_dir: Path) -> None:
+@pytest.mark.parametrize(("precision", "embedder"), [("int8", "face_embedding_sface_int8"),
+                                                    ("dlib-float", "face_embedding_float")])
+def test_other_embedders_agree(faces_dir: Path, precision: str, embedder: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "edge_agent.cli", "match", str(faces_dir / "img1.jpg"), str(faces_dir / "img2.jpg"),
-         "--json", "--precision", "float", "--threads", "1"],
+         "--json", "--precision", precision, "--threads", "1"],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0
-    assert json.loads(proc.stdout)["embedder"] == "face_embedding_float"
+    assert json.loads(proc.stdout)["embedder"] == embedder
 
 
 def test_human_output(faces_dir: Path) -> None:
@@ -78,8 +80,11 @@ def test_human_output(faces_dir: Path) -> None:
         (lambda d, t: d / "couple.jpg", "multiple_faces"),
         (lambda d, t: _tiny_face(d, t), "face_too_small"),
         (lambda d, t: _blurred(d, t), "face_too_blurry"),
+        (lambda d, t: _turned(d, t, cv2.ROTATE_180), "pose"),
+        (lambda d, t: _turned(d, t, cv2.ROTATE_90_CLOCKWISE), "pose"),
     ],
-    ids=["missing", "text-file", "directory", "truncated-jpeg", "empty", "no-face", "two-faces", "tiny", "blurred"],
+    ids=["missing", "text-file", "directory", "truncated-jpeg", "empty", "no-face", "two-faces", "tiny", "blurred",
+         "upside-down", "on-its-side"],
 )
 def test_bad_probe_exits_2_with_specific_error(faces_dir: Path, tmp_path: Path, make, error: str) -> None:
     code, out, err = run(faces_dir / "img1.jpg", make(faces_dir, tmp_path))
@@ -97,7 +102,7 @@ def test_bad_reference_is_named(faces_dir: Path, tmp_path: Path) -> None:
 def test_tampered_model_exits_3(faces_dir: Path, tmp_path: Path) -> None:
     models = tmp_path / "models"
     shutil.copytree(DEFAULT_MODEL_DIR, models)
-    target = models / "face_embedding_int8.tflite"
+    target = models / "sface_2021dec_fp16.tflite"  # the default embedder
     data = bytearray(target.read_bytes())
     data[-100] ^= 0x80
     target.write_bytes(bytes(data))
@@ -131,6 +136,22 @@ def _tiny_face(d: Path, t: Path) -> Path:
     return write(t / "tiny.png", canvas)
 
 
+def _turned(d: Path, t: Path, turn: int) -> Path:
+    return write(t / "turned.png", cv2.rotate(cv2.cvtColor(cv2.imread(str(d / "img2.jpg")), cv2.COLOR_BGR2RGB), turn))
+
+
+def test_small_background_face_does_not_make_a_photo_ambiguous(faces_dir: Path, tmp_path: Path) -> None:
+    rgb = cv2.cvtColor(cv2.imread(str(faces_dir / "img2.jpg")), cv2.COLOR_BGR2RGB)
+    h, w = rgb.shape[:2]
+    passer_by = cv2.resize(cv2.cvtColor(cv2.imread(str(faces_dir / "img20.jpg")), cv2.COLOR_BGR2RGB),
+                           (w // 3, h // 3), interpolation=cv2.INTER_AREA)
+    canvas = rgb.copy()
+    canvas[: passer_by.shape[0], : passer_by.shape[1]] = passer_by  # a smaller face in the corner
+    code, out, _ = run(faces_dir / "img1.jpg", write(tmp_path / "background.png", canvas))
+    assert (code, out["decision"]) == (0, "match")
+
+
 def _blurred(d: Path, t: Path) -> Path:
     rgb = cv2.cvtColor(cv2.imread(str(d / "img2.jpg")), cv2.COLOR_BGR2RGB)
-    return write(t / "blurred.png", cv2.GaussianBlur(rgb, (0, 0), 12))
+    # img2 has ~180 px between the eyes: a blur of a third of that leaves nothing to match (cosine < 0 to img1).
+    return write(t / "blurred.png", cv2.GaussianBlur(rgb, (0, 0), 60))

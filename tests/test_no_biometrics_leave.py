@@ -21,7 +21,6 @@ import edge_agent.demo as demo
 from edge_agent.carrier.server import CarrierService
 from edge_agent.demo import run_demo
 from edge_agent.liveness.session import LivenessResult, LivenessSession
-from edge_agent.vision.align import extract_chip, five_points
 from edge_agent.vision.embedder import quantise_embedding
 from edge_agent.vision.image import read_image
 
@@ -77,7 +76,7 @@ def test_only_signed_results_leave(pipeline, faces_dir: Path, tmp_path: Path, mo
         secrets_to_find += windows(emb.astype(np.float32).tobytes())
         secrets_to_find += windows(emb.astype(np.float64).tobytes())
         secrets_to_find += windows(quantise_embedding(emb))
-        chip = extract_chip(rgb, five_points(face.mesh.points))
+        chip = pipeline.align(rgb, face.mesh.points)
         secrets_to_find += windows(chip.tobytes(), 48, 4501)
         secrets_to_find += windows(path.read_bytes(), 64, 997)
 

@@ -44,7 +44,7 @@ def test_descriptor_matches_dlib(
 ) -> None:
     from bench.common import DlibPipeline
 
-    pipe = request.getfixturevalue("pipeline" if precision == "int8" else "float_pipeline")
+    pipe = request.getfixturevalue("dlib_pipeline" if precision == "int8" else "dlib_float_pipeline")
     dl = DlibPipeline()
     sims = {name: _cos(pipe.embedder.embed(chip), dl.embed_chip(chip)) for name, chip in dlib_chips.items()}
     calib = [v for k, v in sims.items() if int(re.findall(r"\d+", k)[0]) % 2 == 1]

@@ -18,12 +18,10 @@ from edge_agent.liveness.challenge import Action, Challenge, ChallengeConfig, Ev
 from edge_agent.liveness.parallax import ParallaxEvidence
 from edge_agent.liveness.signals import FrameSignals, head_pose
 from edge_agent.matching.matcher import MatchResult, cosine, decide
-from edge_agent.vision.align import extract_chip, five_points
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.detector import Detection
 from edge_agent.vision.eyes import EyeLandmarker, openness
 from edge_agent.vision.pipeline import FacePipeline
-from edge_agent.vision.quality import sharpness
 
 __all__ = ["LivenessConfig", "LivenessResult", "LivenessSession"]
 
@@ -127,11 +125,10 @@ class LivenessSession:
         self._since_embed = 0
         if self.antispoof is not None and len(self._pad_scores) < self.config.pad_frames:
             self._pad_scores.append(self.antispoof.real_score(rgb, det))
-        chip = extract_chip(rgb, five_points(mesh))
-        sharp = sharpness(chip)
-        if sharp < self.pipeline.rules.min_sharpness:
+        framed = self.pipeline.embed_frame(rgb, mesh)
+        if framed is None:
             return None
-        emb = self.pipeline.embedder.embed(chip)
+        sharp, emb = framed
         if self._anchor is None:
             self._anchor = emb
         if self._best is None or sharp > self._best[0]:

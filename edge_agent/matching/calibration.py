@@ -27,11 +27,18 @@ def rates_at(genuine: np.ndarray, impostor: np.ndarray, threshold: float) -> Rat
 
 
 def eer(genuine: np.ndarray, impostor: np.ndarray) -> Rates:
-    """Equal error rate: the candidate threshold where FMR and FNMR are closest (their mean reported)."""
-    candidates = np.unique(np.concatenate([genuine, impostor]))
-    best = min((rates_at(genuine, impostor, t) for t in candidates), key=lambda r: abs(r.fmr - r.fnmr))
-    mean = (best.fmr + best.fnmr) / 2
-    return Rates(best.threshold, mean, mean)
+    """Equal error rate: the candidate threshold where FMR and FNMR are closest (their mean reported).
+
+    Vectorised over all candidate thresholds (sorted scores and binary
+    search), so 60,000 pairs take milliseconds rather than minutes.
+    """
+    g, i = np.sort(np.asarray(genuine, np.float64)), np.sort(np.asarray(impostor, np.float64))
+    candidates = np.unique(np.concatenate([g, i]))
+    fmr = (len(i) - np.searchsorted(i, candidates, side="left")) / max(1, len(i))
+    fnmr = np.searchsorted(g, candidates, side="left") / max(1, len(g))
+    k = int(np.argmin(np.abs(fmr - fnmr)))
+    mean = float(fmr[k] + fnmr[k]) / 2
+    return Rates(float(candidates[k]), mean, mean)
 
 
 def threshold_for_fmr(impostor: np.ndarray, target_fmr: float, margin: float = 0.0) -> float:

@@ -100,11 +100,12 @@ def _inference(config: Config, state: DeviceState) -> Outcome:
     from edge_agent.modelset.install import model_directory
     from edge_agent.target import resolve_target
     from edge_agent.vision.manifest import Manifest
+    from edge_agent.vision.pipeline import EMBEDDERS
 
     target = resolve_target(config.models.target)
     manifest = Manifest.load(model_directory(config.models.directory, state.root))
     keys = {"face_detection_short": 1.0, "face_landmarks": 1.0, "eye_landmarks": 2.0,
-            f"face_embedding_{config.models.precision}": 0.25}  # calls per frame (embedding: every 4th frame)
+            EMBEDDERS[config.models.precision]: 0.25}  # calls per frame (embedding: every 4th frame)
     per_model = {}
     frame_ms = 0.0
     for key, calls in keys.items():

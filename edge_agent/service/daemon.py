@@ -50,7 +50,7 @@ from edge_agent.service.preview import PreviewHub
 from edge_agent.service.sdnotify import notify, watchdog_interval_s
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import decode_image
-from edge_agent.vision.pipeline import FacePipeline
+from edge_agent.vision.pipeline import FacePipeline, reference_format_of
 
 __all__ = ["NONCE_BYTES", "TXN_ID", "Agent", "serve"]
 
@@ -209,7 +209,8 @@ class Agent(apb_grpc.AgentServicer):
         assert self.pipeline is not None and self.recorder is not None
         txn = request.transaction_id
         try:
-            reference = self.pipeline.analyse(decode_image(bytes(request.reference_photo), name="reference photo"))
+            reference_rgb = decode_image(bytes(request.reference_photo), name="reference photo")
+            reference = self.pipeline.analyse(reference_rgb)
         except BadInput as exc:
             _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, exc.code, str(exc))
         nonce = bytes(request.carrier_nonce)
@@ -262,7 +263,7 @@ class Agent(apb_grpc.AgentServicer):
         finally:
             source.close()
         live = session.result()
-        match = live.match(reference.embedding, self.pipeline.threshold)
+        match = live.match(reference.embedding, self.pipeline.threshold_for(reference_format_of(reference_rgb)))
         try:
             record = self.recorder.record(txn, nonce, match, live.embedding, liveness=live.verdict,
                                           reasons=tuple(live.reasons))

@@ -1,6 +1,10 @@
-"""Alignment of a face to the 150x150 chip dlib's descriptor was trained on.
+"""Alignment of a face to the chip its embedder was trained on.
 
-dlib aligns with a least-squares similarity transform from five landmarks
+SFace (the default embedder) wants the ArcFace 112x112 framing: eye centres,
+nose tip and mouth corners warped by a similarity transform onto fixed
+template points (what ``cv2.FaceRecognizerSF.alignCrop`` does).
+
+The dlib baseline wants its own 150x150 chip. dlib aligns with a least-squares similarity transform from five landmarks
 (outer and inner eye corners, base of the nose) to fixed chip positions
 (``get_face_chip_details`` with padding 0.25). We take the same five points
 from the face mesh and solve the same transform, so the embedder sees the
@@ -12,7 +16,18 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["CHIP_SIZE", "MESH_FIVE_POINTS", "chip_template", "extract_chip", "five_points", "similarity_transform"]
+__all__ = [
+    "ARCFACE_SIZE",
+    "ARCFACE_TEMPLATE",
+    "CHIP_SIZE",
+    "MESH_FIVE_POINTS",
+    "arcface_points",
+    "chip_template",
+    "extract_chip",
+    "five_points",
+    "similarity_transform",
+    "warp_to_template",
+]
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -32,6 +47,33 @@ _DLIB_FIVE = np.array(
 
 # Face-mesh indices for the same five points, same order.
 MESH_FIVE_POINTS = (263, 362, 33, 133, 2)
+
+
+# ArcFace 112x112 template, in YuNet's point order: subject's right eye (image
+# left), left eye, nose tip, right mouth corner, left mouth corner.
+ARCFACE_SIZE = 112
+ARCFACE_TEMPLATE = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+)
+
+# Face-mesh contours of each eye (image-left eye first); their mean is the eye centre.
+_MESH_EYE_IMAGE_LEFT = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
+_MESH_EYE_IMAGE_RIGHT = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
+_MESH_NOSE_TIP, _MESH_MOUTH_IMAGE_LEFT, _MESH_MOUTH_IMAGE_RIGHT = 1, 61, 291
+
+
+def arcface_points(mesh_points: np.ndarray) -> np.ndarray:
+    """The five ArcFace points (template order) from the 468-point face mesh."""
+    xy = np.asarray(mesh_points[:, :2], np.float64)
+    return np.array(
+        [
+            xy[list(_MESH_EYE_IMAGE_LEFT)].mean(0),
+            xy[list(_MESH_EYE_IMAGE_RIGHT)].mean(0),
+            xy[_MESH_NOSE_TIP],
+            xy[_MESH_MOUTH_IMAGE_LEFT],
+            xy[_MESH_MOUTH_IMAGE_RIGHT],
+        ]
+    )
 
 
 def chip_template(size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> np.ndarray:
@@ -63,13 +105,18 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def extract_chip(rgb: np.ndarray, points5: np.ndarray, size: int = CHIP_SIZE) -> np.ndarray:
-    """Warp the face to a ``size`` x ``size`` chip.
+    """Warp the face to dlib's ``size`` x ``size`` chip (``points5`` from ``five_points``)."""
+    return warp_to_template(rgb, points5, chip_template(size), size)
+
+
+def warp_to_template(rgb: np.ndarray, points5: np.ndarray, template: np.ndarray, size: int) -> np.ndarray:
+    """Warp the face so ``points5`` land on ``template`` in a ``size`` x ``size`` chip.
 
     When the face is much larger than the chip, the image is first shrunk
     with area averaging (as dlib's pyramid does), since bilinear sampling
     alone would alias fine detail into the chip.
     """
-    m = similarity_transform(points5, chip_template(size))
+    m = similarity_transform(points5, template)
     scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
     src = rgb
     if scale < 0.5:

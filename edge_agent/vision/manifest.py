@@ -69,8 +69,15 @@ class Manifest:
         entry = self.entry(key)
         return Model(self.directory / entry["file"], sha256=entry["sha256"], num_threads=num_threads)
 
-    def threshold(self, key: str) -> float:
+    def threshold(self, key: str, reference_format: str = "photo") -> float:
+        """The calibrated cosine threshold of embedder ``key`` for references of ``reference_format``.
+
+        ``photo`` is ``cosine``; other formats (``id-chip``) have their own
+        key, ``cosine_id_chip``, because a 1 KB chip portrait scores lower
+        against a live face than a photo of the same person does.
+        """
+        field = "cosine" if reference_format == "photo" else "cosine_" + reference_format.replace("-", "_")
         try:
-            return float(self.data["thresholds"][key]["cosine"])
+            return float(self.data["thresholds"][key][field])
         except (KeyError, TypeError, ValueError):
-            raise ModelError(f"manifest has no calibrated threshold for {key!r}") from None
+            raise ModelError(f"manifest has no calibrated {reference_format} threshold for {key!r}") from None
