@@ -21,10 +21,12 @@ from edge_agent.liveness.parallax import ParallaxEvidence
 from edge_agent.liveness.session import LivenessConfig, LivenessResult, LivenessSession
 from edge_agent.liveness.signals import head_pose
 from edge_agent.matching.matcher import decide
-from edge_agent.simulation.scenes import Face3D, Scene, live_scene, planar_scene, static_scene
+from edge_agent.simulation.scenes import Face3D, Scene, live_scene, planar_scene, static_scene, swap_scene
+from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import read_image
 
 SEED = 11
+PLANAR_REFUSED_BY = "planar_motion"  # the witness that refuses a flat card performing the challenge
 ORDER = random_actions(random.Random(SEED))
 
 
@@ -46,15 +48,18 @@ def live(face3d: Face3D) -> Scene:
     return live_scene(face3d, [a.value for a in ORDER])
 
 
-def run(pipeline, scene: Scene, actions: list[Action]) -> LivenessResult:
-    return LivenessSession(pipeline, pipeline.eye_landmarker(), actions).run_to_end(scene)
+def run(pipeline, scene: Scene, actions: list[Action], config: LivenessConfig | None = None) -> LivenessResult:
+    return LivenessSession(pipeline, pipeline.eye_landmarker(), actions, config,
+                           antispoof=AntiSpoof.require(pipeline.manifest)).run_to_end(scene)
 
 
 def test_live_scene_passes_and_matches_another_photo(pipeline, live: Scene, faces_dir: Path) -> None:
     r = run(pipeline, live, ORDER)
     assert r.verdict == pb.LIVENESS_LIVE, r.reasons
-    assert r.reasons == ["challenge_passed", "parallax_ok"]
+    assert r.reasons == ["challenge_passed", "pad_model_ok", "parallax_ok"]
     assert r.embedding is not None
+    assert r.template_frames == LivenessConfig().template_frames  # several frames, not the sharpest one
+    assert r.pad_frames >= 10  # PAD sampled over the whole challenge, not a handful of frontal frames
     other_photo = pipeline.analyse(read_image(faces_dir / "img2.jpg")).embedding  # same person, another photo
     assert decide(other_photo, r.embedding, pipeline.threshold).matched
     stranger = pipeline.analyse(read_image(faces_dir / "img20.jpg")).embedding
@@ -75,7 +80,16 @@ def test_too_late_fails(pipeline, face3d: Face3D) -> None:
 
 def test_planar_photo_attack_fails(pipeline, face3d: Face3D) -> None:
     r = run(pipeline, planar_scene(face3d, [a.value for a in ORDER]), ORDER)
-    assert r.verdict != pb.LIVENESS_LIVE
+    assert r.verdict == pb.LIVENESS_SPOOF, r.reasons
+    assert PLANAR_REFUSED_BY in r.reasons, r.reasons
+
+
+def test_inserted_frame_of_another_person_is_refused(pipeline, live: Scene, faces_dir: Path) -> None:
+    rgb = read_image(faces_dir / "img20.jpg")
+    stranger = live_scene(Face3D(rgb, pipeline.analyse(rgb).mesh.points), [a.value for a in ORDER])
+    for at, count, morph in ((len(live.frames) // 2, 1, 1.0), (len(live.frames) - 3, 2, 1.0), (20, 3, 0.5)):
+        r = run(pipeline, swap_scene(live, stranger, at=at, count=count, morph=morph), ORDER)
+        assert (r.verdict, r.reasons) == (pb.LIVENESS_SPOOF, ["challenge_identity_changed"]), (at, morph, r.reasons)
 
 
 def test_static_photo_fails(pipeline, face3d: Face3D) -> None:
@@ -95,7 +109,7 @@ def _parallax(pipeline, scene: Scene) -> float | None:
         faces = pipeline.detector.detect(frame)
         if faces:
             mesh = pipeline.landmarker.landmarks(frame, faces[0]).points
-            ev.add(head_pose(mesh)[0], mesh)
+            ev.add(head_pose(mesh, frame.shape)[0], mesh)
     return ev.score()
 
 
@@ -105,7 +119,7 @@ def test_parallax_separates_a_head_from_a_plane(pipeline, face3d: Face3D) -> Non
     flat = _parallax(pipeline, planar_scene(face3d, turns, name="planar"))
     limit = LivenessConfig().min_parallax
     assert head is not None and head > limit
-    assert flat is None or flat < limit
+    assert flat is not None and flat < limit  # a number: the plane was seen turning, and measured flat
 
 
 def test_verify_cli_on_frames_and_video(live: Scene, faces_dir: Path, tmp_path: Path) -> None:

@@ -132,13 +132,16 @@ def _inference(config: Config, state: DeviceState) -> Outcome:
 
 
 def _camera(config: Config, state: DeviceState) -> Outcome:
+    from edge_agent.camera.identity import PAIRING_FILE
     from edge_agent.camera.source import open_source
     from edge_agent.provision.lock import AgentRunning, agent_lock
 
     cam = config.camera
     try:
         with agent_lock(state.root, "selftest"):
-            source = open_source(cam.source, width=cam.width, height=cam.height, fps=cam.fps)
+            # The paired camera only: a virtual, unpaired or changed camera fails here with its reason.
+            source = open_source(cam.source, width=cam.width, height=cam.height, fps=cam.fps,
+                                 pairing=state.root / PAIRING_FILE)
             try:
                 t0 = time.monotonic()
                 shapes = []
