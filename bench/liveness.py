@@ -123,8 +123,10 @@ def pad_table(rows: list[dict[str, object]], threshold: float, every_ms: int = P
         for r in rows:
             if r["split"] != split:
                 continue
+            medium = "clips" if str(r["source"]).startswith("v") else "stills"
             label = f"bona fide {r['species']}s (BPCER)" if r["kind"] == "bona_fide" else (
-                f"{r['species']} attacks (APCER{', made-up' if r['made_up'] else ', real images'})")
+                f"{r['species']} replays of {medium} (APCER, made-up)" if r["made_up"] else
+                "real attack images (APCER)")
             groups.setdefault(label, []).append(float(r["score"]))  # type: ignore[arg-type]
         for label, scores in sorted(groups.items()):
             bona = label.startswith("bona")

@@ -27,8 +27,9 @@ pytestmark = pytest.mark.slow
 
 REAL = data_root() / "video" / "real"
 VICTIM = "v07_talking_blinks__SadTalker_WDA_AlexandriaOcasioCortez_000.mp4"  # no head turns: runs to the end
-# Never time out, so the session reads the whole clip and every inserted frame is reached.
-PATIENT = LivenessConfig(challenge=ChallengeConfig(step_timeout_ms=10**6, frontal_timeout_ms=10**6))
+# One step that never completes nor fails (a 90 degree turn) and no time-outs: the session reads the whole
+# clip, so every inserted frame is reached and the identity witness is the only one that can end it.
+PATIENT = LivenessConfig(challenge=ChallengeConfig(step_timeout_ms=10**6, frontal_timeout_ms=10**6, turn_deg=90.0))
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +61,7 @@ def fit(rgb: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def run(pipeline, frames: list[tuple[np.ndarray, int]]) -> LivenessResult:
-    session = LivenessSession(pipeline, pipeline.eye_landmarker(), [Action.BLINK, Action.TURN_LEFT, Action.TURN_RIGHT],
-                              PATIENT)
+    session = LivenessSession(pipeline, pipeline.eye_landmarker(), [Action.TURN_LEFT], PATIENT)
     return session.run_to_end(frames)
 
 
