@@ -34,7 +34,8 @@ models:
 	.venv-build/bin/pip install --quiet -r tools/requirements-build.txt
 	.venv-build/bin/python models/build_models.py --data $(DATA)
 
-# Optional passive PAD model: converts ../shared's MiniFASNet weights (not committed).
+# Rebuilds the committed passive PAD models (MiniFASNet, Apache-2.0) from ../shared's weights; not needed to
+# install, test or run: models/antispoof_*.tflite are in the repository.
 antispoof:
 	$(PY) -m venv .venv-build
 	.venv-build/bin/pip install --quiet --upgrade pip

@@ -94,7 +94,7 @@ def _logic_stage(pipe: Any, mesh: np.ndarray, contours: list[np.ndarray], runs: 
     clock = iter(range(0, 10**9, 66))
 
     def step() -> None:
-        yaw, pitch, roll = head_pose(mesh)
+        yaw, pitch, roll = head_pose(mesh, (480, 640))
         eye = (openness(contours[0]) + openness(contours[1])) / 2
         parallax.add(yaw, mesh)
         challenge.update(FrameSignals(next(clock), 1, eye, yaw, pitch, roll, 0.3, (0.5, 0.5), 0.99))

@@ -146,6 +146,32 @@ def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     return (EXIT_OK if passed else EXIT_NO_MATCH), out
 
 
+def _cmd_pad(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent.liveness.pad import open_media, passive_pad
+    from edge_agent.vision.antispoof import AntiSpoof
+    from edge_agent.vision.pipeline import FacePipeline
+
+    pipeline = FacePipeline.from_directory(_model_dir(args.models), num_threads=_threads(args))
+    antispoof = AntiSpoof.require(pipeline.manifest)
+    try:
+        report = passive_pad(pipeline.detector, antispoof, open_media(args.file, args.fps),
+                             competitor_ratio=pipeline.rules.competitor_ratio)
+    except BadInput as exc:
+        raise exc.about("file") from None
+    return (EXIT_OK if report.bona_fide else EXIT_NO_MATCH), {"file": str(args.file), **report.as_dict()}
+
+
+def _fps(text: str) -> float:
+    """A frame rate a session can time by: finite, 1-120 frames/s (inf, nan, 0, -1 would disable timeouts)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1.0 <= value <= 120.0:  # also false for nan
+        raise argparse.ArgumentTypeError(f"frame rate must be between 1 and 120 frames/s, got {text!r}")
+    return value
+
+
 def _cmd_simulate(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     import random
 
@@ -178,6 +204,13 @@ def _print_verify(out: dict[str, Any]) -> None:
           f"parallax {out['parallax']}")
     for e in out["events"]:
         print(f"  [{e['progress']:.0%}] {e['kind']}: {e['message']}")
+
+
+def _print_pad(out: dict[str, Any]) -> None:
+    print(f"{out['decision'].upper()}  score {out['score']}  threshold {out['threshold']}  "
+          f"({len(out['frames_used'])} of {out['frames_total']} frames)")
+    for name, score in out["witnesses"].items():
+        print(f"  {name}: {score}")
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -234,12 +267,22 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--reference", type=Path, required=True, help="reference photo")
     v.add_argument("--video", type=Path, required=True, help="video file or folder of frames")
     v.add_argument("--seed", type=int, default=None, help="fix the challenge order (tests, replays)")
-    v.add_argument("--fps", type=float, default=15.0, help="frame rate of a frame folder")
+    v.add_argument("--fps", type=_fps, default=15.0, help="frame rate of a frame folder (1-120)")
     v.add_argument("--json", action="store_true")
     v.add_argument("--threads", type=int, default=0)
     v.add_argument("--target", choices=["auto", "pi4", "pi5", "generic"], default="auto")
     v.add_argument("--models", type=Path, default=None)
     v.set_defaults(run=_cmd_verify, show=_print_verify)
+
+    pa = sub.add_parser("pad", help="passive presentation-attack decision alone on a still image or a clip "
+                        "(exit 0 bona fide, 1 attack, 2 bad input or no usable face)")
+    pa.add_argument("file", type=Path, help="image, video file or folder of frames")
+    pa.add_argument("--fps", type=_fps, default=15.0, help="frame rate of a frame folder (1-120)")
+    pa.add_argument("--json", action="store_true")
+    pa.add_argument("--threads", type=int, default=0)
+    pa.add_argument("--target", choices=["auto", "pi4", "pi5", "generic"], default="auto")
+    pa.add_argument("--models", type=Path, default=None)
+    pa.set_defaults(run=_cmd_pad, show=_print_pad)
 
     d = sub.add_parser("demo", help="one verification end to end against a local reference carrier")
     d.add_argument("reference", type=Path)
@@ -269,6 +312,7 @@ def _parser() -> argparse.ArgumentParser:
                     "/etc/edge-agent/config.toml)")
     cs.set_defaults(run=_cmd_config_show, show=lambda out: print(json.dumps(out, indent=2)), json=False)
 
+    from edge_agent.camera.commands import add_parser as add_camera_parser
     from edge_agent.carrier.command import add_parser
     from edge_agent.kiosk.command import add_parser as add_kiosk_parser
     from edge_agent.matching.commands import add_parser as add_evaluate_parser
@@ -282,6 +326,7 @@ def _parser() -> argparse.ArgumentParser:
     add_models_parser(sub)
     add_kiosk_parser(sub)
     add_evaluate_parser(sub)
+    add_camera_parser(sub)
     return ap
 
 

@@ -39,11 +39,13 @@ def test_speed_benchmark_runs(faces_dir: Path, tmp_path: Path) -> None:
 
 def test_liveness_benchmark_runs(faces_dir: Path, tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "liveness.py"), "--photos", "1", "--seeds", "1", "--out", str(tmp_path)],
+        [sys.executable, str(ROOT / "bench" / "liveness.py"), "--photos", "1", "--seeds", "1", "--no-real", "--out",
+         str(tmp_path)],
         check=True, capture_output=True, timeout=300,
     )
     report = json.loads((tmp_path / "liveness.json").read_text())
-    assert set(report["rows"]) == {"live", "planar", "static", "replay"}
+    assert set(report["rows"]) == {"live", "planar", "static", "replay", "swap"}
+    assert report["rows"]["swap"] == [False]  # the inserted frame of another person was refused
     assert "APCER" in (tmp_path / "liveness.md").read_text()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_agent.errors import ImageUnreadable
+from edge_agent.errors import BadInput, ImageUnreadable
 from edge_agent.safe_read import open_regular
 from edge_agent.vision.image import check_frame_size, read_image
 
@@ -18,7 +18,13 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 def iter_frames(path: Path, fps: float = 15.0) -> Iterator[tuple[np.ndarray, int]]:
-    """(RGB frame, time in ms) from a video file or from the images of a folder (sorted by name, at ``fps``)."""
+    """(RGB frame, time in ms) from a video file or from the images of a folder (sorted by name, at ``fps``).
+
+    ``fps`` must be finite and 1-120: inf, nan, 0 or a negative rate would give every frame the same or a
+    meaningless time and so disable the session's time limits.
+    """
+    if not 1.0 <= fps <= 120.0:  # false for nan too
+        raise BadInput(f"frame rate must be between 1 and 120 frames/s, got {fps}")
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:

@@ -4,6 +4,11 @@ A session pulls frames with ``frames()``; a camera that is missing or stops
 delivering raises ``CameraError`` (a clear, specific error the daemon turns
 into a failed session, never a crash). picamera2 is imported only when a Pi
 camera is asked for: it exists only on Raspberry Pi OS.
+
+Cameras are checked before the first frame (``camera/identity.py``): a
+virtual or loopback V4L2 device is refused, and when a pairing record is
+given, so is any camera other than the paired one. ``identity`` is set once
+the camera is open, for the signed result.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import cv2
 import numpy as np
 
 from edge_agent.camera.files import iter_frames
+from edge_agent.camera.identity import CameraIdentity, CameraRefused, check_identity, load_paired, v4l2_identity
 from edge_agent.errors import EdgeAgentError
 
 __all__ = ["CameraError", "FakeSource", "FileSource", "FrameSource", "PiCameraSource", "V4L2Source", "open_source"]
@@ -25,6 +31,20 @@ __all__ = ["CameraError", "FakeSource", "FileSource", "FrameSource", "PiCameraSo
 
 class CameraError(EdgeAgentError):
     code = "camera_error"
+
+
+def _checked(found: CameraIdentity, virtual: bool, pairing: Path | None) -> CameraIdentity:
+    """The identity when the camera may be used; CameraError with the refusal's code otherwise."""
+    try:
+        if pairing is None:  # no pairing record to compare with: only the virtual-device rule applies
+            check_identity(found, virtual, found)
+        else:
+            check_identity(found, virtual, load_paired(pairing))
+    except CameraRefused as exc:
+        err = CameraError(str(exc))
+        err.code = exc.code
+        raise err from None
+    return found
 
 
 class FrameSource(Protocol):
@@ -64,11 +84,20 @@ class V4L2Source:
     width: int = 640
     height: int = 480
     fps: float = 15.0
+    pairing: Path | None = None  # the paired camera record; None: only virtual devices are refused
+    identity: CameraIdentity | None = None
     _cap: Any = field(default=None, repr=False)
 
     def _open(self) -> Any:
         if not Path(self.device).exists():
             raise CameraError(f"no camera at {self.device}")
+        try:
+            found, virtual = v4l2_identity(self.device)
+        except OSError as exc:
+            raise CameraError(f"camera {self.device} cannot be queried: {exc}") from None
+        except CameraRefused as exc:
+            raise CameraError(str(exc)) from None
+        self.identity = _checked(found, virtual, self.pairing)
         cap = cv2.VideoCapture(self.device, cv2.CAP_V4L2)
         if not cap.isOpened():
             raise CameraError(f"camera {self.device} exists but cannot be opened (in use, or no permission)")
@@ -108,6 +137,8 @@ class PiCameraSource:
     height: int = 480
     fps: float = 15.0
     model: str = ""  # the sensor, e.g. "imx708", once opened
+    pairing: Path | None = None
+    identity: CameraIdentity | None = None
     _cam: Any = field(default=None, repr=False)
 
     def video_configuration(self, cam: Any) -> Any:
@@ -122,6 +153,12 @@ class PiCameraSource:
             raise CameraError("picamera2 is not installed: apt install python3-picamera2, and create the venv "
                               "with --system-site-packages") from None
         try:
+            info = Picamera2.global_camera_info()
+            if not info:
+                raise CameraError("no Raspberry Pi camera is connected")
+            found = CameraIdentity("picamera", "libcamera", str(info[0].get("Model", "")),
+                                   str(info[0].get("Id", "")))
+            self.identity = _checked(found, False, self.pairing)
             cam = Picamera2()
             self.model = str(cam.camera_properties.get("Model", ""))
             cam.configure(self.video_configuration(cam))
@@ -166,10 +203,14 @@ class FakeSource:
         self.closed = True
 
 
-def open_source(spec: str, *, width: int = 640, height: int = 480, fps: float = 15.0) -> FrameSource:
-    """``picamera``, ``/dev/videoN`` (or ``v4l2:/dev/videoN``), or a clip / frame folder path."""
+def open_source(spec: str, *, width: int = 640, height: int = 480, fps: float = 15.0,
+                pairing: Path | None = None) -> FrameSource:
+    """``picamera``, ``/dev/videoN`` (or ``v4l2:/dev/videoN``), or a clip / frame folder path.
+
+    ``pairing``: the paired camera record (STATE/camera.json); cameras other than the paired one are refused.
+    """
     if spec == "picamera":
-        return PiCameraSource(width, height, fps)
+        return PiCameraSource(width, height, fps, pairing=pairing)
     if spec.startswith("v4l2:") or spec.startswith("/dev/video"):
-        return V4L2Source(spec.removeprefix("v4l2:"), width, height, fps)
+        return V4L2Source(spec.removeprefix("v4l2:"), width, height, fps, pairing)
     return FileSource(Path(spec), fps)

@@ -17,7 +17,8 @@ reason. Rules:
   (hysteresis: noise between the two levels does nothing);
 * each step has a time limit; the face may vanish for at most ``lost_ms``;
   a second face or an identity change (cosine to the session's first
-  embedding below ``identity_min``) fails the session at once.
+  embedding below ``identity_min``, which the session sets to the match
+  threshold) fails the session at once.
 """
 
 from __future__ import annotations
@@ -138,6 +139,14 @@ class Challenge:
         action = self.actions[self.step]
         self.state, self._since_ms, self._held, self._closed = State.ACTION, t_ms, 0, False
         return [Event("prompt", PROMPTS[action], self.progress, self.step, action.value)]
+
+    def abort(self, reason: str, message: str) -> list[Event]:
+        """End the session from outside the state machine (session time limit)."""
+        return [] if self.done else self._fail(reason, message)
+
+    def tick(self, t_ms: int) -> list[Event]:
+        """A frame that counts for nothing (skipped as blurred): only the time limits move."""
+        return [] if self.done else self._timeouts(t_ms)
 
     def update(self, s: FrameSignals) -> list[Event]:
         if self.done:

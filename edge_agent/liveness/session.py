@@ -1,12 +1,37 @@
-"""One liveness session over a stream of frames: signals, challenge, parallax, best frame.
+"""One liveness session over a stream of frames: signals, challenge, identity, passive PAD, match template.
 
-Frames and embeddings live only in this object's memory for the length of
-the session; the result carries the verdict, reason codes and the one
-embedding that will be matched, nothing else.
+Witnesses, each able to refuse on its own:
+
+* the challenge (random order of blinks and turns, ``challenge.py``);
+* identity continuity: every frame that counts is embedded and compared with
+  the session's anchor at the match threshold (``pipeline.threshold``, so it
+  follows whichever embedder the model set ships). The anchor is the mean
+  unit embedding of the first ``anchor_frames`` frames (each of them checked
+  against the first); on real clips a mean holds a real person's turned and
+  blinking frames 0.005-0.014 further above the threshold than a single
+  frame does (docs/liveness.md). One frame of another person anywhere gives
+  SPOOF ``identity_changed``;
+* passive PAD (MiniFASNet, ``vision/antispoof.py``), sampled over the whole
+  challenge by time, turned frames included, on the crop its training used;
+* nose-tip parallax (``parallax.py``): a flat picture moves as one plane.
+
+Frames are judged against the session itself, not fixed levels: a frame far
+blurrier than the session's median (motion blur mid-turn) is skipped, not
+fatal, so a dim webcam that shows a clear face still passes.
+
+The session clock is the frames' own timestamps made monotonic: a timestamp
+that goes backwards is not trusted (the clock holds), and the session ends
+after ``session_limit_ms`` of that clock or ``max_frames`` frames, whichever
+first, so a source with a stuck or hostile clock cannot keep it open.
+
+Frames and embeddings live only in this object's memory; the result carries
+the verdict, reason codes, scores and the match template (the mean of the
+unit embeddings of several good frames), nothing else.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,11 +44,11 @@ from edge_agent.liveness.parallax import ParallaxEvidence
 from edge_agent.liveness.signals import FrameSignals, head_pose
 from edge_agent.matching.matcher import MatchResult, cosine, decide
 from edge_agent.vision.antispoof import AntiSpoof
-from edge_agent.vision.detector import Detection
 from edge_agent.vision.eyes import EyeLandmarker, openness
 from edge_agent.vision.pipeline import FacePipeline
+from edge_agent.vision.quality import sharpness
 
-__all__ = ["LivenessConfig", "LivenessResult", "LivenessSession"]
+__all__ = ["LivenessConfig", "LivenessResult", "LivenessSession", "template"]
 
 # Failures that show an attack rather than a customer who was slow or left.
 _SPOOF_REASONS = {"wrong_action", "identity_changed"}
@@ -32,14 +57,18 @@ _SPOOF_REASONS = {"wrong_action", "identity_changed"}
 @dataclass(frozen=True)
 class LivenessConfig:
     challenge: ChallengeConfig = field(default_factory=ChallengeConfig)
-    # MiniFASNet (optional) is one witness, not a judge: only a session-mean
-    # real score below pad_spoof_below refuses; between that and 0.5 it is noted.
-    pad_spoof_below: float = 0.2
-    # MiniFASNet costs ~40 ms per model here (int8 PRELU has no fast kernel in
-    # tflite-runtime 2.14), so it looks at a handful of frontal frames only.
-    pad_frames: int = 6
+    # Passive PAD: the session score is the median of MiniFASNet's per-frame real scores; below
+    # pad_spoof_below the session is refused. Calibrated on real clips against made-up replays
+    # (bench/liveness.py, docs/liveness.md).
+    pad_spoof_below: float = 0.5
+    pad_every_ms: int = 200  # one PAD frame per this much session time, turned frames included
+    pad_min_frames: int = 3  # fewer PAD frames than this: no passive evidence, the session is not live
     min_parallax: float = 0.09  # nose-tip parallax / eye distance: live 0.13-0.18, flat 0.03-0.07 (bench/liveness.py)
-    embed_every: int = 4  # frames between identity checks while frontal
+    template_frames: int = 5  # good frames whose mean unit embedding is matched against the reference
+    anchor_frames: int = 5  # first frames whose mean unit embedding every later frame must match
+    blur_ratio: float = 0.3  # a frame below this fraction of the session's median sharpness is skipped
+    session_limit_ms: int = 40_000  # the whole session, on the session clock
+    max_frames: int = 2400  # and in frames (40 s at 60 frames/s): a stuck clock cannot keep a session open
 
 
 @dataclass
@@ -49,16 +78,29 @@ class LivenessResult:
     parallax: float | None
     frames: int
     best_sharpness: float
-    embedding: np.ndarray | None = field(repr=False)
+    embedding: np.ndarray | None = field(repr=False)  # the match template: mean unit embedding of good frames
     ms_per_frame: float
+    pad_score: float | None = None
+    pad_frames: int = 0
+    identity_min: float | None = None  # lowest cosine of any counted frame to the session's first face
+    template_frames: int = 0
+    skipped_blurred: int = 0
 
     @property
     def live(self) -> bool:
         return self.verdict == pb.LIVENESS_LIVE
 
     def match(self, reference: np.ndarray, threshold: float) -> MatchResult | None:
-        """The session's best live frame against the reference; None when no frame was usable."""
+        """The session's template against the reference; None when no frame was usable."""
         return None if self.embedding is None else decide(reference, self.embedding, threshold)
+
+
+def template(embeddings: list[np.ndarray]) -> np.ndarray:
+    """Mean of unit embeddings, itself of unit length: steadier than any one frame."""
+    units = [e / np.linalg.norm(e) for e in embeddings]
+    mean = np.mean(units, axis=0)
+    out: np.ndarray = (mean / np.linalg.norm(mean)).astype(np.float32)
+    return out
 
 
 class LivenessSession:
@@ -67,21 +109,29 @@ class LivenessSession:
         self.pipeline = pipeline
         self.eyes = eyes
         self.config = config or LivenessConfig()
-        self.challenge = Challenge(actions, self.config.challenge)
+        # Identity continuity compares at match strictness, whatever embedder the model set ships.
+        self.challenge = Challenge(actions, dataclasses.replace(self.config.challenge,
+                                                                identity_min=pipeline.threshold))
         self.parallax = ParallaxEvidence()
-        self._anchor: np.ndarray | None = None
-        self._best: tuple[float, np.ndarray] | None = None
-        self._frames = 0
-        self._since_embed = 10**9
-        self._busy_ms = 0.0
         self.antispoof = antispoof
+        self._anchors: list[np.ndarray] = []
+        self._anchor: np.ndarray | None = None
+        self._good: list[tuple[float, np.ndarray]] = []  # (sharpness, embedding) of frontal open-eye frames
+        self._sharp: list[float] = []
+        self._frames = 0
+        self._skipped = 0
+        self._busy_ms = 0.0
+        self._clock: int | None = None
+        self._start: int | None = None
         self._pad_scores: list[float] = []
+        self._last_pad: int | None = None
+        self._identity_min: float | None = None
 
     def run(self, frames: Iterable[tuple[np.ndarray, int]]) -> Iterator[tuple[int, Event]]:
-        """Feed frames until the challenge ends, yielding (frame time, event); stops reading the source then."""
+        """Feed frames until the challenge ends, yielding (session time, event); stops reading the source then."""
         for rgb, t_ms in frames:
             for event in self.feed(rgb, t_ms):
-                yield t_ms, event
+                yield self._clock or 0, event
             if self.challenge.done:
                 return
 
@@ -90,75 +140,107 @@ class LivenessSession:
             pass
         return self.result()
 
+    def _tick(self, t_ms: int) -> int:
+        """The session clock: the source's timestamps, never going backwards."""
+        self._clock = t_ms if self._clock is None else max(self._clock, t_ms)
+        if self._start is None:
+            self._start = self._clock
+        return self._clock
+
     def feed(self, rgb: np.ndarray, t_ms: int) -> list[Event]:
         if self.challenge.done:
             return []
         t0 = time.perf_counter()
         self._frames += 1
+        t = self._tick(int(t_ms))
+        assert self._start is not None
+        if t - self._start > self.config.session_limit_ms or self._frames > self.config.max_frames:
+            return self.challenge.abort("session_timeout", "the check took too long")
+        events = self._frame(rgb, t)
+        self._busy_ms += (time.perf_counter() - t0) * 1000
+        return events
+
+    def _frame(self, rgb: np.ndarray, t: int) -> list[Event]:
         faces = self.pipeline.detector.detect(rgb)
         rules = self.pipeline.rules
         if faces:
             faces = [f for f in faces if f.width >= rules.competitor_ratio * faces[0].width]
-        if not faces:
-            signals = FrameSignals(t_ms, 0)
-        else:
-            mesh = self.pipeline.landmarker.landmarks(rgb, faces[0]).points
-            contours = self.eyes.contours(rgb, mesh)
-            eye_open = (openness(contours[0]) + openness(contours[1])) / 2
-            yaw, pitch, roll = head_pose(mesh)
-            identity = None
-            frontal = abs(yaw) <= self.config.challenge.frontal_deg
-            self._since_embed += 1
-            if len(faces) == 1 and (self._anchor is None or (frontal and self._since_embed >= self.config.embed_every)):
-                identity = self._embed(rgb, mesh, faces[0])
-            self.parallax.add(yaw, mesh)
-            xs = mesh[:, 0]
-            signals = FrameSignals(t_ms, len(faces), eye_open, yaw, pitch, roll,
-                                   float((xs.max() - xs.min()) / rgb.shape[1]),
-                                   (float(xs.mean() / rgb.shape[1]), float(mesh[:, 1].mean() / rgb.shape[0])),
-                                   identity)
-        events = self.challenge.update(signals)
-        self._busy_ms += (time.perf_counter() - t0) * 1000
-        return events
-
-    def _embed(self, rgb: np.ndarray, mesh: np.ndarray, det: Detection) -> float | None:
-        self._since_embed = 0
-        if self.antispoof is not None and len(self._pad_scores) < self.config.pad_frames:
+        if len(faces) != 1:
+            return self.challenge.update(FrameSignals(t, len(faces)))
+        det = faces[0]
+        mesh = self.pipeline.landmarker.landmarks(rgb, det).points
+        chip = self.pipeline.align(rgb, mesh)
+        sharp = sharpness(chip)
+        self._sharp.append(sharp)
+        if len(self._sharp) >= 3 and sharp < self.config.blur_ratio * float(np.median(self._sharp[-60:])):
+            self._skipped += 1
+            return self.challenge.tick(t)  # a blurred frame is skipped: it counts for nothing, in either way
+        emb = self.pipeline.embed_chip(chip)
+        identity = self._identity(emb)
+        self._identity_min = identity if self._identity_min is None else min(self._identity_min, identity)
+        contours = self.eyes.contours(rgb, mesh)
+        eye_open = (openness(contours[0]) + openness(contours[1])) / 2
+        yaw, pitch, roll = head_pose(mesh, rgb.shape)
+        if self.antispoof is not None and (self._last_pad is None or t - self._last_pad >= self.config.pad_every_ms):
+            self._last_pad = t
             self._pad_scores.append(self.antispoof.real_score(rgb, det))
-        framed = self.pipeline.embed_frame(rgb, mesh)
-        if framed is None:
-            return None
-        sharp, emb = framed
-        if self._anchor is None:
-            self._anchor = emb
-        if self._best is None or sharp > self._best[0]:
-            self._best = (sharp, emb)
-        return cosine(self._anchor, emb)
+        rel_yaw = yaw - (self.challenge.yaw_rest or 0.0)
+        base = self.challenge.baseline
+        if abs(rel_yaw) <= self.config.challenge.frontal_deg and (base is None or eye_open >= 0.9 * base):
+            self._good.append((sharp, emb))
+        self.parallax.add(yaw, mesh)
+        xs = mesh[:, 0]
+        signals = FrameSignals(t, 1, eye_open, yaw, pitch, roll, float((xs.max() - xs.min()) / rgb.shape[1]),
+                               (float(xs.mean() / rgb.shape[1]), float(mesh[:, 1].mean() / rgb.shape[0])),
+                               identity)
+        return self.challenge.update(signals)
+
+    def _identity(self, emb: np.ndarray) -> float:
+        """Cosine to the anchor; while the anchor forms, the lowest cosine to the frames that form it."""
+        if self._anchor is not None:
+            return cosine(self._anchor, emb)
+        self._anchors.append(emb)
+        sims = [cosine(a, emb) for a in self._anchors[:-1]] or [1.0]
+        if len(self._anchors) == self.config.anchor_frames:
+            self._anchor = template(self._anchors)
+            sims += [cosine(self._anchor, a) for a in self._anchors]
+        return min(sims)
+
+    def _template(self) -> tuple[np.ndarray | None, int, float]:
+        best = sorted(self._good, key=lambda g: -g[0])[: self.config.template_frames]
+        if not best:
+            return None, 0, 0.0
+        return template([e for _, e in best]), len(best), best[0][0]
 
     def result(self) -> LivenessResult:
         ch = self.challenge
         reasons: list[str] = []
         score = self.parallax.score()
+        pad = float(np.median(self._pad_scores)) if self._pad_scores else None
         if ch.state is State.PASSED:
             reasons.append("challenge_passed")
+            verdict = pb.LIVENESS_LIVE
+            if pad is None or len(self._pad_scores) < self.config.pad_min_frames:
+                reasons.append("pad_unavailable")
+                verdict = pb.LIVENESS_INCONCLUSIVE
+            elif pad < self.config.pad_spoof_below:
+                reasons.append("pad_model_spoof")
+                verdict = pb.LIVENESS_SPOOF
+            else:
+                reasons.append("pad_model_ok")
             if score is None or score < self.config.min_parallax:
                 reasons.append("planar_motion")
                 verdict = pb.LIVENESS_SPOOF
             else:
                 reasons.append("parallax_ok")
-                verdict = pb.LIVENESS_LIVE
-            if self._pad_scores:
-                pad = float(np.mean(self._pad_scores))
-                if pad < self.config.pad_spoof_below:
-                    reasons.append("pad_model_spoof")
-                    verdict = pb.LIVENESS_SPOOF
-                else:
-                    reasons.append("pad_model_ok" if pad >= 0.5 else "pad_model_doubtful")
         else:
             reasons.append(f"challenge_{ch.reason or 'incomplete'}")
             verdict = pb.LIVENESS_SPOOF if ch.reason in _SPOOF_REASONS else pb.LIVENESS_INCONCLUSIVE
-        best = self._best
+        emb, used, best_sharp = self._template()
+        if verdict == pb.LIVENESS_LIVE and emb is None:
+            reasons.append("no_template")
+            verdict = pb.LIVENESS_INCONCLUSIVE
         return LivenessResult(
-            verdict, reasons, score, self._frames, best[0] if best else 0.0, best[1] if best else None,
-            self._busy_ms / max(1, self._frames),
+            verdict, reasons, score, self._frames, best_sharp, emb, self._busy_ms / max(1, self._frames),
+            pad, len(self._pad_scores), self._identity_min, used, self._skipped,
         )

@@ -1,16 +1,20 @@
 """Per-frame liveness signals from the 468-point face mesh: eye openness, head pose, framing.
 
-Pure geometry on landmark arrays. Head pose is a geometric estimate from the
-mesh's own 3-D points (the model predicts depth in roughly the same units as
-x and y): yaw from the line between the outer eye corners, pitch from the
-forehead-chin line, roll from the eye line in the image plane. It needs no
-camera calibration, which a store terminal does not have.
+Pure geometry on landmark arrays. Head pose is solved, not fitted: six mesh
+points (nose tip, chin, outer eye corners, mouth corners) are matched to the
+same points of a generic 3-D head in millimetres with ``cv2.solvePnP``, under
+a pinhole camera whose focal length is the frame width (about a 53 degree
+field of view, typical of webcams and the Pi camera; a store terminal has no
+calibration). The mesh's own depth output is not used for pose: it is
+compressed, and a gain fitted on rendered heads overestimated real turns
+(up to ~100 degrees for turns of ~50).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 __all__ = ["FrameSignals", "eye_aspect_ratio", "head_pose", "signals_from_mesh"]
@@ -19,10 +23,18 @@ __all__ = ["FrameSignals", "eye_aspect_ratio", "head_pose", "signals_from_mesh"]
 RIGHT_EYE = (33, 160, 158, 133, 153, 144)
 LEFT_EYE = (263, 387, 385, 362, 380, 373)
 FOREHEAD, CHIN = 10, 152
-# The mesh model's depth is compressed: a head turned by 30 degrees reads as about
-# 16-18 degrees from the raw points. The gain brings the estimate back to degrees;
-# calibrated on rendered turns of known angle (edge_agent/simulation/scenes.py, 3 faces, +-15/30 deg).
-POSE_GAIN = 1.8
+# Generic head, mm, camera-like axes (x to image-right, y down, z away from the camera), nose tip at the
+# origin: the widely used six-point model (nose, chin, outer eye corners, mouth corners), scaled to an
+# adult's ~87 mm outer-eye-corner distance.
+POSE_POINTS = (1, 152, 33, 263, 61, 291)
+HEAD_MODEL_MM = np.array([
+    [0.0, 0.0, 0.0],  # nose tip
+    [0.0, 63.6, 12.5],  # chin
+    [-43.3, -32.7, 26.0],  # outer corner of the image-left eye (subject's right)
+    [43.3, -32.7, 26.0],  # outer corner of the image-right eye
+    [-28.9, 28.9, 24.1],  # image-left mouth corner
+    [28.9, 28.9, 24.1],  # image-right mouth corner
+])
 
 
 @dataclass(frozen=True)
@@ -48,14 +60,20 @@ def eye_aspect_ratio(points: np.ndarray, eye: tuple[int, ...]) -> float:
     return float((np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2.0 * width))
 
 
-def head_pose(points: np.ndarray) -> tuple[float, float, float]:
-    """(yaw, pitch, roll) in degrees from mesh points (x, y in pixels, z relative depth)."""
-    right, left = points[RIGHT_EYE[0]], points[LEFT_EYE[0]]
-    d = left - right  # from the subject's right eye to their left eye
-    yaw = POSE_GAIN * float(np.degrees(np.arctan2(d[2], np.hypot(d[0], d[1]))))
-    v = points[CHIN] - points[FOREHEAD]
-    pitch = POSE_GAIN * float(np.degrees(np.arctan2(-v[2], np.hypot(v[0], v[1]))))
+def head_pose(points: np.ndarray, frame_shape: tuple[int, ...]) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees: the generic head solved against six mesh points (x, y in pixels)."""
+    h, w = frame_shape[:2]
+    camera = np.array([[w, 0, w / 2], [0, w, h / 2], [0, 0, 1]], np.float64)
+    image = np.ascontiguousarray(points[list(POSE_POINTS), :2], np.float64)
+    ok, rvec, _ = cv2.solvePnP(HEAD_MODEL_MM, image, camera, np.zeros(4), flags=cv2.SOLVEPNP_ITERATIVE)
+    d = points[LEFT_EYE[0], :2] - points[RIGHT_EYE[0], :2]
     roll = float(np.degrees(np.arctan2(d[1], d[0])))
+    if not ok:
+        return 0.0, 0.0, roll
+    rot, _ = cv2.Rodrigues(rvec)
+    forward = rot @ np.array([0.0, 0.0, -1.0])  # where the nose points, in camera axes
+    yaw = float(np.degrees(np.arctan2(forward[0], -forward[2])))  # toward image-right = the subject's left
+    pitch = float(np.degrees(np.arctan2(-forward[1], np.hypot(forward[0], forward[2]))))
     return yaw, pitch, roll
 
 
@@ -63,7 +81,7 @@ def signals_from_mesh(points: np.ndarray, frame_shape: tuple[int, ...], t_ms: in
                       identity: float | None = None) -> FrameSignals:
     h, w = frame_shape[:2]
     ear = (eye_aspect_ratio(points, RIGHT_EYE) + eye_aspect_ratio(points, LEFT_EYE)) / 2
-    yaw, pitch, roll = head_pose(points)
+    yaw, pitch, roll = head_pose(points, frame_shape)
     xs, ys = points[:, 0], points[:, 1]
     return FrameSignals(
         t_ms=t_ms, faces=faces, ear=ear, yaw=yaw, pitch=pitch, roll=roll,

@@ -133,6 +133,7 @@ def _inference(config: Config, state: DeviceState) -> Outcome:
 
 
 def _camera(config: Config, state: DeviceState) -> Outcome:
+    from edge_agent.camera.identity import PAIRING_FILE
     from edge_agent.camera.source import PiCameraSource, open_source
     from edge_agent.provision.lock import AgentRunning, agent_lock
     from edge_agent.target import board_model
@@ -145,7 +146,9 @@ def _camera(config: Config, state: DeviceState) -> Outcome:
     camera = cam.source
     try:
         with agent_lock(state.root, "selftest"):
-            source = open_source(cam.source, width=cam.width, height=cam.height, fps=cam.fps)
+            # The paired camera only: a virtual, unpaired or changed camera fails here with its reason.
+            source = open_source(cam.source, width=cam.width, height=cam.height, fps=cam.fps,
+                                 pairing=state.root / PAIRING_FILE)
             try:
                 t0 = time.monotonic()
                 shapes = []

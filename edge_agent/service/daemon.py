@@ -34,6 +34,7 @@ from edge_agent._proto import agent_pb2 as apb
 from edge_agent._proto import agent_pb2_grpc as apb_grpc
 from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.attest.result import parse_result, parse_signed
+from edge_agent.camera.identity import PAIRING_FILE
 from edge_agent.camera.source import CameraError, FrameSource, open_source
 from edge_agent.carrier.client import CarrierClient
 from edge_agent.carrier.sender import Sender
@@ -306,7 +307,7 @@ def build_agent(config: Config) -> tuple[Agent, Outbox | None]:
         t0 = time.monotonic()
         pipeline = FacePipeline.from_directory(models, precision=config.models.precision,
                                                num_threads=config.models.threads)
-        antispoof = AntiSpoof.from_manifest(pipeline.manifest)
+        antispoof = AntiSpoof.require(pipeline.manifest)
         log_event(log, "models_loaded", model_set=pipeline.manifest.version,
                   ms=round((time.monotonic() - t0) * 1000))
     except EdgeAgentError as exc:
@@ -328,7 +329,8 @@ def build_agent(config: Config) -> tuple[Agent, Outbox | None]:
         problems.append(f"{exc.code}: {exc}")
     cam = config.camera
     agent = Agent(config, pipeline, recorder, client, device_id,
-                  lambda: open_source(cam.source, width=cam.width, height=cam.height, fps=cam.fps),
+                  lambda: open_source(cam.source, width=cam.width, height=cam.height, fps=cam.fps,
+                                      pairing=Path(config.state_dir) / PAIRING_FILE),
                   problems, antispoof)
     return agent, outbox
 

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 __all__ = ["Face3D", "Keyframe", "Scene", "challenge_timeline", "live_scene", "planar_scene", "static_scene",
-           "write_clip"]
+           "swap_scene", "write_clip"]
 
 # Face-mesh eyelid contours (upper lid, lower lid), paired point by point.
 _RIGHT_UPPER = [246, 161, 160, 159, 158, 157, 173]
@@ -202,6 +202,35 @@ def planar_scene(face: Face3D, actions: list[str], *, fps: float = 15.0, name: s
 def static_scene(face: Face3D, seconds: float = 8.0, fps: float = 15.0) -> Scene:
     times = [round(i * 1000 / fps) for i in range(int(seconds * fps))]
     return Scene("static photo", [face.texture.copy() for _ in times], times, False)
+
+
+def _fit(rgb: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``rgb`` scaled to the width of ``shape`` and cropped or padded (grey) about its centre to its height."""
+    h, w = shape[:2]
+    scaled = cv2.resize(rgb, (w, max(1, round(rgb.shape[0] * w / rgb.shape[1]))), interpolation=cv2.INTER_AREA)
+    out = np.full((h, w, 3), 90, np.uint8)
+    sh = scaled.shape[0]
+    if sh >= h:
+        top = (sh - h) // 2
+        out[:] = scaled[top:top + h]
+    else:
+        top = (h - sh) // 2
+        out[top:top + sh] = scaled
+    return out
+
+
+def swap_scene(scene: Scene, other: Scene, *, at: int, count: int = 1, morph: float = 1.0) -> Scene:
+    """``scene`` with frames ``at`` .. ``at + count - 1`` replaced by ``other``'s frames at the same times.
+
+    ``morph`` < 1 blends the other person's frame into the victim's (a morph) instead of replacing it.
+    The result is an attack: another face inside one session.
+    """
+    frames = list(scene.frames)
+    for i in range(at, min(at + count, len(frames), len(other.frames))):
+        mixed = morph * _fit(other.frames[i], frames[i].shape).astype(np.float32) + (1 - morph) * frames[i].astype(
+            np.float32)
+        frames[i] = np.clip(mixed, 0, 255).astype(np.uint8)
+    return Scene(f"{scene.name} + {count} frame(s) of {other.name}", frames, list(scene.times_ms), False)
 
 
 def write_clip(scene: Scene, path: Path, fps: float = 15.0) -> None:

@@ -1,11 +1,12 @@
-"""Optional passive presentation-attack check: MiniFASNet (Silent-Face, Apache-2.0), int8 TFLite.
+"""Passive presentation-attack detection: MiniFASNet (Silent-Face, Apache-2.0), float16-weight TFLite.
 
-Two models look at the face at two crop scales (2.7x and 4x the face box),
-so they see the face and its surroundings: screen bezels, paper edges, moire.
-Their "real" probabilities are averaged. The models are converted on the
-device builder by ``make antispoof`` and are not committed; when the files
-are absent the slot stays empty and liveness rests on the challenge and the
-parallax test alone.
+Two models look at the face at two crop scales (2.7x and 4x the face box,
+as their training cropped it, resized to 80x80 BGR), so they see the face
+and its surroundings: screen bezels, paper edges, moire. Their "real"
+probabilities are averaged. The converted models ship in the default model
+set (models/, converted by tools/minifasnet_to_tflite.py); a model set
+without them has no passive witness, and a liveness session then cannot be
+LIVE (``pad_unavailable``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edge_agent.errors import ModelError
 from edge_agent.vision.detector import Detection
 from edge_agent.vision.manifest import Manifest
 from edge_agent.vision.runtime import Model
@@ -20,6 +22,7 @@ from edge_agent.vision.runtime import Model
 __all__ = ["ANTISPOOF_MODELS", "AntiSpoof", "crop_box"]
 
 ANTISPOOF_MODELS = ("antispoof_minifasnet_v2", "antispoof_minifasnet_v1se")
+WITNESS_NAMES = {"antispoof_minifasnet_v2": "minifasnet_v2_2.7", "antispoof_minifasnet_v1se": "minifasnet_v1se_4.0"}
 REAL = 1  # class index of a real face in the models' 3-way softmax
 
 
@@ -48,8 +51,9 @@ def crop_box(shape: tuple[int, ...], box: np.ndarray, scale: float) -> tuple[int
 
 
 class AntiSpoof:
-    def __init__(self, models: list[tuple[Model, float]]) -> None:
+    def __init__(self, models: list[tuple[Model, float]], names: list[str] | None = None) -> None:
         self.models = models
+        self.names = names or [f"model_{i}" for i in range(len(models))]
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, *, num_threads: int = 1) -> AntiSpoof | None:
@@ -60,6 +64,7 @@ class AntiSpoof:
         2.8 ms (bench/run.py, 2 cores: the interpreters' thread pools compete).
         """
         loaded = []
+        names = []
         for key in ANTISPOOF_MODELS:
             try:
                 entry = manifest.entry(key)
@@ -68,17 +73,31 @@ class AntiSpoof:
             if not (manifest.directory / entry["file"]).exists():
                 return None
             loaded.append((manifest.load_model(key, num_threads=num_threads), float(entry["crop_scale"])))
-        return cls(loaded)
+            names.append(WITNESS_NAMES[key])
+        return cls(loaded, names)
+
+    @classmethod
+    def require(cls, manifest: Manifest, *, num_threads: int = 1) -> AntiSpoof:
+        """The loaded models; a model set without them cannot run liveness (fail closed, ModelError)."""
+        loaded = cls.from_manifest(manifest, num_threads=num_threads)
+        if loaded is None:
+            raise ModelError(f"the passive PAD models ({', '.join(ANTISPOOF_MODELS)}) are missing from "
+                             f"{manifest.directory}: liveness cannot run without them")
+        return loaded
 
     def real_score(self, rgb: np.ndarray, det: Detection) -> float:
         """Mean probability, over the models, that the face is a real one in front of the camera."""
-        probs = []
-        for model, scale in self.models:
+        return float(np.mean(list(self.scores(rgb, det).values())))
+
+    def scores(self, rgb: np.ndarray, det: Detection) -> dict[str, float]:
+        """Each model's probability that the face is a real one in front of the camera."""
+        probs = {}
+        for name, (model, scale) in zip(self.names, self.models, strict=True):
             size = model.inputs[0].shape[1]
             left, top, right, bottom = crop_box(rgb.shape, det.box, scale)
             # Resize the RGB view first, then flip the small result to the BGR the model was trained on:
             # flipping the whole crop first costs a full-frame copy (about 4 ms on a 640 px frame).
             crop = cv2.resize(rgb[top:bottom + 1, left:right + 1], (size, size))[:, :, ::-1]
             (p,) = model.run(crop[None].astype(np.float32))
-            probs.append(float(p.reshape(-1)[REAL]))
-        return float(np.mean(probs))
+            probs[name] = float(p.reshape(-1)[REAL])
+        return probs

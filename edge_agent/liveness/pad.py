@@ -1,0 +1,91 @@
+"""The passive presentation-attack decision alone, on a still image or a recorded clip.
+
+The same witness and the same rule as a live session (``session.py``): the
+MiniFASNet pair's real score on frames sampled every ``pad_every_ms`` of
+the clip, the median over those frames against ``pad_spoof_below``. A
+technician can run it on a camera's recording (``edge-agent pad``); the
+benchmark runs it over bona fide clips and made-up attacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge_agent.camera.files import IMAGE_SUFFIXES, iter_frames
+from edge_agent.errors import NoFace
+from edge_agent.liveness.session import LivenessConfig
+from edge_agent.vision.antispoof import AntiSpoof
+from edge_agent.vision.detector import FaceDetector
+from edge_agent.vision.image import read_image
+
+__all__ = ["PadFrame", "PadReport", "open_media", "passive_pad"]
+
+
+@dataclass(frozen=True)
+class PadFrame:
+    index: int
+    t_ms: int
+    scores: dict[str, float]  # per witness model: probability of a real face
+    score: float  # the fused score of this frame (mean over the witness models)
+
+
+@dataclass
+class PadReport:
+    score: float  # median of the frames' fused scores
+    threshold: float
+    frames_total: int
+    frames: list[PadFrame] = field(default_factory=list)
+
+    @property
+    def bona_fide(self) -> bool:
+        return self.score >= self.threshold
+
+    def as_dict(self) -> dict[str, object]:
+        witnesses = sorted({k for f in self.frames for k in f.scores})
+        return {
+            "decision": "bona_fide" if self.bona_fide else "attack",
+            "score": round(self.score, 4),
+            "threshold": self.threshold,
+            "witnesses": {w: round(float(np.median([f.scores[w] for f in self.frames])), 4) for w in witnesses},
+            "frames_total": self.frames_total,
+            "frames_used": [{"index": f.index, "t_ms": f.t_ms, "score": round(f.score, 4),
+                             **{w: round(s, 4) for w, s in f.scores.items()}} for f in self.frames],
+        }
+
+
+def passive_pad(detector: FaceDetector, antispoof: AntiSpoof, frames: Iterable[tuple[np.ndarray, int]],
+                config: LivenessConfig | None = None, *, competitor_ratio: float = 0.5,
+                max_frames: int = 200) -> PadReport:
+    """PAD on frames with exactly one face, one every ``pad_every_ms`` (at most ``max_frames``); NoFace if none."""
+    cfg = config or LivenessConfig()
+    used: list[PadFrame] = []
+    last: int | None = None
+    clock: int | None = None
+    total = 0
+    for index, (rgb, t_ms) in enumerate(frames):
+        total += 1
+        clock = int(t_ms) if clock is None else max(clock, int(t_ms))  # as the session: never backwards
+        if len(used) >= max_frames or (last is not None and clock - last < cfg.pad_every_ms):
+            continue
+        faces = detector.detect(rgb)
+        faces = [f for f in faces if faces and f.width >= competitor_ratio * faces[0].width]
+        if len(faces) != 1:
+            continue
+        last = clock
+        scores = antispoof.scores(rgb, faces[0])
+        used.append(PadFrame(index, clock, scores, float(np.mean(list(scores.values())))))
+    if not used:
+        raise NoFace(f"no frame with exactly one face among {total}")
+    return PadReport(float(np.median([f.score for f in used])), cfg.pad_spoof_below, total, used)
+
+
+def open_media(path: Path, fps: float = 15.0) -> Iterator[tuple[np.ndarray, int]]:
+    """Frames of a still image (one frame), a video file or a folder of frames."""
+    if path.suffix.lower() in IMAGE_SUFFIXES and not path.is_dir():
+        yield read_image(path), 0
+        return
+    yield from iter_frames(path, fps)
