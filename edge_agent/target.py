@@ -8,8 +8,12 @@ counter (face 40-80 cm away) 640 px already gives 60-120 px between the
 eyes, well above the 28 px floor; larger frames only cost resizing. The Pi
 5 runs the liveness loop at 30 frames/s, the Pi 4 at 15 (its per-frame
 budget, see the README's performance budget). ``auto`` reads the board name
-from the device tree and falls back to ``generic`` (threads = cores, at most
-4) anywhere else.
+from the device tree and falls back to ``generic`` anywhere else: there too
+the interpreter leaves one core to the rest (threads = cores - 1, 1 to 3). On
+this project's 2-core build box a second interpreter thread made the liveness
+loop no faster (114 against 98 frames/s) and, once other processes compete for
+the cores, XNNPACK's spinning workers made it up to 30x slower (5.4 s against
+0.16 s per frame, measured at load 15).
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ TARGETS: dict[str, Target] = {
 
 
 def _generic() -> Target:
-    return Target("generic", threads=max(1, min(4, os.cpu_count() or 1)), width=640, height=480, fps=15.0)
+    return Target("generic", threads=max(1, min(3, (os.cpu_count() or 1) - 1)), width=640, height=480, fps=15.0)
 
 
 def board_model(model_file: Path = MODEL_FILE) -> str | None:
