@@ -32,7 +32,7 @@ if [ -z "$deb" ]; then
 fi
 # shellcheck source=tools/deb-root.sh
 . tools/deb-root.sh
-cleanup() { cleanup_root; rm -rf "$root/tmp/photos"; }
+cleanup() { cleanup_root; rm -rf "$root/tmp/photos" "$root/tmp/check"; }  # photos and the clip made from one
 trap cleanup EXIT
 
 step "debootstrap bookworm ($arch, minbase) from $(apt_mirror)"
