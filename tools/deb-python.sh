@@ -22,7 +22,8 @@ pip=("$scratch/venv/bin/python" -m pip --disable-pip-version-check)
 platforms=(--platform "manylinux2014_$machine")
 for minor in $(seq 17 36); do platforms+=(--platform "manylinux_2_${minor}_$machine"); done
 "${pip[@]}" install --quiet --target "$out" --no-compile --only-binary=:all: \
-    --implementation cp --python-version 3.11 --abi cp311 "${platforms[@]}" "$scratch"/wheel/edge_agent-*.whl
+    --implementation cp --python-version 3.11 --abi cp311 "${platforms[@]}" \
+    "$(ls "$scratch"/wheel/edge_agent-*.whl)[kiosk]"   # the kiosk's pages too (Starlette, uvicorn)
 rm -rf "$out/bin"   # console scripts with this build's interpreter path; /usr/bin/edge-agent replaces them
 # Some wheels ship byte code or mark sources executable: postinst compiles, and only ELF files stay executable.
 find "$out" -name __pycache__ -type d -prune -exec rm -rf {} +
