@@ -59,7 +59,7 @@ def test_descriptor_matches_dlib(
 
 
 def test_end_to_end_embedding_close_to_dlib_pipeline(dlib_pipeline, faces_dir: Path) -> None:
-    """Different detector, landmarks and warp, same descriptor: the embeddings should still agree."""
+    """Different detector, landmarks and warp, same descriptor (the dlib port): the embeddings should still agree."""
     from bench.common import DlibPipeline
 
     dl = DlibPipeline()
