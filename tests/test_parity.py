@@ -58,8 +58,8 @@ def test_descriptor_matches_dlib(
     assert min(sims.values()) >= floor
 
 
-def test_end_to_end_embedding_close_to_dlib_pipeline(pipeline, faces_dir: Path) -> None:
-    """Different detector, landmarks and warp, same descriptor: the embeddings should still agree."""
+def test_end_to_end_embedding_close_to_dlib_pipeline(dlib_pipeline, faces_dir: Path) -> None:
+    """Different detector, landmarks and warp, same descriptor (the dlib port): the embeddings should still agree."""
     from bench.common import DlibPipeline
 
     dl = DlibPipeline()
@@ -68,6 +68,6 @@ def test_end_to_end_embedding_close_to_dlib_pipeline(pipeline, faces_dir: Path) 
         rgb = read_image(path)
         theirs, _ = dl.embed(rgb)
         assert theirs is not None
-        sims.append(_cos(pipeline.analyse(rgb).embedding, theirs))
+        sims.append(_cos(dlib_pipeline.analyse(rgb).embedding, theirs))
     assert np.mean(sims) > 0.99
     assert min(sims) > 0.97
