@@ -172,10 +172,15 @@ class LivenessSession:
         chip = self.pipeline.align(rgb, mesh)
         sharp = sharpness(chip)
         self._sharp.append(sharp)
-        if len(self._sharp) >= 3 and sharp < self.config.blur_ratio * float(np.median(self._sharp[-60:])):
-            self._skipped += 1
-            return self.challenge.tick(t)  # a blurred frame is skipped: it counts for nothing, in either way
         emb = self.pipeline.embed_chip(chip)
+        if len(self._sharp) >= 3 and sharp < self.config.blur_ratio * float(np.median(self._sharp[-60:])):
+            # A blurred frame is skipped (it counts for nothing) but still checked for identity: a frame of
+            # another person is refused even when it is blurred.
+            self._skipped += 1
+            refs = [self._anchor] if self._anchor is not None else self._anchors
+            if refs and min(cosine(r, emb) for r in refs) < self.pipeline.threshold:
+                return self.challenge.abort("identity_changed", "a different person appeared during the check")
+            return self.challenge.tick(t)
         identity = self._identity(emb)
         self._identity_min = identity if self._identity_min is None else min(self._identity_min, identity)
         contours = self.eyes.contours(rgb, mesh)
