@@ -34,6 +34,7 @@ from edge_agent.outbox.store import Outbox
 from edge_agent.recorder import ResultRecorder
 from edge_agent.service.daemon import Agent
 from edge_agent.simulation.scenes import Face3D, live_scene
+from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import read_image
 
 SEED = 9
@@ -96,7 +97,8 @@ def running(pipeline, scene, tmp_path: Path) -> Iterator[Callable[..., Running]]
         outbox = Outbox(tmp_path / f"outbox{len(servers)}.db")
         cfg = config or Config(liveness=LivenessSettings(seed=SEED))
         agent = Agent(cfg, pipeline, ResultRecorder("dev-api", keys, outbox, pipeline.manifest.sha256),
-                      carrier, "dev-api", lambda: FakeSource(scene[:frames]))  # type: ignore[arg-type]
+                      carrier, "dev-api", lambda: FakeSource(scene[:frames]),  # type: ignore[arg-type]
+                      antispoof=AntiSpoof.require(pipeline.manifest))
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         apb_grpc.add_AgentServicer_to_server(agent, server)
         sock = tmp_path / f"agent{len(servers)}.sock"

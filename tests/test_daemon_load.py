@@ -21,6 +21,7 @@ from edge_agent.outbox.store import Outbox
 from edge_agent.recorder import ResultRecorder
 from edge_agent.service.daemon import Agent
 from edge_agent.simulation.scenes import Face3D, live_scene
+from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import read_image
 
 SEED = 9
@@ -37,7 +38,7 @@ def test_100_sessions_memory_flat(pipeline, faces_dir: Path, tmp_path: Path, cap
     outbox = Outbox(tmp_path / "outbox.db")
     agent = Agent(Config(liveness=LivenessSettings(seed=SEED)), pipeline,
                   ResultRecorder("dev-load", keys, outbox, pipeline.manifest.sha256), None, "dev-load",
-                  lambda: FakeSource(items))
+                  lambda: FakeSource(items), antispoof=AntiSpoof.require(pipeline.manifest))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     apb_grpc.add_AgentServicer_to_server(agent, server)
     sock = tmp_path / "agent.sock"

@@ -22,6 +22,7 @@ from edge_agent.outbox.store import Outbox
 from edge_agent.recorder import ResultRecorder
 from edge_agent.service.daemon import Agent
 from edge_agent.simulation.scenes import Face3D, live_scene
+from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import read_image
 
 SEED = 2
@@ -38,7 +39,7 @@ def test_preview_streams_the_running_session_downscaled_and_ends_with_it(pipelin
     keys.ensure()
     agent = Agent(Config(liveness=LivenessSettings(seed=SEED)), pipeline,
                   ResultRecorder("dev-preview", keys, Outbox(tmp_path / "outbox.db"), pipeline.manifest.sha256), None,
-                  "dev-preview", lambda: FakeSource(items))
+                  "dev-preview", lambda: FakeSource(items), antispoof=AntiSpoof.require(pipeline.manifest))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     apb_grpc.add_AgentServicer_to_server(agent, server)  # type: ignore[no-untyped-call]
     sock = tmp_path / "agent.sock"
