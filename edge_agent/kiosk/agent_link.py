@@ -51,8 +51,10 @@ class AgentLink:
         response: apb.HealthResponse = self._unary("Health", apb.HealthRequest())
         return response
 
-    def result(self, txn: str) -> apb.ResultStatus:
-        response: apb.ResultStatus = self._unary("GetResult", apb.ResultRequest(transaction_id=txn))
+    def result(self, txn: str, token: str) -> apb.ResultStatus:
+        """The carrier's state of a session's result: the agent answers only with the token that session handed out."""
+        response: apb.ResultStatus = self._unary("GetResult", apb.ResultRequest(transaction_id=txn,
+                                                                                 result_token=token))
         return response
 
     def cancel(self, txn: str) -> bool:

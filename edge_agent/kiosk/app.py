@@ -218,7 +218,7 @@ def build_app(link: AgentLink, settings: KioskSettings, id_reader: IdReader | No
         status = runner.status()
         if status.get("state") == "finished":
             try:
-                r = await asyncio.to_thread(link.result, str(status["txn"]))
+                r = await asyncio.to_thread(link.result, str(status["txn"]), runner.result_token())
                 status["carrier"] = {"state": r.state, "receipt_id": r.receipt_id or None,
                                      "last_error": r.last_error or None}
             except EdgeAgentError as exc:

@@ -47,10 +47,16 @@ class Runner:
     _current: dict[str, Any] = field(default_factory=lambda: {"type": "idle", "seq": 0})
     _seq: int = 0
     _thread: threading.Thread | None = None
+    _result_token: str = ""
 
     def status(self) -> dict[str, Any]:
         with self._lock:
             return dict(self._state)
+
+    def result_token(self) -> str:
+        """The last finished session's token for GetResult: kept here, never sent to a page."""
+        with self._lock:
+            return self._result_token
 
     def current(self) -> dict[str, Any]:
         """What a customer page that connects now should show."""
@@ -77,6 +83,7 @@ class Runner:
             if self._thread is not None and self._thread.is_alive():
                 raise KioskBusy(f"a verification is already running ({self._state.get('txn')})")
             self._state = {"state": "running", "txn": txn, "started_ms": _now_ms()}
+            self._result_token = ""
             self._thread = threading.Thread(target=self._run, args=(txn, photo, preview), name="kiosk-session",
                                             daemon=True)
             self._thread.start()
@@ -97,6 +104,8 @@ class Runner:
                     r = ev.result
                     final = {"state": "finished", "txn": txn, "decision": r.decision,
                              "reason_codes": list(r.reason_codes), "counter": r.counter, "stored": r.stored}
+                    with self._lock:
+                        self._result_token = r.result_token
                 if shown is not None:
                     self._emit({**shown, "result_hold_s": self.result_hold_s} if shown["type"] == "result"
                                else shown)
