@@ -193,7 +193,7 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     trusted.mkdir()
     shutil.copy(root / "keys" / "release.pub", trusted / "release.pub")
     bundles = {}
-    for version in ("2026.12.0", "2027.1.0"):
+    for version in ("2027.1.0", "2027.2.0"):
         folder = root / version
         shutil.copytree(DEFAULT_MODEL_DIR, folder, ignore=shutil.ignore_patterns("*.py"))
         manifest = json.loads((folder / "manifest.json").read_text())
@@ -212,27 +212,27 @@ def test_cli_install_verify_and_the_pipeline_loads_the_installed_set(release: di
     args = ["--state", str(state), "--trusted", str(release["trusted"]), "--json"]
     proc = cli("models", "verify", *args)
     assert proc.returncode == 0 and "factory set" in proc.stdout
-    proc = cli("models", "install", str(release["2026.12.0"]), *args)
+    proc = cli("models", "install", str(release["2027.1.0"]), *args)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["result"] == "installed"
     verified = json.loads(cli("models", "verify", *args).stdout)
-    assert verified["version"] == "2026.12.0" and verified["installed"] == "signed bundle"
+    assert verified["version"] == "2027.1.0" and verified["installed"] == "signed bundle"
     installed = ModelStore(state / "models").current_dir()
     assert installed is not None
-    assert FacePipeline.from_directory(installed).manifest.version == "2026.12.0"
-    proc = cli("models", "install", str(release["2026.12.0"]), *args)
+    assert FacePipeline.from_directory(installed).manifest.version == "2027.1.0"
+    proc = cli("models", "install", str(release["2027.1.0"]), *args)
     assert json.loads(proc.stdout)["result"] == "already_installed"
     other = tmp_path / "other-keys"
     other.mkdir()
-    proc = cli("models", "install", str(release["2027.1.0"]), "--state", str(state), "--trusted", str(other))
+    proc = cli("models", "install", str(release["2027.2.0"]), "--state", str(state), "--trusted", str(other))
     assert proc.returncode == 2 and "no trusted release keys" in proc.stderr and "Traceback" not in proc.stderr
     bad = tmp_path / "bad.bundle"
-    data = bytearray(release["2027.1.0"].read_bytes())
+    data = bytearray(release["2027.2.0"].read_bytes())
     data[len(data) // 2] ^= 0x10  # inside the embedder
     bad.write_bytes(bytes(data))
     proc = cli("models", "install", str(bad), *args)
     assert proc.returncode == 2 and json.loads(proc.stdout)["error"] == "bundle_signature"
-    assert json.loads(cli("models", "verify", *args).stdout)["version"] == "2026.12.0"
+    assert json.loads(cli("models", "verify", *args).stdout)["version"] == "2027.1.0"
 
 
 @pytest.mark.parametrize("point", ["models.install.start", "models.install.mid_copy",
@@ -242,16 +242,16 @@ def test_kill_at_each_install_step_leaves_a_working_set(release: dict[str, Path]
                                                         point: str) -> None:
     state = tmp_path / "state"
     args = ["--state", str(state), "--trusted", str(release["trusted"]), "--json"]
-    assert cli("models", "install", str(release["2026.12.0"]), *args).returncode == 0
-    proc = cli("models", "install", str(release["2027.1.0"]), *args, env={"EDGE_AGENT_CRASH_AT": point})
+    assert cli("models", "install", str(release["2027.1.0"]), *args).returncode == 0
+    proc = cli("models", "install", str(release["2027.2.0"]), *args, env={"EDGE_AGENT_CRASH_AT": point})
     assert proc.returncode == -9, proc.stderr
     after = json.loads(cli("models", "verify", *args).stdout)
-    expected = "2027.1.0" if point == "models.install.after_switch" else "2026.12.0"
+    expected = "2027.2.0" if point == "models.install.after_switch" else "2027.1.0"
     assert after["version"] == expected
     store = ModelStore(state / "models")
     assert FacePipeline.from_directory(store.current_dir()).manifest.version == expected
-    proc = cli("models", "install", str(release["2027.1.0"]), *args)
+    proc = cli("models", "install", str(release["2027.2.0"]), *args)
     assert proc.returncode == 0
-    assert json.loads(proc.stdout)["result"] == ("already_installed" if expected == "2027.1.0" else "installed")
-    assert json.loads(cli("models", "verify", *args).stdout)["version"] == "2027.1.0"
+    assert json.loads(proc.stdout)["result"] == ("already_installed" if expected == "2027.2.0" else "installed")
+    assert json.loads(cli("models", "verify", *args).stdout)["version"] == "2027.2.0"
     assert not list(store.releases.glob(".tmp-*")) and not list(store.root.glob(".current-*"))

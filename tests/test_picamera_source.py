@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from edge_agent.camera.source import PiCameraSource, open_source
+from edge_agent.camera.identity import PAIRING_FILE, CameraIdentity, save_paired
+from edge_agent.camera.source import CameraError, PiCameraSource, open_source
 from edge_agent.config import CameraConfig, Config
 from edge_agent.device import DeviceState
 from edge_agent.provision import selftest
@@ -21,6 +22,12 @@ class FakePicamera2:
     """Records the configuration; frames are B, G, R in memory as picamera2's "RGB888" is."""
 
     configured: ClassVar[list[dict[str, Any]]] = []
+
+    @staticmethod
+    def global_camera_info() -> list[dict[str, Any]]:
+        """As picamera2 lists the connected cameras, before one is opened."""
+        return [{"Model": "imx708", "Location": 2, "Rotation": 180, "Id": "/base/soc/i2c0mux/i2c@1/imx708@1a",
+                 "Num": 0}]
 
     def __init__(self) -> None:
         self.camera_properties = {"Model": "imx708", "PixelArraySize": (4608, 2592)}
@@ -74,6 +81,10 @@ def test_selftest_names_the_board_and_the_camera(fake_picamera2: type[FakePicame
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("edge_agent.target.board_model", lambda *_: "Raspberry Pi 5 Model B Rev 1.0")
     config = Config(camera=CameraConfig(source="picamera", width=640, height=480, fps=30.0))
+    with pytest.raises(CameraError, match="never paired"):  # selftest reports it as FAIL: pair the camera first
+        selftest._camera(config, DeviceState(tmp_path))
+    info = FakePicamera2.global_camera_info()[0]
+    save_paired(tmp_path / PAIRING_FILE, CameraIdentity("picamera", "libcamera", info["Model"], info["Id"]))
     status, detail, data = selftest._camera(config, DeviceState(tmp_path))
     assert status == selftest.PASS
     assert detail.startswith("Raspberry Pi 5 Model B Rev 1.0, Pi camera imx708: 10 frames of 640x480")
