@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -152,13 +153,28 @@ def open_store(url: str) -> CarrierStore:
     raise UnsupportedStore(f"carrier store URL {url!r}: use sqlite:///path or postgresql://...")
 
 
+def _set_wal(db: sqlite3.Connection, patience_s: float = 10.0) -> None:
+    """WAL mode, waiting for other openers: switching the journal mode of a file that several processes open at
+    once can answer "database is locked" at once instead of calling the busy handler (seen with 6 replicas
+    starting together), so it is retried here like any other busy wait."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class SqliteCarrierStore:
     """One file, one connection serialised by a lock: the demo and single-replica store."""
 
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        _set_wal(self._db)
         self._db.execute("PRAGMA synchronous=FULL")
         migrate_sqlite(self._db)
 
