@@ -29,18 +29,17 @@ number of replicas can serve the same devices from one PostgreSQL database.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import logging
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from cryptography.exceptions import InvalidSignature
@@ -103,15 +102,15 @@ def _parse(cls: type[Message], data: bytes) -> Any:
 class Peer:
     """The caller as mutual TLS authenticated it (``None``: no client certificate, as on the enrolment port).
 
-    Read from the gRPC context on the event loop and handed to the handler thread, so handlers never touch
-    the context (and can be called without gRPC).
+    Read from the gRPC context by the wrapper, so handlers never touch the context (and can be called, and
+    measured, without gRPC).
     """
 
     common_name: str | None = None
     cert_pem: bytes | None = None
 
     @classmethod
-    def of(cls, context: grpc.aio.ServicerContext[Any, Any]) -> Peer:
+    def of(cls, context: grpc.ServicerContext) -> Peer:
         auth = context.auth_context()
         names, pems = list(auth.get("x509_common_name") or ()), list(auth.get("x509_pem_cert") or ())
         return cls(bytes(names[0]).decode() if names else None, bytes(pems[0]) if pems else None)
@@ -418,22 +417,16 @@ class CarrierService:
 
         return handler
 
-    def handlers(self, methods: list[str], executor: futures.Executor) -> grpc.GenericRpcHandler:
-        """gRPC handlers for an asyncio server: the event loop does the RPC, a thread of ``executor`` the work.
-
-        The work blocks on the database, so it runs on threads; the loop only reads the peer's certificate
-        and turns an ``Abort`` into the status.
-        """
+    def handlers(self, methods: list[str]) -> grpc.GenericRpcHandler:
         table = {"Enroll": self.enroll, "GetNonce": self.get_nonce, "SubmitResult": self.submit,
                  "Heartbeat": self.heartbeat, "RotateKeys": self.rotate_keys, "Deregister": self.deregister}
 
-        def serve(fn: Callable[[bytes, Peer], Message]) -> Callable[[bytes, Any], Awaitable[Message]]:
-            async def handler(data: bytes, context: grpc.aio.ServicerContext[bytes, Message]) -> Message:
-                peer = Peer.of(context)
+        def serve(fn: Callable[[bytes, Peer], Message]) -> Callable[[bytes, grpc.ServicerContext], Message]:
+            def handler(data: bytes, context: grpc.ServicerContext) -> Message:
                 try:
-                    return await asyncio.get_running_loop().run_in_executor(executor, fn, data, peer)
+                    return fn(data, Peer.of(context))
                 except Abort as exc:
-                    await context.abort(exc.code, str(exc))
+                    context.abort(exc.code, str(exc))
                 raise AssertionError("unreachable")
 
             return handler
@@ -466,71 +459,38 @@ def server_state(state: Path, hostnames: list[str]) -> tuple[CertificateAuthorit
     return ca, key.read_bytes(), cert.read_bytes()
 
 
-_T = TypeVar("_T")
-_LOOP_LOCK = threading.Lock()
-_LOOP: asyncio.AbstractEventLoop | None = None
-
-
-def _event_loop() -> asyncio.AbstractEventLoop:
-    """The process's one event loop for gRPC servers, on a daemon thread (one loop: gRPC's asyncio support
-    is per process, and tests run several servers in one process)."""
-    global _LOOP
-    with _LOOP_LOCK:
-        if _LOOP is None:
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="carrier-grpc", daemon=True).start()
-            _LOOP = loop
-        return _LOOP
-
-
-def _on_loop(coro: Coroutine[Any, Any, _T]) -> _T:
-    return asyncio.run_coroutine_threadsafe(coro, _event_loop()).result()
-
-
 class CarrierServer:
     """Two listeners: the result port demands a device certificate.
 
-    The enrolment port cannot: devices have no certificate until they enrol. Both are gRPC asyncio servers
-    (far less per-call overhead in Python than the thread-per-call server); request work runs on
-    ``workers`` threads, which is also the most database connections one replica uses at a time.
+    The enrolment port cannot: devices have no certificate until they enrol. ``workers`` request threads,
+    which is also the most database connections one replica uses at a time.
     """
 
     def __init__(self, service: CarrierService, server_key: bytes, server_cert: bytes, *,
                  host: str = "127.0.0.1", port: int = 0, enroll_port: int = 0, workers: int = 8) -> None:
-        self.executor = futures.ThreadPoolExecutor(workers, thread_name_prefix="carrier")
-        self.main, self.port, self.enrol, self.enroll_port = _on_loop(
-            self._create(service, server_key, server_cert, host, port, enroll_port))
-
-    async def _create(self, service: CarrierService, server_key: bytes, server_cert: bytes, host: str, port: int,
-                      enroll_port: int) -> tuple[grpc.aio.Server, int, grpc.aio.Server, int]:
         opts = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
-        main = grpc.aio.server(options=opts)
-        main.add_generic_rpc_handlers([service.handlers(["GetNonce", "SubmitResult", "Heartbeat", "RotateKeys",
-                                                         "Deregister"], self.executor)])
-        mtls = grpc.ssl_server_credentials([(server_key, server_cert)], root_certificates=service.ca.cert_pem,
+        ca_pem = service.ca.cert_pem
+        self.main = grpc.server(futures.ThreadPoolExecutor(workers), options=opts)
+        self.main.add_generic_rpc_handlers([service.handlers(["GetNonce", "SubmitResult", "Heartbeat", "RotateKeys",
+                                                                    "Deregister"])])
+        mtls = grpc.ssl_server_credentials([(server_key, server_cert)], root_certificates=ca_pem,
                                            require_client_auth=True)
-        bound = main.add_secure_port(f"{host}:{port}", mtls)
-        enrol = grpc.aio.server(options=opts)
-        enrol.add_generic_rpc_handlers([service.handlers(["Enroll"], self.executor)])
-        enrol_bound = enrol.add_secure_port(f"{host}:{enroll_port}", grpc.ssl_server_credentials([(server_key,
-                                                                                                   server_cert)]))
-        return main, bound, enrol, enrol_bound
+        self.port = self.main.add_secure_port(f"{host}:{port}", mtls)
+        self.enrol = grpc.server(futures.ThreadPoolExecutor(2), options=opts)
+        self.enrol.add_generic_rpc_handlers([service.handlers(["Enroll"])])
+        self.enroll_port = self.enrol.add_secure_port(
+            f"{host}:{enroll_port}", grpc.ssl_server_credentials([(server_key, server_cert)]))
 
     def start(self) -> CarrierServer:
-        async def start() -> None:
-            await self.main.start()
-            await self.enrol.start()
-
-        _on_loop(start())
+        self.main.start()
+        self.enrol.start()
         return self
 
     def stop(self, grace: float | None = None) -> None:
-        async def stop() -> None:
-            await asyncio.gather(self.main.stop(grace), self.enrol.stop(grace))
-
-        _on_loop(stop())
-        self.executor.shutdown(wait=True)
+        done = [self.main.stop(grace), self.enrol.stop(grace)]
+        for event in done:
+            event.wait()
 
 
 def default_store_url(state: Path) -> str:
