@@ -112,11 +112,13 @@ class Plan:
 class DeviceRunner:
     def __init__(self, dev: SimDevice, plan: Plan, rng: random.Random) -> None:
         import grpc
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
         from edge_agent._proto import carrier_pb2 as pb
 
         self.pb, self.grpc = pb, grpc
         self.dev, self.plan, self.rng = dev, plan, rng
+        self.key = Ed25519PrivateKey.from_private_bytes(dev.signing_key)
         self.replica = dev.replica
         self.counter = 0
         self.accepted: list[tuple[str, bytes, bytes, str]] = []  # txn, nonce, signed bytes, receipt
@@ -173,7 +175,7 @@ class DeviceRunner:
             reason_codes=("face_match",) if passed else ("face_mismatch",), liveness=self.pb.LIVENESS_LIVE,
             embedding_commitment=secrets.token_bytes(32))  # stands in for the HMAC of the embedding
         body = encode_result(fields, counter, int(time.time() * 1000))
-        return sign_result(Ed25519PrivateKey.from_private_bytes(key or self.dev.signing_key), body)
+        return sign_result(Ed25519PrivateKey.from_private_bytes(key) if key else self.key, body)
 
     async def _nonce(self, txn: str) -> tuple[bytes | None, float]:
         request = self.pb.NonceRequest(device_id=self.dev.device_id, transaction_id=txn).SerializeToString()
@@ -334,6 +336,14 @@ class PostgresCpu:
         return sum(cpu - self.base.get(pid, 0.0) for pid, cpu in self.seen.items())
 
 
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy (all processes, all cores): tells a quiet run from a shared one."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return float(sum(getattr(t, f) for f in ("user", "nice", "system", "irq", "softirq", "steal") if hasattr(t, f)))
+
+
 def _free_port() -> int:
     import socket
 
@@ -468,6 +478,7 @@ def main() -> int:
     expected_genuine = int(args.results * MIX["genuine"][0])
     procs = [ctx.Process(target=client_main, args=(p, i, progress)) for i, p in enumerate(plans)]
     pg_cpu = PostgresCpu()
+    busy_before = machine_busy_s()
     start = time.time()
     for p in procs:
         p.start()
@@ -490,6 +501,7 @@ def main() -> int:
                 print(f"replica 0 restarted at {restarted_at - start:.1f} s", flush=True)
     wall = time.time() - start
     load_after = os.getloadavg()
+    busy = machine_busy_s() - busy_before
     pg_cpu.sample()
     for r in replicas:
         r.stop()
@@ -518,6 +530,7 @@ def main() -> int:
     retried = sum(1 for o in outcomes if o.attempts > 1)
     resent_dup = sum(1 for o in genuine if o.duplicate)
     load_start = uptimes[0][0] if uptimes else float("nan")
+    ours = server_cpu + db_cpu + client_cpu
     lines = [
         f"# Carrier load test: {label}, {args.replicas} replica(s)",
         "",
@@ -533,7 +546,9 @@ def main() -> int:
         f"genuine results answered as duplicates on resend: {resent_dup}",
         f"- CPU per accepted result (all traffic included): replicas {1000 * server_cpu / per:.2f} ms, "
         f"PostgreSQL {1000 * db_cpu / per:.2f} ms, load generator {1000 * client_cpu / per:.2f} ms",
-        f"- machine: {os.cpu_count()} cores; load average 5 s in {load_start:.2f}, at the end {load_after[0]:.2f}",
+        f"- machine: {os.cpu_count()} cores; load average 5 s in {load_start:.2f}, at the end {load_after[0]:.2f}; "
+        f"CPU busy during the run {busy / wall:.2f} of {os.cpu_count()} cores: this test {ours / wall:.2f}, "
+        f"other processes {max(0.0, busy - ours) / wall:.2f}",
         "",
     ]
     report = "\n".join(lines) + f"""

@@ -294,3 +294,63 @@ def test_fail_with_spoof_verdict_is_accepted(carrier: Carrier, device: Device) -
     nonce = bytes(client.get_nonce(device.device_id, "t").nonce)
     fields = device.fields("t", nonce, passed=False, liveness=pb.LIVENESS_SPOOF)
     assert client.submit(device.sign(encode_result(fields, 1, SystemClock().now_ms()))).receipt_id
+
+
+def test_known_device_is_accepted_in_one_store_call(carrier: Carrier, device: Device,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the replica knows the device's key, a fresh result is accepted without reading the rows first."""
+    store = carrier.service.store
+    client = device.client(carrier.target)
+    client.submit(signed_for(device, client, "warm", 1))  # first result: the full path, the key is remembered
+    looked: list[str] = []
+    real_submission = store.submission
+    monkeypatch.setattr(store, "submission", lambda *a: looked.append(a[1]) or real_submission(*a))
+    ack = client.submit(signed_for(device, client, "fast", 2))
+    assert not ack.duplicate and ack.receipt_id
+    assert looked == []
+    acc = store.acceptance(device.device_id, "fast")
+    assert acc is not None and acc.receipt_id == ack.receipt_id
+    other = signed_for(device, client, "fast", 3, nonce=b"\0" * 32)  # other bytes: the full path answers
+    assert status(lambda: client.submit(other)) == grpc.StatusCode.ALREADY_EXISTS
+    assert looked == ["fast"]
+
+
+def reason(fn) -> str:
+    with pytest.raises(grpc.RpcError) as err:
+        fn()
+    return f"{err.value.code().name} {err.value.details().split(':')[0]}"  # type: ignore[attr-defined]
+
+
+def test_known_device_gets_the_same_refusals(tmp_path: Path, carrier_store: StoreFactory) -> None:
+    """With the key remembered, every refusal still comes with its own status and reason code."""
+    clock = FakeClock()
+    c = start_carrier(tmp_path / "c", store=carrier_store.url(), clock=clock)
+    try:
+        dev = enrol_device(c)
+        client = dev.client(c.target)
+        now = clock.now_ms()
+        first = signed_for(dev, client, "t1", 5, created=now)
+        client.submit(first)  # the key is remembered from here on
+        assert client.submit(first).duplicate
+        used = parse_nonce(first)
+        assert reason(lambda: client.submit(signed_for(dev, client, "t2", 6, nonce=used, created=now))) == \
+            "FAILED_PRECONDITION nonce_other_transaction"
+        assert reason(lambda: client.submit(signed_for(dev, client, "t3", 5, created=now))) == \
+            "FAILED_PRECONDITION counter_not_increasing"
+        late = client.get_nonce(dev.device_id, "t4")
+        assert reason(lambda: client.submit(signed_for(dev, client, "t4", 7, nonce=bytes(late.nonce),
+                                                       created=late.expires_at_unix_ms + 3_600_000))) == \
+            "FAILED_PRECONDITION nonce_expired"
+        assert reason(lambda: client.submit(signed_for(dev, client, "t1", 8, created=now))) == \
+            "ALREADY_EXISTS transaction_conflict"
+        pending = signed_for(dev, client, "t5", 9, created=now)
+        c.service.store.revoke(dev.device_id)
+        assert reason(lambda: client.submit(pending)) == "PERMISSION_DENIED device_revoked"
+        assert c.service.store.audit_count() == 1
+        assert c.service.store.device(dev.device_id).last_counter == 5  # type: ignore[union-attr]
+    finally:
+        c.stop()
+
+
+def parse_nonce(signed: bytes) -> bytes:
+    return bytes(pb.Result.FromString(pb.SignedResult.FromString(signed).result).carrier_nonce)

@@ -190,3 +190,35 @@ def test_nonce_issued_before_the_upgrade_still_serves_its_result(tmp_path: Path)
         assert err.value.details().startswith("nonce_used:")  # type: ignore[attr-defined]
     finally:
         carrier.stop()
+
+
+def test_accept_current_changes_nothing_unless_all_is_as_expected(carrier_store: StoreFactory,
+                                                                   tmp_path: Path) -> None:
+    """The one-statement acceptance: any difference from what the server checked leaves every row as it was."""
+    from edge_agent.carrier.store import Acceptance, AuditRecord, Expected
+
+    store = open_store(tmp_path, carrier_store.url())
+    try:
+        key = b"k" * 32
+        store.add_device("dev-a", key, "cert-a")
+        store.add_nonce(b"n" * 32, "dev-a", "t1", 1_000, 301_000)
+
+        def record(counter: int = 3) -> AuditRecord:
+            return AuditRecord(Acceptance("t1", "dev-a", f"rcpt-{counter}", 2_000, "ab" * 32), b"n" * 32, counter, 1,
+                               "face_match", 1, b"c" * 32, b"signed")
+
+        good = Expected("cert-a", key, 2_000, 120_000)
+        for wrong in (Expected("cert-b", key, 2_000, 120_000), Expected("cert-a", b"x" * 32, 2_000, 120_000),
+                      Expected("cert-a", key, 301_000 + 120_001, 120_000),
+                      Expected("cert-a", key, 1_000 - 120_001, 120_000)):
+            assert not store.accept_current(record(), wrong)
+        assert store.audit_count() == 0
+        assert store.device("dev-a").last_counter == 0  # type: ignore[union-attr]
+        assert store.nonce(b"n" * 32).used_by is None  # type: ignore[union-attr]
+        assert store.accept_current(record(), good)
+        assert not store.accept_current(record(4), good)  # nonce used, transaction accepted: nothing changes
+        assert store.audit_count() == 1
+        assert store.device("dev-a").last_counter == 3  # type: ignore[union-attr]
+        assert store.nonce(b"n" * 32).used_by == "t1"  # type: ignore[union-attr]
+    finally:
+        store.close()

@@ -29,6 +29,7 @@ from edge_agent.carrier.store import (
     Acceptance,
     AuditRecord,
     Device,
+    Expected,
     NonceState,
     PruneReport,
     StaleSubmission,
@@ -176,6 +177,24 @@ class PostgresCarrierStore:
         if row is None or row[0] != "accepted":
             raise StaleSubmission("nonce used meanwhile")
         return acc
+
+    def accept_current(self, record: AuditRecord, expected: Expected) -> bool:
+        """One round trip: ``carrier_accept_current`` (migration 0003) accepts, or changes nothing."""
+        acc = record.acceptance
+        with self._conn() as c:
+            try:
+                row = c.execute(
+                    "SELECT carrier_accept_current(%s, %s, %s, %s::bigint, %s, %s, %s::bigint, %s::smallint, %s, "
+                    "%s::smallint, %s, %s, %s, %s, %s::bigint, %s::bigint)",
+                    (acc.device_id, acc.transaction_id, acc.receipt_id, acc.accepted_at_ms, acc.result_sha256,
+                     record.nonce, record.counter, record.decision, record.reasons, record.liveness,
+                     record.commitment, record.signed_result, expected.cert_sha256, expected.signing_key,
+                     expected.created_at_ms, expected.clock_skew_ms)).fetchone()
+            except psycopg.DatabaseError as exc:
+                if exc.sqlstate == COUNTER_MOVED_ON:  # rolled back: the device or the audit is not as expected
+                    return False
+                raise
+        return row is not None and row[0] == "accepted"
 
     def prune(self, nonces_expired_before_ms: int, tokens_expired_before_ms: int) -> PruneReport:
         with self._conn() as c:

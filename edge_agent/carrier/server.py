@@ -33,6 +33,8 @@ import functools
 import hashlib
 import logging
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -52,6 +54,7 @@ from edge_agent.carrier.store import (
     AuditRecord,
     CarrierStore,
     Device,
+    Expected,
     NonceState,
     StaleSubmission,
     StoreUnavailable,
@@ -61,7 +64,7 @@ from edge_agent.carrier.validate import InvalidResult, check_result, check_trans
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.logs import log_event
 
-__all__ = ["CarrierServer", "CarrierService", "ServerConfig", "default_store_url", "open_store", "server_state"]
+__all__ = ["CarrierServer", "CarrierService", "Peer", "ServerConfig", "default_store_url", "open_store", "server_state"]
 
 log = logging.getLogger(__name__)
 SERVICE = "edge_agent.carrier.v1.Carrier"
@@ -95,6 +98,65 @@ def _parse(cls: type[Message], data: bytes) -> Any:
     return msg
 
 
+@dataclass(frozen=True)
+class Peer:
+    """The caller as mutual TLS authenticated it (``None``: no client certificate, as on the enrolment port).
+
+    Read from the gRPC context by the wrapper, so handlers never touch the context (and can be called, and
+    measured, without gRPC).
+    """
+
+    common_name: str | None = None
+    cert_pem: bytes | None = None
+
+    @classmethod
+    def of(cls, context: grpc.ServicerContext) -> Peer:
+        auth = context.auth_context()
+        names, pems = list(auth.get("x509_common_name") or ()), list(auth.get("x509_pem_cert") or ())
+        return cls(bytes(names[0]).decode() if names else None, bytes(pems[0]) if pems else None)
+
+    def device_id(self) -> str:
+        if self.common_name is None:
+            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "no_client_certificate",
+                        "a device client certificate is required")
+        return self.common_name
+
+    def cert_sha256(self) -> str:
+        if self.cert_pem is None:
+            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "no_client_certificate",
+                        "a device client certificate is required")
+        return _fingerprint(self.cert_pem)
+
+
+class KeyCache:
+    """Signing keys by (device, certificate fingerprint): lets a submission verify before it reads the database.
+
+    Only a hint: the key is used to verify, and the acceptance itself (``accept_current``) checks in the same
+    statement that the device still has this certificate and this key and is not revoked. A rotation changes
+    both, so a stale entry can only send a submission down the path that reads the device row.
+    """
+
+    def __init__(self, size: int = 200_000) -> None:  # ~100 bytes an entry: 20 MB for a large fleet
+        self._size = size
+        self._keys: OrderedDict[tuple[str, str], tuple[bytes, Ed25519PublicKey]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, device_id: str, cert_sha256: str) -> tuple[bytes, Ed25519PublicKey] | None:
+        with self._lock:
+            hit = self._keys.get((device_id, cert_sha256))
+            if hit is not None:
+                self._keys.move_to_end((device_id, cert_sha256))
+            return hit
+
+    def put(self, dev: Device) -> Ed25519PublicKey:
+        key = Ed25519PublicKey.from_public_bytes(dev.signing_public_key)
+        with self._lock:
+            self._keys[(dev.device_id, dev.cert_sha256)] = (dev.signing_public_key, key)
+            if len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+        return key
+
+
 class CarrierService:
     def __init__(self, store: CarrierStore, ca: CertificateAuthority, *, clock: Clock | None = None,
                  config: ServerConfig | None = None) -> None:
@@ -102,37 +164,22 @@ class CarrierService:
         self.ca = ca
         self.clock = clock or SystemClock()
         self.config = config or ServerConfig()
+        self.keys = KeyCache()
 
     # -- identity ---------------------------------------------------------
-    @staticmethod
-    def _peer(context: grpc.ServicerContext) -> str:
-        names = context.auth_context().get("x509_common_name")
-        if not names or not isinstance(names, list):
-            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "no_client_certificate",
-                        "a device client certificate is required")
-        return bytes(names[0]).decode()
-
-    @staticmethod
-    def _peer_cert_sha256(context: grpc.ServicerContext) -> str:
-        pems = context.auth_context().get("x509_pem_cert")
-        if not pems:
-            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "no_client_certificate",
-                        "a device client certificate is required")
-        return _fingerprint(bytes(pems[0]))
-
-    def _device_record(self, context: grpc.ServicerContext, dev: Device | None = None) -> tuple[Device, bool]:
+    def _device_record(self, peer: Peer, dev: Device | None = None) -> tuple[Device, bool]:
         """The calling device, and whether it used its previous certificate (only a rotation repeat may).
 
         ``dev``: the caller's row when the handler has read it already (with other things, in one query).
         """
-        device_id = self._peer(context)
+        device_id = peer.device_id()
         if dev is None:
             dev = self.store.device(device_id)
         if dev is None:
             raise Abort(grpc.StatusCode.PERMISSION_DENIED, "device_unknown", f"device {device_id} is not enrolled")
         if dev.revoked:
             raise Abort(grpc.StatusCode.PERMISSION_DENIED, "device_revoked", f"device {device_id} is revoked")
-        presented = self._peer_cert_sha256(context)
+        presented = peer.cert_sha256()
         if presented == dev.cert_sha256:
             return dev, False
         if dev.prev_cert_sha256 and presented == dev.prev_cert_sha256:
@@ -140,15 +187,15 @@ class CarrierService:
         raise Abort(grpc.StatusCode.PERMISSION_DENIED, "certificate_replaced",
                     f"certificate of {device_id} was replaced (keys rotated)")
 
-    def _device(self, context: grpc.ServicerContext, dev: Device | None = None) -> tuple[str, Ed25519PublicKey, int]:
-        dev, previous = self._device_record(context, dev)
+    def _device(self, peer: Peer, dev: Device | None = None) -> tuple[str, Ed25519PublicKey, int]:
+        dev, previous = self._device_record(peer, dev)
         if previous:
             raise Abort(grpc.StatusCode.PERMISSION_DENIED, "certificate_replaced",
                         f"certificate of {dev.device_id} was replaced (keys rotated)")
-        return dev.device_id, Ed25519PublicKey.from_public_bytes(dev.signing_public_key), dev.last_counter
+        return dev.device_id, self.keys.put(dev), dev.last_counter
 
     # -- handlers (raw bytes in, message out) ------------------------------
-    def enroll(self, data: bytes, context: grpc.ServicerContext) -> pb.EnrollResponse:
+    def enroll(self, data: bytes, peer: Peer) -> pb.EnrollResponse:
         req = _parse(pb.EnrollRequest, data)
         if len(req.signing_public_key) != 32 or not req.csr_pem:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "enrolment_invalid",
@@ -164,9 +211,9 @@ class CarrierService:
         log_event(log, "device_enrolled", device=device_id)
         return pb.EnrollResponse(device_id=device_id, certificate_pem=cert, ca_certificate_pem=self.ca.cert_pem)
 
-    def get_nonce(self, data: bytes, context: grpc.ServicerContext) -> pb.NonceResponse:
+    def get_nonce(self, data: bytes, peer: Peer) -> pb.NonceResponse:
         req = _parse(pb.NonceRequest, data)
-        device_id = self._peer(context)
+        device_id = peer.device_id()
         try:
             check_transaction_id(req.transaction_id)
         except InvalidResult as exc:
@@ -176,17 +223,20 @@ class CarrierService:
         expires = now + self.config.nonce_ttl_ms
         # One statement when all is well: stored only for an enrolled, unrevoked device calling with its
         # current certificate. Otherwise the full check says which of those failed.
-        if not self.store.issue_nonce(nonce, device_id, self._peer_cert_sha256(context), req.transaction_id, now,
+        if not self.store.issue_nonce(nonce, device_id, peer.cert_sha256(), req.transaction_id, now,
                                       expires):
-            self._device(context)
+            self._device(peer)
             self.store.add_nonce(nonce, device_id, req.transaction_id, now, expires)  # it just became valid
         return pb.NonceResponse(nonce=nonce, expires_at_unix_ms=expires)
 
-    def submit(self, data: bytes, context: grpc.ServicerContext) -> pb.SubmitAck:
+    def submit(self, data: bytes, peer: Peer) -> pb.SubmitAck:
         try:
             signed = parse_signed(data)
         except MalformedResult as exc:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed_result", str(exc)) from None
+        ack = self._accept_at_once(signed, data, peer)
+        if ack is not None:
+            return ack
         try:
             # Unverified: only the transaction id and nonce are read from it, to fetch the device, its
             # acceptance of that transaction and the nonce in one query. Nothing else is used before the
@@ -194,9 +244,9 @@ class CarrierService:
             claimed = parse_result(signed.result)
         except MalformedResult as exc:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed_result", str(exc)) from None
-        dev, prior, nonce = self.store.submission(self._peer(context), claimed.transaction_id,
+        dev, prior, nonce = self.store.submission(peer.device_id(), claimed.transaction_id,
                                                   bytes(claimed.carrier_nonce))
-        device_id, key, last_counter = self._device(context, dev)
+        device_id, key, last_counter = self._device(peer, dev)
         try:
             result = verify_signed_result(signed, key)
         except BadSignature as exc:
@@ -215,10 +265,7 @@ class CarrierService:
             check_result(result)
         except InvalidResult as exc:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, exc.reason, str(exc)) from None
-        acc = Acceptance(result.transaction_id, device_id, "rcpt-" + secrets.token_hex(12), self.clock.now_ms(),
-                         digest)
-        record = AuditRecord(acc, bytes(result.carrier_nonce), result.counter, result.decision,
-                             ",".join(result.reason_codes), result.liveness, bytes(result.embedding_commitment), data)
+        record = self._record(result, device_id, digest, data)
         try:
             self._check_fresh(result, nonce, device_id, last_counter)
             self.store.accept(record)
@@ -232,7 +279,45 @@ class CarrierService:
                 raise
             raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "concurrent_submission",
                         "nonce used or counter moved on concurrently") from None
-        log_event(log, "result_accepted", device=device_id, txn=result.transaction_id, counter=result.counter)
+        return self._accepted(record)
+
+    def _accept_at_once(self, signed: pb.SignedResult, data: bytes, peer: Peer) -> pb.SubmitAck | None:
+        """The common case in one database round trip, or None for ``submit`` to look at the rows and answer.
+
+        With the key remembered for this device and certificate, the signature and the result's own rules
+        are checked first; ``accept_current`` then checks everything the database holds (nonce, counter,
+        revocation, certificate and key still current, no earlier acceptance) in the statement that accepts.
+        Anything else, refusals and duplicates included, takes the full path, which answers as it always has.
+        """
+        if peer.common_name is None or peer.cert_pem is None:
+            return None
+        known = self.keys.get(peer.common_name, peer.cert_sha256())
+        if known is None:
+            return None
+        raw_key, key = known
+        try:
+            result = verify_signed_result(signed, key)
+            check_result(result)
+        except (BadSignature, MalformedResult, InvalidResult):
+            return None
+        if result.device_id != peer.common_name:
+            return None
+        record = self._record(result, peer.common_name, hashlib.sha256(signed.result).hexdigest(), data)
+        expected = Expected(peer.cert_sha256(), raw_key, result.created_at_unix_ms, self.config.clock_skew_ms)
+        if not self.store.accept_current(record, expected):
+            return None
+        return self._accepted(record)
+
+    def _record(self, result: pb.Result, device_id: str, digest: str, data: bytes) -> AuditRecord:
+        acc = Acceptance(result.transaction_id, device_id, "rcpt-" + secrets.token_hex(12), self.clock.now_ms(),
+                         digest)
+        return AuditRecord(acc, bytes(result.carrier_nonce), result.counter, result.decision,
+                           ",".join(result.reason_codes), result.liveness, bytes(result.embedding_commitment), data)
+
+    @staticmethod
+    def _accepted(record: AuditRecord) -> pb.SubmitAck:
+        acc = record.acceptance
+        log_event(log, "result_accepted", device=acc.device_id, txn=acc.transaction_id, counter=record.counter)
         return pb.SubmitAck(transaction_id=acc.transaction_id, accepted_at_unix_ms=acc.accepted_at_ms,
                             duplicate=False, receipt_id=acc.receipt_id)
 
@@ -268,9 +353,9 @@ class CarrierService:
         return pb.SubmitAck(transaction_id=prior.transaction_id, accepted_at_unix_ms=prior.accepted_at_ms,
                             duplicate=True, receipt_id=prior.receipt_id)
 
-    def rotate_keys(self, data: bytes, context: grpc.ServicerContext) -> pb.RotateResponse:
+    def rotate_keys(self, data: bytes, peer: Peer) -> pb.RotateResponse:
         req = _parse(pb.RotateRequest, data)
-        dev, previous = self._device_record(context)
+        dev, previous = self._device_record(peer)
         new_key = bytes(req.new_signing_public_key)
         if req.device_id != dev.device_id or len(new_key) != 32 or not req.csr_pem:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "rotation_invalid",
@@ -294,9 +379,9 @@ class CarrierService:
         log_event(log, "device_keys_rotated", device=dev.device_id)
         return pb.RotateResponse(certificate_pem=cert, rotated_at_unix_ms=self.clock.now_ms())
 
-    def deregister(self, data: bytes, context: grpc.ServicerContext) -> pb.DeregisterResponse:
+    def deregister(self, data: bytes, peer: Peer) -> pb.DeregisterResponse:
         req = _parse(pb.DeregisterRequest, data)
-        device_id, key, _ = self._device(context)
+        device_id, key, _ = self._device(peer)
         try:
             key.verify(bytes(req.signature), DEREGISTER_CONTEXT + device_id.encode())
         except InvalidSignature:
@@ -309,34 +394,46 @@ class CarrierService:
         log_event(log, "device_deregistered", device=device_id)
         return pb.DeregisterResponse(revoked_at_unix_ms=self.clock.now_ms())
 
-    def heartbeat(self, data: bytes, context: grpc.ServicerContext) -> pb.HeartbeatResponse:
+    def heartbeat(self, data: bytes, peer: Peer) -> pb.HeartbeatResponse:
         _parse(pb.HeartbeatRequest, data)
-        self._device(context)
+        self._device(peer)
         return pb.HeartbeatResponse(server_time_unix_ms=self.clock.now_ms())
 
     # -- wiring -------------------------------------------------------------
-    def _wrap(self, fn: Callable[[bytes, grpc.ServicerContext], Message]) -> Callable[..., Message]:
-        def handler(data: bytes, context: grpc.ServicerContext) -> Message:
+    def _wrap(self, fn: Callable[[bytes, Peer], Message]) -> Callable[[bytes, Peer], Message]:
+        """The handler with every failure turned into an ``Abort`` (the answer the caller gets)."""
+        def handler(data: bytes, peer: Peer) -> Message:
             try:
-                return fn(data, context)
-            except Abort as exc:
-                context.abort(exc.code, str(exc))
+                return fn(data, peer)
+            except Abort:
+                raise
             except StoreUnavailable as exc:
                 log_event(log, "store_unavailable", logging.WARNING, method=fn.__name__, error=str(exc))
-                context.abort(grpc.StatusCode.UNAVAILABLE, "store_unavailable: carrier database unavailable, retry")
+                raise Abort(grpc.StatusCode.UNAVAILABLE, "store_unavailable",
+                            "carrier database unavailable, retry") from None
             except Exception:
                 log_event(log, "handler_failed", logging.ERROR, exc_info=True, method=fn.__name__)
-                context.abort(grpc.StatusCode.INTERNAL, "internal error")
-            raise AssertionError("unreachable")
+                raise Abort(grpc.StatusCode.INTERNAL, "internal", "internal error") from None
 
         return handler
 
     def handlers(self, methods: list[str]) -> grpc.GenericRpcHandler:
         table = {"Enroll": self.enroll, "GetNonce": self.get_nonce, "SubmitResult": self.submit,
                  "Heartbeat": self.heartbeat, "RotateKeys": self.rotate_keys, "Deregister": self.deregister}
+
+        def serve(fn: Callable[[bytes, Peer], Message]) -> Callable[[bytes, grpc.ServicerContext], Message]:
+            def handler(data: bytes, context: grpc.ServicerContext) -> Message:
+                try:
+                    return fn(data, Peer.of(context))
+                except Abort as exc:
+                    context.abort(exc.code, str(exc))
+                raise AssertionError("unreachable")
+
+            return handler
+
         return grpc.method_handlers_generic_handler(SERVICE, {
             name: grpc.unary_unary_rpc_method_handler(
-                self._wrap(table[name]), request_deserializer=None,
+                serve(self._wrap(table[name])), request_deserializer=None,
                 response_serializer=lambda m: m.SerializeToString(deterministic=True))
             for name in methods
         })
@@ -365,7 +462,8 @@ def server_state(state: Path, hostnames: list[str]) -> tuple[CertificateAuthorit
 class CarrierServer:
     """Two listeners: the result port demands a device certificate.
 
-    The enrolment port cannot: devices have no certificate until they enrol.
+    The enrolment port cannot: devices have no certificate until they enrol. ``workers`` request threads,
+    which is also the most database connections one replica uses at a time.
     """
 
     def __init__(self, service: CarrierService, server_key: bytes, server_cert: bytes, *,

@@ -10,7 +10,9 @@ holds across replicas:
 * a device's counter only increases;
 * a result is accepted once per (device, transaction): ``accept`` consumes the
   nonce, advances the counter and writes the audit row in one transaction, or
-  does nothing and raises ``StaleSubmission``;
+  does nothing and raises ``StaleSubmission``; ``accept_current`` does the same
+  after checking in that transaction what the server would otherwise have read
+  first (nonce, device, certificate, key), or does nothing and returns False;
 * an enrolment token is consumed once.
 
 No biometric data is stored: the audit row holds ids, decision, reason codes,
@@ -38,6 +40,7 @@ __all__ = [
     "AuditRecord",
     "CarrierStore",
     "Device",
+    "Expected",
     "NonceState",
     "PruneReport",
     "SqliteCarrierStore",
@@ -80,6 +83,18 @@ class AuditRecord:
     liveness: int
     commitment: bytes
     signed_result: bytes
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the server checked before ``accept_current``: it verified the signature with ``signing_key`` of the
+    device on certificate ``cert_sha256``, for a result created at ``created_at_ms``; the nonce must cover
+    that time within ``clock_skew_ms``."""
+
+    cert_sha256: str
+    signing_key: bytes
+    created_at_ms: int
+    clock_skew_ms: int
 
 
 @dataclass(frozen=True)
@@ -128,6 +143,7 @@ class CarrierStore(Protocol):
     def submission(self, device_id: str, transaction_id: str, nonce: bytes) -> tuple[
             Device | None, Acceptance | None, NonceState | None]: ...
     def accept(self, record: AuditRecord) -> Acceptance: ...
+    def accept_current(self, record: AuditRecord, expected: Expected) -> bool: ...
     def prune(self, nonces_expired_before_ms: int, tokens_expired_before_ms: int) -> PruneReport: ...
     def audit_count(self) -> int: ...
     def audit_transactions(self) -> list[str]: ...
@@ -271,33 +287,47 @@ class SqliteCarrierStore:
         return self.device(device_id), self.acceptance(device_id, transaction_id), self.nonce(nonce)
 
     def accept(self, record: AuditRecord) -> Acceptance:
+        if not self._accept(record, None):
+            raise StaleSubmission("nonce used, counter not increasing or transaction already accepted")
+        return record.acceptance
+
+    def accept_current(self, record: AuditRecord, expected: Expected) -> bool:
+        return self._accept(record, expected)
+
+    def _accept(self, record: AuditRecord, expected: Expected | None) -> bool:
+        """Nonce, counter and audit row in one transaction; with ``expected``, only if all is as the server saw."""
         acc = record.acceptance
+        nonce_sql = ("UPDATE nonces SET used_by = ? WHERE nonce = ? AND device_id = ? "
+                     "AND transaction_id IN (?, '') AND used_by IS NULL")  # '': issued before 0002
+        nonce_args: tuple[object, ...] = (acc.transaction_id, record.nonce, acc.device_id, acc.transaction_id)
+        device_sql = "UPDATE devices SET last_counter = ? WHERE device_id = ? AND last_counter < ? AND revoked = 0"
+        device_args: tuple[object, ...] = (record.counter, acc.device_id, record.counter)
+        if expected is not None:
+            nonce_sql += " AND issued_ms - ? <= ? AND ? <= expires_ms + ?"
+            nonce_args += (expected.clock_skew_ms, expected.created_at_ms, expected.created_at_ms,
+                           expected.clock_skew_ms)
+            device_sql += " AND cert_sha256 = ? AND signing_key = ?"
+            device_args += (expected.cert_sha256, expected.signing_key)
         with self._locked() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                used = db.execute("UPDATE nonces SET used_by = ? WHERE nonce = ? AND device_id = ? "
-                                  "AND transaction_id IN (?, '') AND used_by IS NULL",  # '': issued before 0002
-                                  (acc.transaction_id, record.nonce, acc.device_id, acc.transaction_id)).rowcount
-                moved = db.execute("UPDATE devices SET last_counter = ? WHERE device_id = ? AND last_counter < ? "
-                                   "AND revoked = 0", (record.counter, acc.device_id, record.counter)).rowcount
-                if used != 1 or moved != 1:
-                    raise StaleSubmission("nonce used or counter not increasing")
-                try:
-                    db.execute(
-                        "INSERT INTO audit (device_id, transaction_id, receipt_id, accepted_ms, result_sha256, "
-                        "counter, decision, reason_codes, liveness, embedding_commitment, signed_result) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (acc.device_id, acc.transaction_id, acc.receipt_id, acc.accepted_at_ms, acc.result_sha256,
-                         record.counter, record.decision, record.reasons, record.liveness, record.commitment,
-                         record.signed_result))
-                except sqlite3.IntegrityError:
-                    raise StaleSubmission("transaction already accepted") from None
-                db.execute("COMMIT")
+                if db.execute(nonce_sql, nonce_args).rowcount != 1 or db.execute(device_sql,
+                                                                                 device_args).rowcount != 1:
+                    db.execute("ROLLBACK")
+                    return False
+                inserted = db.execute(
+                    "INSERT INTO audit (device_id, transaction_id, receipt_id, accepted_ms, result_sha256, counter, "
+                    "decision, reason_codes, liveness, embedding_commitment, signed_result) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (acc.device_id, acc.transaction_id, acc.receipt_id, acc.accepted_at_ms, acc.result_sha256,
+                     record.counter, record.decision, record.reasons, record.liveness, record.commitment,
+                     record.signed_result)).rowcount
+                db.execute("COMMIT" if inserted == 1 else "ROLLBACK")  # not inserted: accepted before
+                return inserted == 1
             except BaseException:
                 if db.in_transaction:  # SQLite has already rolled back after SQLITE_FULL
                     db.execute("ROLLBACK")
                 raise
-        return acc
 
     def prune(self, nonces_expired_before_ms: int, tokens_expired_before_ms: int) -> PruneReport:
         with self._locked() as db:
