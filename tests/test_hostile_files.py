@@ -96,6 +96,46 @@ def test_video_with_huge_frames_is_refused_before_decoding(photo: Path, tmp_path
     assert peak_mb < PEAK_LIMIT_MB, f"peak RSS {peak_mb} MB"
 
 
+def mjpeg_clip_with_one_huge_frame(path: Path, side: int = 12000) -> Path:
+    """A 640x480 motion-JPEG AVI whose header tells the truth about its first frames and whose last frame is
+    a side x side JPEG: each MJPEG frame declares its own size, and FFmpeg allocates what the frame says."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, (640, 480))
+    for i in range(3):
+        writer.write(np.full((480, 640, 3), 60 + 40 * i, np.uint8))
+    writer.release()
+    avi = bytearray(path.read_bytes())
+    big = cv2.imencode(".jpg", np.full((side, side, 3), 90, np.uint8))[1].tobytes()
+    idx1 = avi.find(b"idx1")
+    last = avi.rfind(b"00dc", 0, idx1)
+    old = struct.unpack("<I", avi[last + 4: last + 8])[0]
+    grow = (len(big) + (len(big) & 1)) - (old + (old & 1))
+    avi[last: last + 8 + old + (old & 1)] = b"00dc" + struct.pack("<I", len(big)) + big + b"\0" * (len(big) & 1)
+    movi = avi.find(b"movi") - 8
+    for at in (4, movi + 4):  # RIFF and movi LIST sizes
+        avi[at: at + 4] = struct.pack("<I", struct.unpack("<I", avi[at: at + 4])[0] + grow)
+    idx1 = avi.find(b"idx1")
+    entry = idx1 + 8 + (struct.unpack("<I", avi[idx1 + 4: idx1 + 8])[0] // 16 - 1) * 16
+    avi[entry + 12: entry + 16] = struct.pack("<I", len(big))
+    path.write_bytes(bytes(avi))
+    return path
+
+
+def test_mjpeg_frame_headers_are_read_without_decoding(tmp_path: Path) -> None:
+    from edge_agent.camera.files import mjpeg_frame_sizes
+
+    clip = mjpeg_clip_with_one_huge_frame(tmp_path / "mixed.avi", side=4000)
+    assert list(mjpeg_frame_sizes(str(clip))) == [(640, 480), (640, 480), (4000, 4000)]
+
+
+@pytest.mark.slow
+def test_video_whose_header_lies_about_a_later_frame_is_refused_before_decoding(photo: Path, tmp_path: Path) -> None:
+    clip = mjpeg_clip_with_one_huge_frame(tmp_path / "lying.avi")
+    code, err, peak_mb = run_measured("verify", "--reference", str(photo), "--video", str(clip))
+    assert (code, err["error"], err["input"]) == (2, "image_too_large", "video"), err
+    assert "12000x12000" in err["message"]
+    assert peak_mb < PEAK_LIMIT_MB, f"peak RSS {peak_mb} MB"
+
+
 def _fifo(tmp_path: Path) -> Path:
     path = tmp_path / "fifo"
     os.mkfifo(path)

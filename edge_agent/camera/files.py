@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,11 @@ from edge_agent.vision.image import check_frame_size, read_image
 __all__ = ["IMAGE_SUFFIXES", "iter_frames"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+# A JPEG start-of-frame marker (baseline, extended, progressive, lossless; not DHT C4, JPG C8, DAC CC) and its
+# segment: length, precision, height, width, component count.
+_SOF = re.compile(rb"\xff[\xc0-\xc3\xc5-\xc7\xc9-\xcb\xcd-\xcf](..)(.)(..)(..)(.)", re.DOTALL)
+_SCAN_CHUNK = 1 << 20
 
 
 def iter_frames(path: Path, fps: float = 15.0) -> Iterator[tuple[np.ndarray, int]]:
@@ -36,12 +43,46 @@ def iter_frames(path: Path, fps: float = 15.0) -> Iterator[tuple[np.ndarray, int
         yield from _iter_video(path, f"/proc/self/fd/{fd}", fps)
 
 
+def _fourcc(cap: cv2.VideoCapture) -> str:
+    code = int(cap.get(cv2.CAP_PROP_FOURCC))
+    return "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))
+
+
+def mjpeg_frame_sizes(source: str) -> Iterator[tuple[int, int]]:
+    """(width, height) that each JPEG frame of a motion-JPEG clip declares, read without decoding any.
+
+    The container's header need not tell the truth: each MJPEG frame carries
+    its own size, and FFmpeg allocates whatever a frame declares when it
+    decodes it (a 12000x12000 frame in a 640x480 clip took 270 MB, and the
+    format allows 65535x65535). So every frame header is read first. Inside
+    JPEG entropy-coded data a 0xFF byte is always followed by 0x00 or a
+    restart marker, so only real markers (or, rarely, container bytes) match;
+    the segment's own consistency (length = 8 + 3 x components, precision 8
+    or 12) screens out container bytes that merely look like one.
+    """
+    fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        tail = b""
+        while chunk := os.read(fd, _SCAN_CHUNK):
+            data = tail + chunk
+            for m in _SOF.finditer(data):
+                length, precision, components = int.from_bytes(m[1], "big"), m[2][0], m[5][0]
+                if precision in (8, 12) and components in (1, 3, 4) and length == 8 + 3 * components:
+                    yield int.from_bytes(m[4], "big"), int.from_bytes(m[3], "big")
+            tail = data[-9:]
+    finally:
+        os.close(fd)
+
+
 def _iter_video(path: Path, source: str, fps: float) -> Iterator[tuple[np.ndarray, int]]:
     cap = cv2.VideoCapture(source)
     if not cap.isOpened():
         raise ImageUnreadable(f"{path} is not a readable video")
     try:
         check_frame_size(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), str(path))
+        if _fourcc(cap) in ("MJPG", "mjpg", "AVDJ", "jpeg"):
+            for width, height in mjpeg_frame_sizes(source):
+                check_frame_size(width, height, str(path))
         index = 0
         while True:
             ok, bgr = cap.read()
