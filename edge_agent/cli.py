@@ -31,7 +31,7 @@ def _model_dir(arg: Path | None) -> Path | None:
     if env:
         return Path(env)
     from edge_agent.modelset.install import model_directory
-    from edge_agent.provision.commands import default_state_dir
+    from edge_agent.paths import default_state_dir
 
     return model_directory("", default_state_dir())  # an installed signed set, else the factory set
 
@@ -106,7 +106,7 @@ def _cmd_demo(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     import random
 
-    from edge_agent._proto import carrier_pb2 as pb
+    from edge_agent.attest.liveness import liveness_name
     from edge_agent.camera.files import iter_frames
     from edge_agent.liveness.challenge import random_actions
     from edge_agent.liveness.session import LivenessSession
@@ -133,7 +133,7 @@ def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     passed = live.live and match is not None and match.matched
     out = {
         "decision": "pass" if passed else "fail",
-        "liveness": pb.LivenessVerdict.Name(live.verdict),
+        "liveness": liveness_name(live.verdict),
         "reasons": [*live.reasons, match.decision if match else "no_usable_frame"],
         "challenge": [a.value for a in actions],
         "events": [{"kind": e.kind, "message": e.message, "progress": round(e.progress, 2)} for e in events],

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.attest.keys import DeviceKeys
+from edge_agent.attest.liveness import liveness_to_proto
 from edge_agent.attest.result import ResultFields, commitment, sign_result
+from edge_agent.liveness.verdict import Verdict
 from edge_agent.matching.matcher import MatchResult
 from edge_agent.outbox.store import Outbox, Record
 from edge_agent.vision.embedder import quantise_embedding
@@ -40,11 +41,11 @@ class ResultRecorder:
         match: MatchResult | None,
         probe_embedding: np.ndarray | None,
         *,
-        liveness: int = pb.LIVENESS_NOT_RUN,
+        liveness: Verdict = Verdict.NOT_RUN,
         reasons: tuple[str, ...] = (),
     ) -> Record:
         """Sign and commit; returns once the result is durable. ``match`` None means no comparison was possible."""
-        live_ok = liveness == pb.LIVENESS_LIVE or (not self.require_liveness and liveness == pb.LIVENESS_NOT_RUN)
+        live_ok = liveness is Verdict.LIVE or (not self.require_liveness and liveness is Verdict.NOT_RUN)
         passed = match is not None and match.matched and live_ok
         codes = list(reasons)
         if match is not None:
@@ -60,7 +61,7 @@ class ResultRecorder:
             model_manifest_sha256=self.manifest_sha256,
             passed=passed,
             reason_codes=tuple(codes),
-            liveness=liveness,
+            liveness=liveness_to_proto(liveness),
             embedding_commitment=commit,
             similarity=match.similarity if (self.send_similarity and match is not None) else None,
         )

@@ -12,7 +12,6 @@ import argparse
 import datetime as dt
 import hashlib
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -23,9 +22,11 @@ from cryptography import x509
 
 from edge_agent.carrier.client import CarrierClient
 from edge_agent.device import DeviceState, Identity, NotEnrolled
+from edge_agent.display import print_fields
 from edge_agent.errors import BadInput, EdgeAgentError
+from edge_agent.paths import default_state_dir, default_trusted_dir
 
-__all__ = ["add_parsers", "default_state_dir"]
+__all__ = ["add_parsers"]
 
 
 class CarrierUnreachable(EdgeAgentError):
@@ -42,10 +43,6 @@ class BacklogPending(EdgeAgentError):
 
 class StateUnusable(EdgeAgentError):
     code = "state_dir_unusable"
-
-
-def default_state_dir() -> Path:
-    return Path(os.environ.get("EDGE_AGENT_STATE", "/var/lib/edge-agent"))
 
 
 def _summary(state: DeviceState) -> dict[str, Any]:
@@ -293,18 +290,6 @@ def _print_selftest(out: dict[str, Any]) -> None:
         print(f"SELFTEST PASSED: {n} checks{extra}")
 
 
-def _print(out: dict[str, Any]) -> None:
-    def walk(d: dict[str, Any], indent: str = "") -> None:
-        for k, v in d.items():
-            if isinstance(v, dict):
-                print(f"{indent}{k}:")
-                walk(v, indent + "  ")
-            else:
-                print(f"{indent}{k}: {v}")
-
-    walk(out)
-
-
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("provision", help="create the device identity and enrol it with the carrier")
     p.add_argument("--carrier", required=True, help="carrier result service HOST:PORT")
@@ -317,9 +302,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--discard-undelivered", action="store_true",
                    help="with --force: replace it even when the carrier cannot be given every signed result")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(run=_provision, show=_print)
-
-    from edge_agent.modelset.commands import default_trusted_dir
+    p.set_defaults(run=_provision, show=print_fields)
 
     st = sub.add_parser("selftest", help="camera, models, inference budget, carrier and clock, outbox, disk, keys")
     st.add_argument("--config", type=Path, default=None, help="TOML file (default /etc/edge-agent/config.toml)")
@@ -331,7 +314,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("rotate-keys", help="new signing and TLS keys, enrolled with the carrier; old ones retired")
     r.add_argument("--state", type=Path, default=default_state_dir())
     r.add_argument("--json", action="store_true")
-    r.set_defaults(run=_rotate, show=_print)
+    r.set_defaults(run=_rotate, show=print_fields)
 
     d = sub.add_parser("decommission", help="revoke this device at the carrier, then erase keys and state")
     d.add_argument("--state", type=Path, default=default_state_dir())
@@ -339,10 +322,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--force", action="store_true", help="discard results the carrier has not received")
     d.add_argument("--offline", action="store_true", help="erase even when the carrier cannot be reached")
     d.add_argument("--json", action="store_true")
-    d.set_defaults(run=_decommission, show=_print)
+    d.set_defaults(run=_decommission, show=print_fields)
 
     s = sub.add_parser("status", help="identity, certificate expiry, models, outbox backlog, last submission")
     s.add_argument("--state", type=Path, default=default_state_dir())
     s.add_argument("--models", type=Path, default=None)
     s.add_argument("--json", action="store_true")
-    s.set_defaults(run=_status, show=_print)
+    s.set_defaults(run=_status, show=print_fields)

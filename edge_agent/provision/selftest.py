@@ -85,7 +85,7 @@ def _identity(state: DeviceState, now: dt.datetime) -> Outcome:
 
 
 def _models(config: Config, state: DeviceState, trusted: Path) -> Outcome:
-    from edge_agent.modelset.commands import verify_model_set
+    from edge_agent.modelset.verify import verify_model_set
 
     out = verify_model_set(config.models.directory, state.root, trusted)
     if out["installed"] == "signed bundle":
