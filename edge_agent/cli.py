@@ -2,7 +2,8 @@
 
 Exit codes are part of the interface: 0 success / match, 1 no match,
 2 bad input (unreadable image, no face, ...), 3 the device itself is not fit
-(missing or tampered model, no runtime).
+(missing or tampered model, no runtime); an error's code comes from its class
+(``edge_agent/errors.py``, table in docs/errors.md).
 """
 
 from __future__ import annotations
@@ -17,12 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent import __version__
-from edge_agent.errors import BadInput, EdgeAgentError
+from edge_agent.errors import EXIT_NO_MATCH, EXIT_OK, BadInput, EdgeAgentError, exit_code_of
 
 __all__ = ["main"]
-
-EXIT_OK, EXIT_NO_MATCH, EXIT_BAD_INPUT, EXIT_UNHEALTHY = 0, 1, 2, 3
-
 
 def _model_dir(arg: Path | None) -> Path | None:
     if arg is not None:
@@ -222,7 +220,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except EdgeAgentError as exc:
         print(f"edge-agent: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exit_code_of(exc)
     configure_logging(config.log_format)
     return serve(config)
 
@@ -339,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code, out = run(args)
     except EdgeAgentError as exc:
-        code = EXIT_BAD_INPUT if isinstance(exc, BadInput) else EXIT_UNHEALTHY
+        code = exit_code_of(exc)
         err = {"error": exc.code, "message": str(exc)}
         if exc.subject:
             err["input"] = exc.subject

@@ -16,15 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from edge_agent.errors import BadInput
+from edge_agent.errors import ConfigError
 
 __all__ = ["DEFAULT_PATH", "Config", "ConfigError", "check_api", "load_config"]
 
 DEFAULT_PATH = Path(os.environ.get("EDGE_AGENT_CONFIG", "/etc/edge-agent/config.toml"))
-
-
-class ConfigError(BadInput):
-    code = "config_error"
 
 
 @dataclass(frozen=True)

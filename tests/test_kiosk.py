@@ -140,7 +140,7 @@ def test_runner_keeps_reasons_for_the_clerk_and_only_the_outcome_for_the_custome
 
 
 def test_a_session_without_a_result_is_interrupted_not_verified() -> None:
-    from edge_agent.terminal import AgentUnavailable
+    from edge_agent.errors import AgentUnavailable
 
     runner = _run(FakeLink([apb.SessionEvent(prompt=apb.Prompt(action="blink"))], AgentUnavailable("CANCELLED: x")))
     assert runner.current()["outcome"] == "interrupted"

@@ -8,13 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import grpc
 import numpy as np
 import pytest
 from carrier_harness import Carrier, start_carrier
 
 from edge_agent.carrier.client import CarrierClient
 from edge_agent.device import DeviceState
+from edge_agent.errors import CarrierRefused
 from edge_agent.matching.matcher import decide
 from edge_agent.outbox.store import Outbox
 from edge_agent.provision.lock import agent_lock
@@ -74,9 +74,9 @@ def test_rotate_delivers_first_then_retires_the_old_certificate(carrier: Carrier
     assert dev.keys.public_key() != old_pub
     works_with_carrier(dev, carrier)
     stale = CarrierClient(old.carrier_target, old.credentials)
-    with pytest.raises(grpc.RpcError) as info:
+    with pytest.raises(CarrierRefused) as info:
         stale.heartbeat(old.device_id, 0, 0)
-    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED and "replaced" in (info.value.details() or "")
+    assert info.value.status == "PERMISSION_DENIED" and "replaced" in info.value.detail
     stale.close()
     record_result(dev, "txn-after-rotation")  # signed with the new key, accepted
     code, out, _ = cli("rotate-keys", "--state", dev.root)

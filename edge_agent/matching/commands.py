@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edge_agent.errors import BadInput
+from edge_agent.errors import EXIT_OK, BadInput
 
 __all__ = ["add_parser"]
 
@@ -31,7 +31,7 @@ def _evaluate(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     out = report(score_pairs(pairs, outcomes, args.reference_format), threshold)
     out = {**out, "reference_format": args.reference_format, "embedder": EMBEDDERS[args.precision],
            "model_set": manifest.version}
-    return 0, out
+    return EXIT_OK, out
 
 
 def _show(out: dict[str, Any]) -> None:

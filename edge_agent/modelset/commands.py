@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.display import print_fields
-from edge_agent.errors import BadInput
+from edge_agent.errors import EXIT_OK, BadInput
 from edge_agent.modelset.verify import check_factory_set, verify_model_set
 from edge_agent.paths import default_state_dir, default_trusted_dir
 
@@ -36,7 +36,7 @@ def _keygen(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     pub = out.with_suffix(".pub")
     atomic_write(pub, key.public_key().public_bytes(serialization.Encoding.PEM,
                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
-    return 0, {"private_key": str(out), "public_key": str(pub), "key_id": key_id(key.public_key()),
+    return EXIT_OK, {"private_key": str(out), "public_key": str(pub), "key_id": key_id(key.public_key()),
                "next": f"copy {pub.name} into each device's release-keys folder (/etc/edge-agent/release-keys)"}
 
 
@@ -48,7 +48,7 @@ def _pack(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     models = args.models or DEFAULT_MODEL_DIR
     data = pack(models, load_private_key(args.key))
     atomic_write(args.out, data)
-    return 0, {"bundle": str(args.out), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return EXIT_OK, {"bundle": str(args.out), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _install(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
@@ -66,11 +66,11 @@ def _install(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     out = store.install(bundle, in_use)
     if out["changed"]:
         out["next"] = "restart the agent to load it: systemctl restart edge-agent"
-    return 0, out
+    return EXIT_OK, out
 
 
 def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    return 0, verify_model_set("", _state(args), args.trusted)
+    return EXIT_OK, verify_model_set("", _state(args), args.trusted)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

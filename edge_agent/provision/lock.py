@@ -13,13 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import AgentRunning
 
 __all__ = ["AgentRunning", "agent_lock"]
-
-
-class AgentRunning(EdgeAgentError):
-    code = "agent_running"
 
 
 @contextmanager
