@@ -244,6 +244,7 @@ def test_the_terminal_exits_5_and_says_why_when_the_carrier_rejects_a_pass(runni
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answer,code,said", [(accept, 1, "carrier: ACCEPTED (receipt rcpt-1)"),
                                               (unreachable, 1, "carrier: PENDING")])
 def test_the_terminal_shows_the_carrier_state_of_a_fail(answer, code: int, said: str, running,

@@ -39,6 +39,7 @@ def replica(state: Path, store: str) -> tuple[subprocess.Popen[str], str, str]:
     return proc, f"127.0.0.1:{ports[0]}", f"127.0.0.1:{ports[1]}"
 
 
+@pytest.mark.slow
 def test_carrier_server_command(tmp_path: Path, carrier_store: StoreFactory) -> None:
     state = tmp_path / "carrier"
     store = carrier_store.url() or f"sqlite:///{state / 'carrier.db'}"
@@ -86,6 +87,7 @@ def test_carrier_server_command(tmp_path: Path, carrier_store: StoreFactory) -> 
     assert "carrier stopped" in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("store", ["mysql://carrier", "postgresql://edge@127.0.0.1:1/carrier?connect_timeout=1"])
 def test_bad_or_unreachable_store_is_one_clear_line(tmp_path: Path, store: str) -> None:
     done = cli(tmp_path / "carrier", store, "token")

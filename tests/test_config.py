@@ -70,6 +70,7 @@ def test_off_loopback_tcp_with_mutual_tls_is_accepted_and_served(tmp_path: Path)
     assert cfg.api.tcp == "0.0.0.0:7070" and _tcp_credentials(cfg) is not None
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_public_plaintext_api(tmp_path: Path) -> None:
     path = write(tmp_path, f"state_dir = '{tmp_path}'\n[api]\ntcp = '0.0.0.0:7070'\n")
     proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", "serve", "--config", str(path)],
@@ -82,6 +83,7 @@ def test_missing_explicit_file(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
 
 
+@pytest.mark.slow
 def test_config_show_command(tmp_path: Path) -> None:
     path = write(tmp_path, "[api]\ntcp = '127.0.0.1:7070'\n")
     proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", "config", "show", "--config", str(path)],

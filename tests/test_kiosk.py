@@ -168,6 +168,7 @@ def test_listen_addresses_other_than_loopback_need_tls_and_a_token(tmp_path: Pat
     check_exposure("0.0.0.0", cert, key, "t" * 32)
 
 
+@pytest.mark.slow
 def test_the_command_refuses_an_open_address_with_a_clear_error() -> None:
     proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", "kiosk", "--listen", "0.0.0.0:8080"],
                           capture_output=True, text=True, timeout=60, env={**os.environ, "EDGE_AGENT_KIOSK_TOKEN": ""})

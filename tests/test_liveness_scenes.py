@@ -145,6 +145,7 @@ def test_pose_is_solved_on_rendered_turns(pipeline, face3d: Face3D) -> None:
         assert abs(head_pose(mesh, frame.shape)[0] - yaw) < 12, yaw
 
 
+@pytest.mark.slow
 def test_verify_cli_on_frames_and_video(live: Scene, faces_dir: Path, tmp_path: Path) -> None:
     frames = tmp_path / "frames"
     frames.mkdir()
