@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from edge_agent.config import PRECISIONS
 from edge_agent.errors import EXIT_OK, BadInput
 
 __all__ = ["add_parser"]
@@ -50,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--reference-format", choices=["photo", "id-chip"], default="photo",
                    help="id-chip: turn each reference (img1) into a 102x126, 1 KB JPEG 2000 chip portrait first")
     e.add_argument("--threads", type=int, default=1, help="worker processes (one interpreter thread each)")
-    e.add_argument("--precision", choices=["float", "int8", "dlib-float", "dlib-int8"], default="float",
+    e.add_argument("--precision", choices=PRECISIONS, default="float",
                    help="embedder (default: SFace float16)")
     e.add_argument("--models", type=Path, default=None, help="model folder (default: EDGE_AGENT_MODELS or ./models)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
