@@ -343,6 +343,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, run the command, print its result; returns the exit code."""
     args = _parser().parse_args(argv)
     if getattr(args, "handler", None) is not None:
         code: int = args.handler(args)

@@ -177,6 +177,7 @@ def _print(out: dict[str, Any]) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """``edge-agent terminal verify|result|health|cancel``."""
     p = sub.add_parser("terminal", help="reference client of the terminal API (what the store terminal does)")
     p.add_argument("--socket", type=Path, default=Path(os.environ.get("EDGE_AGENT_SOCKET", DEFAULT_SOCKET)),
                    help="the agent's Unix socket (EDGE_AGENT_SOCKET)")

@@ -52,6 +52,7 @@ def _show(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """``edge-agent camera pair|show``."""
     import json
 
     c = sub.add_parser("camera", help="pair the terminal's camera (injection defence) or show the pairing")

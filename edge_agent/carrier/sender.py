@@ -31,12 +31,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DrainReport:
+    """What one drain did: records acknowledged, rejected, and whether it stopped to wait."""
+
     acked: int
     rejected: int
     waiting: bool  # a retryable failure stopped the drain; records remain pending
 
 
 class Sender:
+    """Delivers the outbox in counter order through ``submit`` (``Carrier.submit``)."""
+
     def __init__(self, outbox: Outbox, submit: Callable[[bytes], pb.SubmitAck], *, clock: Clock | None = None,
                  rng: random.Random | None = None, base_ms: int = 500, cap_ms: int = 60_000) -> None:
         self.outbox = outbox
@@ -47,9 +51,11 @@ class Sender:
         self.cap_ms = cap_ms
 
     def backoff_ms(self, attempts: int) -> int:
+        """Full-jitter exponential backoff for a record tried ``attempts`` times."""
         return int(self.rng.uniform(0, min(self.cap_ms, self.base_ms * 2 ** min(attempts, 30))))
 
     def drain(self) -> DrainReport:
+        """Send what is due until the outbox is empty or the carrier is unavailable."""
         acked = rejected = 0
         while True:
             rec = self.outbox.next_pending()

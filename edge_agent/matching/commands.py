@@ -45,6 +45,7 @@ def _show(out: dict[str, Any]) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """``edge-agent evaluate``: FNMR at fixed FMR on a pair list."""
     e = sub.add_parser("evaluate", help="error rates on a labelled pair list (FNMR, FMR, EER)")
     e.add_argument("--root", type=Path, required=True, help="folder the pair list's paths are relative to")
     e.add_argument("--pairs", type=Path, required=True, help="TSV with header 'img1 img2 same' (1 = same person)")

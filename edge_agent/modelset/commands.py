@@ -74,6 +74,7 @@ def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """``edge-agent models keygen|pack|install|verify``."""
     p = sub.add_parser("models", help="signed model sets: keygen, pack (release side), install, verify (device)")
     cmds = p.add_subparsers(dest="models_command", required=True)
 

@@ -286,6 +286,7 @@ def _print_selftest(out: dict[str, Any]) -> None:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """``provision``, ``selftest``, ``rotate-keys``, ``decommission`` and ``status``."""
     p = sub.add_parser("provision", help="create the device identity and enrol it with the carrier")
     p.add_argument("--carrier", required=True, help="carrier result service HOST:PORT")
     p.add_argument("--token", required=True, help="one-time enrolment token")

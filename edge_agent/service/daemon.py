@@ -120,6 +120,7 @@ class Agent(apb_grpc.AgentServicer):
     _lock_tokens: threading.Lock = field(default_factory=threading.Lock)
 
     def Health(self, request: apb.HealthRequest, context: grpc.ServicerContext) -> apb.HealthResponse:
+        """Whether the agent can verify, and what is wrong if not."""
         backlog = self.recorder.outbox.backlog() if self.recorder else 0
         model_set = self.pipeline.manifest.version if self.pipeline else ""
         last_ack = self.recorder.outbox.last_acked_ms() if self.recorder else 0
@@ -130,6 +131,7 @@ class Agent(apb_grpc.AgentServicer):
                                   warnings=self.warnings)
 
     def Cancel(self, request: apb.CancelRequest, context: grpc.ServicerContext) -> apb.CancelResponse:
+        """Stop the running session of this transaction; nothing is recorded for it."""
         try:
             _check_txn(request.transaction_id)
         except EdgeAgentError as exc:
@@ -179,6 +181,7 @@ class Agent(apb_grpc.AgentServicer):
                                 signed_result=rec.signed, counter=rec.counter, last_error=rec.last_error or "")
 
     def Preview(self, request: apb.PreviewRequest, context: grpc.ServicerContext) -> Iterator[apb.PreviewFrame]:
+        """The camera's frames, downscaled, while a session runs (one watcher at a time)."""
         if not self.preview.watch():
             _refuse(context, PreviewBusy("the preview is already being watched"))
         try:
@@ -189,6 +192,7 @@ class Agent(apb_grpc.AgentServicer):
             self.preview.unwatch()
 
     def cancel_all(self) -> None:
+        """Stop whatever session runs (on SIGTERM)."""
         self._cancel.set()
 
     def StartVerification(self, request: apb.StartRequest,
@@ -353,6 +357,7 @@ def _tcp_credentials(config: Config) -> grpc.ServerCredentials | None:
 
 
 def serve(config: Config) -> int:
+    """Run the agent until SIGTERM; returns the process exit code."""
     from edge_agent.provision.lock import agent_lock
 
     try:
