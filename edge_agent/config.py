@@ -1,8 +1,11 @@
 """Configuration: a TOML file over typed, frozen defaults; every error names its key.
 
 ``edge-agent config show [--config PATH]`` prints the effective configuration,
-so a technician sees exactly what the daemon will use. Unknown keys are
-errors (a typo must not silently fall back to a default).
+so a technician sees exactly what the daemon will use; ``--explain`` adds each
+key's bound and help. Unknown keys are errors (a typo must not silently fall
+back to a default). Each setting carries its own constraint and help text
+(``setting(...)``: a ``Literal`` type for choices, ``gt``/``ge`` for bounds), so
+validation, ``--explain`` and the CLI's ``choices=`` all read one place.
 """
 
 from __future__ import annotations
@@ -14,73 +17,101 @@ import tomllib
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, cast, get_args, get_origin, get_type_hints
 
-from edge_agent.errors import BadInput
+from edge_agent.errors import ConfigError
 
-__all__ = ["DEFAULT_PATH", "Config", "ConfigError", "check_api", "load_config"]
+__all__ = ["DEFAULT_PATH", "LOG_FORMATS", "PRECISIONS", "TARGET_NAMES", "Config", "ConfigError", "LogFormat",
+           "Precision", "TargetName", "check_api", "explain", "load_config", "setting"]
 
 DEFAULT_PATH = Path(os.environ.get("EDGE_AGENT_CONFIG", "/etc/edge-agent/config.toml"))
 
+# The choices, once: the CLI's --precision/--target and the config's validation read these.
+Precision = Literal["float", "int8", "dlib-float", "dlib-int8"]
+TargetName = Literal["auto", "pi4", "pi5", "generic"]
+LogFormat = Literal["auto", "json", "console"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+TARGET_NAMES: tuple[str, ...] = get_args(TargetName)
+LOG_FORMATS: tuple[str, ...] = get_args(LogFormat)
 
-class ConfigError(BadInput):
-    code = "config_error"
+
+def setting(default: Any, help: str, *, gt: float | None = None, ge: float | None = None) -> Any:
+    """A dataclass field with its help text and bound, read by validation and ``config show --explain``."""
+    return field(default=default, metadata={"help": help, "gt": gt, "ge": ge})
 
 
 @dataclass(frozen=True)
 class CameraConfig:
-    source: str = "picamera"  # picamera | /dev/videoN | a clip or frame folder
-    width: int = 0  # 0: from models.target (640x480 at 15 or 30 frames/s)
-    height: int = 0
-    fps: float = 0.0
+    """``[camera]``: which camera and how it captures."""
+
+    source: str = setting("picamera", "picamera | /dev/videoN | a clip or frame folder")
+    width: int = setting(0, "capture width; 0: from models.target (640x480 at 15 or 30 frames/s)", ge=0)
+    height: int = setting(0, "capture height; 0: from models.target", ge=0)
+    fps: float = setting(0.0, "frames per second; 0: from models.target", ge=0)
 
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    directory: str = ""  # empty: the models/ folder of this installation
-    precision: str = "float"  # SFace float16 (int8 is slower on x86; time both on the Pi) or dlib-float/dlib-int8
-    threads: int = 0  # 0: from target
-    target: str = "auto"  # auto (read the board name) | pi4 | pi5 | generic: see edge_agent/target.py
+    """``[models]``: which model set, at which precision, on how many threads."""
+
+    directory: str = setting("", "model folder; empty: an installed signed set, else this installation's models/")
+    precision: Precision = setting("float", "embedder: SFace float16 (int8 is slower on x86; time both on the Pi) "
+                                   "or the dlib port (dlib-float, dlib-int8)")
+    threads: int = setting(0, "inference threads; 0: from models.target", ge=0)
+    target: TargetName = setting("auto", "hardware profile: auto reads the board name (edge_agent/target.py)")
 
 
 @dataclass(frozen=True)
 class CarrierConfig:
-    target: str = ""  # HOST:PORT of the carrier's result service; empty until provisioned
-    deadline_s: float = 5.0
-    send_similarity: bool = False  # raw scores help attackers hill-climb: off unless the carrier needs them
+    """``[carrier]``: where results go."""
+
+    target: str = setting("", "HOST:PORT of the carrier's result service; empty: the one enrolled with")
+    deadline_s: float = setting(5.0, "deadline of each carrier call, seconds", gt=0)
+    send_similarity: bool = setting(False, "send the raw score; off unless the carrier needs it (scores help "
+                                    "attackers hill-climb)")
 
 
 @dataclass(frozen=True)
 class ApiConfig:
-    socket: str = "/run/edge-agent/agent.sock"
-    socket_group: str = "edge-terminal"
-    # e.g. 127.0.0.1:7070; empty = Unix socket only. The API carries reference photos: any address
-    # other than loopback needs mutual TLS (all three tls_* files), or the configuration is refused.
-    tcp: str = ""
-    tls_cert: str = ""  # PEM certificate the agent presents on api.tcp
-    tls_key: str = ""  # its private key (PEM)
-    tls_client_ca: str = ""  # PEM CA that signed the terminals' client certificates (required when set)
-    result_window_s: float = 900.0  # GetResult answers the session's own client for this long after it ends
+    """``[api]``: the terminal API's socket, optional TCP port and its TLS."""
+
+    socket: str = setting("/run/edge-agent/agent.sock", "Unix socket of the terminal API")
+    socket_group: str = setting("edge-terminal", "group that may open the socket (the terminals' user)")
+    # The API carries reference photos: any address other than loopback needs mutual TLS (all three tls_*
+    # files), or the configuration is refused.
+    tcp: str = setting("", "HOST:PORT to serve on too, e.g. 127.0.0.1:7070; empty: Unix socket only; off "
+                       "loopback only with api.tls_*")
+    tls_cert: str = setting("", "PEM certificate the agent presents on api.tcp")
+    tls_key: str = setting("", "its private key (PEM)")
+    tls_client_ca: str = setting("", "PEM CA that signed the terminals' client certificates")
+    result_window_s: float = setting(900.0, "GetResult answers the session's own client this long after it ends, "
+                                     "seconds", gt=0)
 
 
 @dataclass(frozen=True)
 class OutboxSettings:
-    # Acknowledged records are deleted this long after the carrier's acknowledgement (the device counter
-    # is kept apart and never goes back); pending and rejected records are never deleted.
-    retention_days: float = 30.0
+    """``[outbox]``: how long delivered results are kept."""
+
+    # The device counter is kept apart and never goes back; pending and rejected records are never deleted.
+    retention_days: float = setting(30.0, "acknowledged records are deleted this long after the carrier's "
+                                    "acknowledgement, days", gt=0)
 
 
 @dataclass(frozen=True)
 class LivenessSettings:
-    steps: int = 3
-    step_timeout_s: float = 5.0
-    seed: int = -1  # -1: a fresh random challenge order per session; fixed seeds are for tests and demos only
+    """``[liveness]``: the active challenge a customer does (the session's tuning is in liveness/session.py)."""
+
+    steps: int = setting(3, "actions per challenge (blink, turn left, turn right, in random order)", gt=0)
+    step_timeout_s: float = setting(5.0, "time for each action, seconds", gt=0)
+    seed: int = setting(-1, "-1: a fresh random order per session; a fixed seed is for tests and demos only")
 
 
 @dataclass(frozen=True)
 class Config:
-    state_dir: str = "/var/lib/edge-agent"
-    log_format: str = "auto"  # auto (JSON under systemd) | json | console
+    """The whole configuration; ``effective()`` fills what the hardware target decides."""
+
+    state_dir: str = setting("/var/lib/edge-agent", "device state: identity, keys, outbox, installed models")
+    log_format: LogFormat = setting("auto", "auto (JSON under systemd, else console) | json | console")
     camera: CameraConfig = field(default_factory=CameraConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     carrier: CarrierConfig = field(default_factory=CarrierConfig)
@@ -89,6 +120,7 @@ class Config:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
 
     def as_dict(self) -> dict[str, Any]:
+        """Every key, nested by section, as ``config show`` prints it."""
         return dataclasses.asdict(self)
 
     def effective(self) -> Config:
@@ -101,21 +133,23 @@ class Config:
             self,
             camera=dataclasses.replace(cam, width=cam.width or t.width, height=cam.height or t.height,
                                        fps=cam.fps or t.fps),
-            models=dataclasses.replace(models, threads=models.threads or t.threads, target=t.name),
+            models=dataclasses.replace(models, threads=models.threads or t.threads, target=cast(TargetName, t.name)),
         )
 
 
-_CHOICES = {
-    "log_format": {"auto", "json", "console"},
-    "models.precision": {"float", "int8", "dlib-float", "dlib-int8"},
-    "models.target": {"auto", "pi4", "pi5", "generic"},
-}
-_POSITIVE = {"carrier.deadline_s", "liveness.steps", "liveness.step_timeout_s", "api.result_window_s",
-             "outbox.retention_days"}
-_NOT_NEGATIVE = {"camera.width", "camera.height", "camera.fps", "models.threads"}  # 0 = from the target
+def _bound(meta: Any) -> str:
+    if meta.get("gt") is not None:
+        return f"> {meta['gt']:g}"
+    if meta.get("ge") is not None:
+        return f">= {meta['ge']:g}"
+    return ""
 
 
-def _check(key: str, typ: Any, value: Any) -> Any:
+def _check(key: str, typ: Any, value: Any, meta: Any) -> Any:
+    if get_origin(typ) is Literal:
+        if value not in get_args(typ):
+            raise ConfigError(f"{key}: must be one of {', '.join(sorted(get_args(typ)))}; got {value!r}")
+        return value
     if typ is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
@@ -128,18 +162,18 @@ def _check(key: str, typ: Any, value: Any) -> Any:
         value = float(value)
     elif typ is str and not isinstance(value, str):
         raise ConfigError(f"{key}: expected a string, got {value!r}")
-    if key in _POSITIVE and value <= 0:
-        raise ConfigError(f"{key}: must be greater than 0, got {value!r}")
-    if key in _NOT_NEGATIVE and value < 0:
-        raise ConfigError(f"{key}: must be 0 (from the target) or more, got {value!r}")
-    if key in _CHOICES and value not in _CHOICES[key]:
-        raise ConfigError(f"{key}: must be one of {', '.join(sorted(_CHOICES[key]))}; got {value!r}")
+    if meta.get("gt") is not None and value <= meta["gt"]:
+        raise ConfigError(f"{key}: must be greater than {meta['gt']:g}, got {value!r}")
+    if meta.get("ge") is not None and value < meta["ge"]:
+        raise ConfigError(f"{key}: must be {meta['ge']:g} (from the target) or more, got {value!r}"
+                          if meta["ge"] == 0 else f"{key}: must be {meta['ge']:g} or more, got {value!r}")
     return value
 
 
 def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = set(fields)
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"unknown key{'s' if len(unknown) > 1 else ''}: "
@@ -156,7 +190,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
                 raise ConfigError(f"{key}: expected a table [{key}]")
             values[name] = _build(typ, section, f"{key}.")  # type: ignore[arg-type]
         elif name in data:
-            values[name] = _check(key, typ, data[name])
+            values[name] = _check(key, typ, data[name], fields[name].metadata)
     return cls(**values)
 
 
@@ -210,5 +244,26 @@ def check_api(api: ApiConfig) -> None:
                           "api.tls_client_ca (or use 127.0.0.1)")
 
 
+def explain(config: Config) -> list[dict[str, Any]]:
+    """Each key with its value, its bound or choices, and its help, in file order."""
+    rows: list[dict[str, Any]] = []
+
+    def walk(obj: Any, prefix: str) -> None:
+        hints = get_type_hints(type(obj))
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, f"{prefix}{f.name}.")
+                continue
+            typ = hints[f.name]
+            bound = ("one of " + ", ".join(get_args(typ))) if get_origin(typ) is Literal else _bound(f.metadata)
+            rows.append({"key": f"{prefix}{f.name}", "value": value, "bound": bound,
+                         "help": f.metadata.get("help", "")})
+
+    walk(config, "")
+    return rows
+
+
 def show(config: Config) -> str:
+    """The configuration as JSON."""
     return json.dumps(config.as_dict(), indent=2)

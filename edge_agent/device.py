@@ -33,16 +33,12 @@ from edge_agent.atomic import atomic_write, fsync_dir
 from edge_agent.attest.keys import SIGNING_KEY, DeviceKeys, FileKeyStore, new_signing_key, raw_public_key
 from edge_agent.carrier.client import CarrierClient, DeviceCredentials, enroll
 from edge_agent.carrier.pki import key_pem, make_csr, new_key, rotation_message
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import NotEnrolled
 from edge_agent.faults import crash_point
 
 __all__ = ["DeviceState", "Identity", "NotEnrolled"]
 
 TLS_KEY = "tls.key"
-
-
-class NotEnrolled(EdgeAgentError):
-    code = "not_enrolled"
 
 
 @dataclass(frozen=True)

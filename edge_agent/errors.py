@@ -1,32 +1,79 @@
-"""The agent's exceptions, in one place so callers can map them to exit codes and statuses.
+"""Every exception the agent raises on purpose, and what each means to a shell and to a gRPC client.
 
-Every error carries a short stable ``code`` (used in JSON output, reason codes
-and gRPC details) and a human message. Messages never contain biometric data:
-no pixel values, crops or embedding numbers, only what went wrong and where.
+Each error carries a short stable ``code`` (in JSON output, reason codes and
+gRPC details) and a human message. Messages never contain biometric data: no
+pixel values, crops or embedding numbers, only what went wrong and where.
+
+The exit code and the gRPC status are decided by a class's base, once, here
+(the table is in docs/errors.md); ``cli.py``, the daemon and the carrier
+commands read them with ``exit_code_of`` and ``grpc_status_of``::
+
+    EdgeAgentError                 exit 3  INTERNAL            a fault of the device or the software
+    ├── BadInput                   exit 2  INVALID_ARGUMENT    the caller can fix the request
+    │   ├── ImageUnreadable ── ImageTooLarge, ImageFormatUnsupported
+    │   ├── NoFace, MultipleFaces, FaceTooSmall, FaceTooBlurry, Pose
+    │   ├── ConfigError, UnknownTarget
+    │   ├── BundleInvalid, BundleSignatureError, DowngradeRefused
+    │   ├── EnrolmentRefused, AgentRefused, BadTransactionId, BadNonce
+    │   └── KioskBusy, KioskListenError, IdReaderError, CatalogError
+    ├── Unhealthy                  exit 3  FAILED_PRECONDITION a technician must act before it works
+    │   ├── ModelError ── ModelIntegrityError, InstalledSetBroken
+    │   ├── AgentUnhealthy, NoCarrier, NotEnrolled, KeyStoreError, StateUnusable, CameraRefused
+    │   ├── AgentRunning, BacklogPending
+    │   ├── OutboxError ── (OutboxFull, DuplicateTransaction, OutboxCorrupt: also under their own bases)
+    │   └── SchemaTooNew, UnsupportedStore
+    ├── Busy                       exit 3  RESOURCE_EXHAUSTED  full or in use: later, or after freeing room
+    │   └── SessionBusy, PreviewBusy, OutboxFull
+    ├── Unavailable                exit 3  UNAVAILABLE         retry later: nothing was refused
+    │   └── CarrierUnavailable, BadCarrierNonce, CameraError, AgentUnavailable, SpeechUnavailable,
+    │       StoreUnavailable
+    ├── Refused                    exit 3  PERMISSION_DENIED   the other side said no, for good
+    │   └── CarrierRefused
+    ├── Duplicate                  exit 3  ALREADY_EXISTS      a transaction id gets one result
+    │   └── DuplicateTransaction
+    ├── NotFound                   exit 3  NOT_FOUND           no such result (or not yours to see)
+    │   └── NoResult
+    ├── Cancelled                  exit 3  CANCELLED           the client went away; nothing recorded
+    │   └── SessionCancelled
+    └── Untrusted                  exit 3  DATA_LOSS           stored or received data fails its checks
+        └── MalformedResult, BadSignature, InvalidResult, OutboxCorrupt
+
+An error that is two things (``OutboxFull`` is an ``OutboxError`` and ``Busy``)
+lists the base that decides its mapping first.
+Exit 2 is "your input", exit 3 "this device or its peers" (documented since the
+first release, so scripts rely on it); 0 and 1 are answers (pass, no match) and
+4 and 5 the terminal's pending and rejected, never errors. ``StaleSubmission``
+is no error of the agent's but a signal inside the reference carrier's store.
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "BadInput",
-    "EdgeAgentError",
-    "FaceTooBlurry",
-    "FaceTooSmall",
-    "ImageFormatUnsupported",
-    "ImageTooLarge",
-    "ImageUnreadable",
-    "ModelError",
-    "ModelIntegrityError",
-    "MultipleFaces",
-    "NoFace",
-    "Pose",
+    "EXIT_BAD_INPUT", "EXIT_NO_MATCH", "EXIT_OK", "EXIT_PENDING", "EXIT_REJECTED", "EXIT_UNHEALTHY", "AgentRefused",
+    "AgentRunning", "AgentUnavailable", "AgentUnhealthy", "BacklogPending", "BadCarrierNonce", "BadInput",
+    "BadNonce", "BadSignature", "BadTransactionId", "BundleInvalid", "BundleSignatureError", "Busy", "CameraError",
+    "CameraRefused", "Cancelled", "CarrierRefused", "CarrierUnavailable", "CatalogError", "ConfigError",
+    "DowngradeRefused", "Duplicate", "DuplicateTransaction", "EdgeAgentError", "EnrolmentRefused", "FaceTooBlurry",
+    "FaceTooSmall", "IdReaderError", "ImageFormatUnsupported", "ImageTooLarge", "ImageUnreadable",
+    "InstalledSetBroken", "InvalidResult", "KeyStoreError", "KioskBusy", "KioskListenError", "MalformedResult",
+    "ModelError", "ModelIntegrityError", "MultipleFaces", "NoCarrier", "NoFace", "NoResult", "NotEnrolled",
+    "NotFound", "OutboxCorrupt", "OutboxError", "OutboxFull", "Pose", "PreviewBusy", "Refused", "SchemaTooNew",
+    "SessionBusy", "SessionCancelled", "SpeechUnavailable", "StaleSubmission", "StateUnusable", "StoreUnavailable",
+    "Unavailable", "Unhealthy", "UnknownTarget", "UnsupportedStore", "Untrusted", "exit_code_of", "grpc_status_of",
 ]
+
+# Exit codes of the `edge-agent` commands: the answers, then the errors (from the classes below).
+# 1 is the answer "no": no match, a failed check, nothing to cancel. 4 and 5: a pass the carrier has not
+# acknowledged yet / has rejected (`edge-agent terminal`).
+EXIT_OK, EXIT_NO_MATCH, EXIT_BAD_INPUT, EXIT_UNHEALTHY, EXIT_PENDING, EXIT_REJECTED = 0, 1, 2, 3, 4, 5
 
 
 class EdgeAgentError(Exception):
     """Base of every error the agent raises on purpose."""
 
     code = "internal_error"
+    exit_code = EXIT_UNHEALTHY
+    grpc_status = "INTERNAL"  # a grpc.StatusCode name: this module stays free of grpc
 
     def __init__(self, message: str, *, subject: str | None = None) -> None:
         super().__init__(message)
@@ -37,13 +84,89 @@ class EdgeAgentError(Exception):
         return type(self)(f"{subject}: {self}", subject=subject)
 
 
+def exit_code_of(exc: EdgeAgentError) -> int:
+    """The process exit code for an error that ends a command."""
+    return exc.exit_code
+
+
+def grpc_status_of(exc: EdgeAgentError) -> str:
+    """The ``grpc.StatusCode`` name a server answers an error with."""
+    return exc.grpc_status
+
+
+# --- the bases: each decides one exit code and one gRPC status --------------------------------------------
+
+
 class BadInput(EdgeAgentError):
-    """The caller gave us something we cannot verify: exit code 2, INVALID_ARGUMENT."""
+    """The caller gave us something we cannot verify or use; the request can be fixed."""
 
     code = "bad_input"
+    exit_code = EXIT_BAD_INPUT
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class Unhealthy(EdgeAgentError):
+    """The device cannot do this until someone acts: models, identity, keys, state, schema."""
+
+    code = "unhealthy"
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class Busy(EdgeAgentError):
+    """A resource is in use or full; the same request may succeed later."""
+
+    code = "busy"
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+
+class Unavailable(EdgeAgentError):
+    """A peer or device (carrier, camera, agent, database) cannot be reached now; retrying is right."""
+
+    code = "unavailable"
+    grpc_status = "UNAVAILABLE"
+
+
+class Refused(EdgeAgentError):
+    """A peer answered and said no; retrying the same request will not help."""
+
+    code = "refused"
+    grpc_status = "PERMISSION_DENIED"
+
+
+class Duplicate(EdgeAgentError):
+    """Something that may exist once exists already."""
+
+    code = "duplicate"
+    grpc_status = "ALREADY_EXISTS"
+
+
+class NotFound(EdgeAgentError):
+    """Nothing by that name here, or nothing this caller may see (the two look alike on purpose)."""
+
+    code = "not_found"
+    grpc_status = "NOT_FOUND"
+
+
+class Cancelled(EdgeAgentError):
+    """The caller stopped the operation; nothing was recorded."""
+
+    code = "cancelled"
+    grpc_status = "CANCELLED"
+
+
+class Untrusted(EdgeAgentError):
+    """Bytes that fail their own checks (parse, signature, plausibility): never acted on."""
+
+    code = "untrusted"
+    grpc_status = "DATA_LOSS"
+
+
+# --- bad input ---------------------------------------------------------------------------------------------
 
 
 class ImageUnreadable(BadInput):
+    """Not an image we can decode: empty, truncated, not an image at all."""
+
     code = "image_unreadable"
 
 
@@ -60,18 +183,26 @@ class ImageFormatUnsupported(ImageUnreadable):
 
 
 class NoFace(BadInput):
+    """No face found where one is needed."""
+
     code = "no_face"
 
 
 class MultipleFaces(BadInput):
+    """More than one face: whose would we verify?"""
+
     code = "multiple_faces"
 
 
 class FaceTooSmall(BadInput):
+    """Too few pixels between the eyes for a trustworthy embedding."""
+
     code = "face_too_small"
 
 
 class FaceTooBlurry(BadInput):
+    """Too little detail (focus or motion blur) for a trustworthy embedding."""
+
     code = "face_too_blurry"
 
 
@@ -81,7 +212,88 @@ class Pose(BadInput):
     code = "pose"
 
 
-class ModelError(EdgeAgentError):
+class ConfigError(BadInput):
+    """The configuration file or a setting in it is wrong; the message names the key."""
+
+    code = "config_error"
+
+
+class UnknownTarget(BadInput):
+    """A hardware target name the agent has no profile for."""
+
+    code = "unknown_target"
+
+
+class BundleInvalid(BadInput):
+    """A model bundle that is not well formed."""
+
+    code = "bundle_invalid"
+
+
+class BundleSignatureError(BadInput):
+    """A model bundle not signed by a trusted release key."""
+
+    code = "bundle_signature"
+
+
+class DowngradeRefused(BadInput):
+    """A model set older than the one in use: never installed."""
+
+    code = "model_downgrade"
+
+
+class EnrolmentRefused(BadInput):
+    """The carrier refused the one-time enrolment token: ask for a new one."""
+
+    code = "enrolment_refused"
+
+
+class AgentRefused(BadInput):
+    """The agent refused a terminal's request as malformed or unknown."""
+
+    code = "agent_refused"
+
+
+class BadTransactionId(BadInput):
+    """A transaction id outside the safe alphabet (it travels into logs, the outbox and the carrier)."""
+
+    code = "bad_transaction_id"
+
+
+class BadNonce(BadInput):
+    """A carrier nonce in the request of the wrong length."""
+
+    code = "bad_nonce"
+
+
+class KioskBusy(BadInput):
+    """The kiosk already runs a verification."""
+
+    code = "kiosk_busy"
+
+
+class KioskListenError(BadInput):
+    """The kiosk cannot listen where it was told to."""
+
+    code = "kiosk_listen"
+
+
+class IdReaderError(BadInput):
+    """The ID card reader gave nothing usable."""
+
+    code = "id_reader"
+
+
+class CatalogError(BadInput):
+    """A kiosk language catalog that is missing or incomplete."""
+
+    code = "kiosk_language"
+
+
+# --- unhealthy ---------------------------------------------------------------------------------------------
+
+
+class ModelError(Unhealthy):
     """A model is missing, unreadable or not loadable: the device is unhealthy, not the input bad."""
 
     code = "model_error"
@@ -91,3 +303,206 @@ class ModelIntegrityError(ModelError):
     """A model file's sha256 does not match the manifest: refuse to load it."""
 
     code = "model_integrity"
+
+
+class InstalledSetBroken(ModelError):
+    """An installed signed model set no longer matches its signature or hashes."""
+
+    code = "model_integrity"
+
+
+class AgentUnhealthy(Unhealthy):
+    """The agent started with problems (models, identity, outbox) and verifies nothing until they are fixed."""
+
+    code = "agent_unhealthy"
+
+
+class NoCarrier(Unhealthy):
+    """No carrier is configured to issue a nonce, and the request brought none."""
+
+    code = "no_nonce"
+
+
+class NotEnrolled(Unhealthy):
+    """The device has no identity yet: run ``edge-agent provision``."""
+
+    code = "not_enrolled"
+
+
+class KeyStoreError(Unhealthy):
+    """The device keys cannot be read or are not what they should be."""
+
+    code = "keystore_error"
+
+
+class StateUnusable(Unhealthy):
+    """The state folder is missing, not ours, read-only or full."""
+
+    code = "state_dir_unusable"
+
+
+class CameraRefused(Unhealthy):
+    """The capture device is not one the agent may trust; ``code`` says why."""
+
+    code = "camera_refused"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class AgentRunning(Unhealthy):
+    """Another agent process holds the state folder."""
+
+    code = "agent_running"
+
+
+class BacklogPending(Unhealthy):
+    """Signed results are still undelivered; replacing the identity would orphan them."""
+
+    code = "outbox_backlog"
+
+
+class OutboxError(Unhealthy):
+    """The outbox database cannot do what was asked."""
+
+    code = "outbox_error"
+
+
+class OutboxCorrupt(Untrusted, OutboxError):
+    """The outbox database fails its integrity checks."""
+
+    code = "outbox_corrupt"
+
+
+class SchemaTooNew(Unhealthy):
+    """A carrier database migrated by newer software than this one."""
+
+    code = "carrier_schema_too_new"
+
+
+class UnsupportedStore(Unhealthy):
+    """A carrier store URL of an unknown kind."""
+
+    code = "carrier_store_url"
+
+
+# --- busy, unavailable, refused ----------------------------------------------------------------------------
+
+
+class SessionBusy(Busy):
+    """A verification is already running on this camera."""
+
+    code = "session_busy"
+
+
+class PreviewBusy(Busy):
+    """Someone is already watching the preview."""
+
+    code = "preview_busy"
+
+
+class OutboxFull(Busy, OutboxError):
+    """The outbox holds as many undelivered results as it may: deliver some first."""
+
+    code = "outbox_full"
+
+
+class CarrierUnavailable(Unavailable):
+    """The carrier did not answer in time or could not be reached (UNAVAILABLE, DEADLINE_EXCEEDED...): retry."""
+
+    code = "carrier_unreachable"
+
+    def __init__(self, message: str, *, status: str = "UNAVAILABLE", detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status  # the grpc.StatusCode name the carrier channel gave
+        self.detail = detail
+
+
+class CameraError(Unavailable):
+    """The camera cannot be opened or stopped delivering frames."""
+
+    code = "camera_error"
+
+
+class BadCarrierNonce(Unavailable):
+    """The carrier issued a nonce of the wrong length: not signed into anything; ask again later."""
+
+    code = "bad_carrier_nonce"
+
+
+class AgentUnavailable(Unavailable):
+    """The agent's socket does not answer."""
+
+    code = "agent_unavailable"
+
+
+class SpeechUnavailable(Unavailable):
+    """No speech synthesiser for the kiosk's spoken prompts."""
+
+    code = "speech_unavailable"
+
+
+class StoreUnavailable(Unavailable):
+    """The database cannot be reached or is busy: the caller should retry (the server answers UNAVAILABLE)."""
+
+    code = "carrier_store_unavailable"
+
+
+class CarrierRefused(Refused):
+    """The carrier answered with a final no; ``status`` and ``detail`` are what it said."""
+
+    code = "carrier_refused"
+
+    def __init__(self, message: str, *, status: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status  # the grpc.StatusCode name
+        self.detail = detail
+
+
+# --- duplicate, not found, cancelled, untrusted ------------------------------------------------------------
+
+
+class DuplicateTransaction(Duplicate, OutboxError):
+    """This transaction id already has a signed result on this device."""
+
+    code = "duplicate_transaction"
+
+
+class NoResult(NotFound):
+    """No result for this transaction and result token."""
+
+    code = "no_result"
+
+
+class SessionCancelled(Cancelled):
+    """The session was cancelled or its client left before a decision."""
+
+    code = "session_cancelled"
+
+
+class MalformedResult(Untrusted):
+    """Signed-result bytes that do not parse as one."""
+
+    code = "malformed_result"
+
+
+class BadSignature(Untrusted):
+    """A signature that does not verify under the expected key."""
+
+    code = "bad_signature"
+
+
+class InvalidResult(Untrusted):
+    """A signed result that cannot be true; ``reason`` is the stable code sent back to the device."""
+
+    code = "invalid_result"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class StaleSubmission(Exception):
+    """Raised by the carrier store's ``accept`` when the nonce was used, the counter moved on or the transaction
+    was accepted meanwhile."""

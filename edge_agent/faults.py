@@ -17,6 +17,7 @@ _seen: dict[str, int] = {}
 
 
 def crash_point(name: str) -> None:
+    """Kill the process here when ``EDGE_AGENT_CRASH_AT`` names this point (crash tests only)."""
     target = os.environ.get("EDGE_AGENT_CRASH_AT")
     if not target:
         return

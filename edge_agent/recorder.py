@@ -14,16 +14,36 @@ import numpy as np
 
 from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.attest.keys import DeviceKeys
-from edge_agent.attest.result import ResultFields, commitment, sign_result
+from edge_agent.attest.liveness import liveness_to_proto
+from edge_agent.attest.result import ResultFields, commitment, parse_result, parse_signed, sign_result
+from edge_agent.liveness.verdict import Verdict
 from edge_agent.matching.matcher import MatchResult
 from edge_agent.outbox.store import Outbox, Record
 from edge_agent.vision.embedder import quantise_embedding
 
-__all__ = ["ResultRecorder"]
+__all__ = ["ResultRecorder", "SignedSummary", "signed_summary"]
+
+
+@dataclass(frozen=True)
+class SignedSummary:
+    """What a signed result says, as the agent API reports it: "pass"/"fail", the verdict's wire name, reasons."""
+
+    decision: str
+    liveness: str
+    reason_codes: tuple[str, ...]
+
+
+def signed_summary(signed: bytes) -> SignedSummary:
+    """Read back from the signed bytes, so a summary can never disagree with what the carrier gets."""
+    result = parse_result(parse_signed(signed).result)
+    return SignedSummary("pass" if result.decision == pb.DECISION_PASS else "fail",
+                         pb.LivenessVerdict.Name(result.liveness), tuple(result.reason_codes))
 
 
 @dataclass
 class ResultRecorder:
+    """Signs a session's outcome and puts it in the outbox."""
+
     device_id: str
     keys: DeviceKeys
     outbox: Outbox
@@ -40,11 +60,11 @@ class ResultRecorder:
         match: MatchResult | None,
         probe_embedding: np.ndarray | None,
         *,
-        liveness: int = pb.LIVENESS_NOT_RUN,
+        liveness: Verdict = Verdict.NOT_RUN,
         reasons: tuple[str, ...] = (),
     ) -> Record:
         """Sign and commit; returns once the result is durable. ``match`` None means no comparison was possible."""
-        live_ok = liveness == pb.LIVENESS_LIVE or (not self.require_liveness and liveness == pb.LIVENESS_NOT_RUN)
+        live_ok = liveness is Verdict.LIVE or (not self.require_liveness and liveness is Verdict.NOT_RUN)
         passed = match is not None and match.matched and live_ok
         codes = list(reasons)
         if match is not None:
@@ -60,7 +80,7 @@ class ResultRecorder:
             model_manifest_sha256=self.manifest_sha256,
             passed=passed,
             reason_codes=tuple(codes),
-            liveness=liveness,
+            liveness=liveness_to_proto(liveness),
             embedding_commitment=commit,
             similarity=match.similarity if (self.send_similarity and match is not None) else None,
         )

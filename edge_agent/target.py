@@ -22,15 +22,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_agent.errors import BadInput
+from edge_agent.errors import UnknownTarget
 
 __all__ = ["TARGETS", "Target", "UnknownTarget", "board_model", "detect_target", "resolve_target"]
 
 MODEL_FILE = Path("/proc/device-tree/model")
-
-
-class UnknownTarget(BadInput):
-    code = "unknown_target"
 
 
 @dataclass(frozen=True)

@@ -24,38 +24,28 @@ from typing import Any
 
 import grpc
 
-from edge_agent.errors import BadInput, EdgeAgentError
+from edge_agent.agent_client import agent_error
+from edge_agent.errors import (
+    EXIT_NO_MATCH,
+    EXIT_OK,
+    EXIT_PENDING,
+    EXIT_REJECTED,
+    EXIT_UNHEALTHY,
+    AgentUnavailable,
+    BadInput,
+)
 
 __all__ = ["add_parser"]
 
 DEFAULT_SOCKET = "/run/edge-agent/agent.sock"
-EXIT_PENDING = 4
-EXIT_REJECTED = 5
 _CARRIER = {"acked": "accepted", "rejected": "rejected", "pending": "pending"}
 
 
 def outcome(decision: str, state: str) -> int:
     """The exit code for a signed ``decision`` and its delivery ``state``: only an accepted PASS is 0."""
     if decision != "pass":
-        return 1
-    return {"acked": 0, "rejected": EXIT_REJECTED}.get(state, EXIT_PENDING)
-
-
-class AgentRefused(BadInput):
-    code = "agent_refused"
-
-
-class AgentUnavailable(EdgeAgentError):
-    code = "agent_unavailable"
-
-
-def _error(exc: grpc.RpcError, target: str) -> EdgeAgentError:
-    code, details = exc.code(), exc.details() or ""
-    if code == grpc.StatusCode.UNAVAILABLE and "connect" in details:
-        return AgentUnavailable(f"no agent answers on {target}: is edge-agent serve running? ({details})")
-    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
-        return AgentRefused(f"{code.name}: {details}")
-    return AgentUnavailable(f"{code.name}: {details}")
+        return EXIT_NO_MATCH
+    return {"acked": EXIT_OK, "rejected": EXIT_REJECTED}.get(state, EXIT_PENDING)
 
 
 def _target(args: argparse.Namespace) -> str:
@@ -111,7 +101,7 @@ def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                 if not args.json:
                     print(f"  [{item['t_s']:5.1f} s] {kind:<8} {body.message}", flush=True)
         except grpc.RpcError as exc:
-            raise _error(exc, _target(args)) from None
+            raise agent_error(exc, _target(args)) from None
         if summary is None:
             raise AgentUnavailable("the session stream ended without a result")
         out: dict[str, Any] = {
@@ -126,7 +116,7 @@ def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                 status = stub.GetResult(apb.ResultRequest(transaction_id=txn, result_token=summary.result_token),
                                         timeout=5)
             except grpc.RpcError as exc:
-                raise _error(exc, _target(args)) from None
+                raise agent_error(exc, _target(args)) from None
             if status.state != "pending" or time.monotonic() >= deadline:
                 break
             time.sleep(0.2)
@@ -142,7 +132,7 @@ def _call(args: argparse.Namespace, method: str, request: Any) -> Any:
         try:
             return getattr(_stub(channel), method)(request, timeout=5)
         except grpc.RpcError as exc:
-            raise _error(exc, _target(args)) from None
+            raise agent_error(exc, _target(args)) from None
 
 
 def _result(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
@@ -160,14 +150,14 @@ def _health(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     h = _call(args, "Health", apb.HealthRequest())
     out = {"healthy": h.healthy, "problems": list(h.problems), "device_id": h.device_id, "model_set": h.model_set,
            "outbox_backlog": h.outbox_backlog, "session_active": h.session_active, "warnings": list(h.warnings)}
-    return (0 if h.healthy else 3), out
+    return (EXIT_OK if h.healthy else EXIT_UNHEALTHY), out
 
 
 def _cancel(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     from edge_agent._proto import agent_pb2 as apb
 
     r = _call(args, "Cancel", apb.CancelRequest(transaction_id=args.transaction_id))
-    return (0 if r.cancelled else 1), {"cancelled": r.cancelled}
+    return (EXIT_OK if r.cancelled else EXIT_NO_MATCH), {"cancelled": r.cancelled}
 
 
 def _print(out: dict[str, Any]) -> None:
@@ -187,6 +177,7 @@ def _print(out: dict[str, Any]) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """``edge-agent terminal verify|result|health|cancel``."""
     p = sub.add_parser("terminal", help="reference client of the terminal API (what the store terminal does)")
     p.add_argument("--socket", type=Path, default=Path(os.environ.get("EDGE_AGENT_SOCKET", DEFAULT_SOCKET)),
                    help="the agent's Unix socket (EDGE_AGENT_SOCKET)")

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import grpc
 import pytest
 
 from edge_agent._proto import carrier_pb2 as pb
+from edge_agent._proto import carrier_pb2_grpc as pb_grpc
 from edge_agent.attest.keys import DeviceKeys, MemoryKeyStore
 from edge_agent.attest.result import ResultFields, commitment, sign_result
 from edge_agent.carrier.client import CarrierClient, DeviceCredentials, enroll
@@ -110,6 +112,20 @@ def start_carrier(state: Path, *, store: str | None = None, port: int = 0, enrol
     return Carrier(state, service, server)
 
 
+class WireClient(CarrierClient):
+    """The device client without its error mapping: tests of the server read the raw gRPC status it answers."""
+
+    def _call(self, method, request):  # type: ignore[no-untyped-def]
+        return method(request, timeout=self.deadline_s)
+
+
+def wire_enroll(target: str, ca_pem: bytes, token: str, signing_public_key: bytes, csr_pem: bytes) -> pb.EnrollResponse:
+    """``enroll`` without the device's error mapping (see ``WireClient``)."""
+    with grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=ca_pem)) as channel:
+        request = pb.EnrollRequest(token=token, signing_public_key=signing_public_key, csr_pem=csr_pem)
+        return pb_grpc.CarrierStub(channel).Enroll(request, timeout=10)  # type: ignore[no-any-return]
+
+
 @dataclass
 class Device:
     device_id: str
@@ -117,6 +133,11 @@ class Device:
     creds: DeviceCredentials
 
     def client(self, target: str, deadline_s: float = 5.0) -> CarrierClient:
+        """A client for testing the server: failures come as the raw ``grpc.RpcError``."""
+        return WireClient(target, self.creds, deadline_s=deadline_s)
+
+    def carrier_client(self, target: str, deadline_s: float = 5.0) -> CarrierClient:
+        """The device's own client, as the agent and the sender use it: failures come as typed errors."""
         return CarrierClient(target, self.creds, deadline_s=deadline_s)
 
     def fields(self, txn: str, nonce: bytes, manifest: str = "0" * 64, passed: bool = True,

@@ -9,18 +9,14 @@ so its absence is a broken pipeline, not a reason to report green.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.common import data_root, deepface_dir  # noqa: E402
-from edge_agent.vision.image import read_image  # noqa: E402
-from edge_agent.vision.pipeline import FacePipeline  # noqa: E402
+from bench.common import data_root, deepface_dir
+from edge_agent.vision.image import read_image
+from edge_agent.vision.pipeline import FacePipeline
 
 # What the suite reads from the data folder; each must exist in CI.
 REQUIRED_DATA = ("faces/deepface/master.csv", "antispoof/silent-face", "video/real")

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.attest.keys import DeviceKeys, FileKeyStore

@@ -23,9 +23,9 @@ import pytest
 
 from edge_agent._proto import agent_pb2 as apb
 from edge_agent._proto import agent_pb2_grpc as apb_grpc
-from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.attest.keys import DeviceKeys, MemoryKeyStore
 from edge_agent.camera.source import FakeSource
+from edge_agent.carrier.fake import FakeCarrier, accept, refuse, unreachable
 from edge_agent.carrier.sender import Sender
 from edge_agent.config import ApiConfig, Config, LivenessSettings
 from edge_agent.liveness.challenge import random_actions
@@ -56,23 +56,6 @@ class _Refused(grpc.RpcError):
 
     def details(self) -> str:
         return self._details
-
-
-@dataclass
-class FakeCarrier:
-    """Issues nonces; answers submissions with ``answer`` (a receipt, or an error to raise)."""
-
-    answer: Callable[[bytes], pb.SubmitAck]
-
-    def get_nonce(self, device_id: str, txn: str) -> pb.NonceResponse:
-        return pb.NonceResponse(nonce=np.random.bytes(32))
-
-    def submit(self, signed: bytes) -> pb.SubmitAck:
-        return self.answer(signed)
-
-
-def accept(signed: bytes) -> pb.SubmitAck:
-    return pb.SubmitAck(receipt_id="rcpt-1", accepted_at_unix_ms=1)
 
 
 @dataclass
@@ -241,12 +224,7 @@ def _terminal(sock: Path, ref: Path, *extra: str) -> subprocess.CompletedProcess
                           capture_output=True, text=True, timeout=1500)
 
 
-def _reject(signed: bytes) -> pb.SubmitAck:
-    raise _Refused(grpc.StatusCode.FAILED_PRECONDITION, "counter 1 does not increase (last accepted 9)")
-
-
-def _unreachable(signed: bytes) -> pb.SubmitAck:
-    raise _Refused(grpc.StatusCode.UNAVAILABLE, "connection refused")
+_reject = refuse("FAILED_PRECONDITION", "counter 1 does not increase (last accepted 9)")
 
 
 def test_only_an_accepted_pass_exits_0() -> None:
@@ -266,8 +244,9 @@ def test_the_terminal_exits_5_and_says_why_when_the_carrier_rejects_a_pass(runni
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answer,code,said", [(accept, 1, "carrier: ACCEPTED (receipt rcpt-1)"),
-                                              (_unreachable, 1, "carrier: PENDING")])
+                                              (unreachable, 1, "carrier: PENDING")])
 def test_the_terminal_shows_the_carrier_state_of_a_fail(answer, code: int, said: str, running,
                                                         faces_dir: Path) -> None:
     run = running(carrier=FakeCarrier(answer))

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # every test here runs the command line in a new process
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

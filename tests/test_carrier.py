@@ -11,7 +11,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from carrier_harness import Carrier, Device, StoreFactory, enrol_device, start_carrier
+from carrier_harness import Carrier, Device, StoreFactory, WireClient, enrol_device, start_carrier, wire_enroll
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -66,9 +66,9 @@ def test_enrolment_token_is_single_use(carrier: Carrier) -> None:
     tok = carrier.token()
     args = (secrets.token_bytes(32), make_csr(new_key()))
     enroll(carrier.enroll_target, ca, tok, *args)
-    assert status(lambda: enroll(carrier.enroll_target, ca, tok, *args)) == grpc.StatusCode.PERMISSION_DENIED
-    assert status(lambda: enroll(carrier.enroll_target, ca, "made-up", *args)) == grpc.StatusCode.PERMISSION_DENIED
-    assert status(lambda: enroll(carrier.enroll_target, ca, carrier.token(), b"short", args[1])) == \
+    assert status(lambda: wire_enroll(carrier.enroll_target, ca, tok, *args)) == grpc.StatusCode.PERMISSION_DENIED
+    assert status(lambda: wire_enroll(carrier.enroll_target, ca, "made-up", *args)) == grpc.StatusCode.PERMISSION_DENIED
+    assert status(lambda: wire_enroll(carrier.enroll_target, ca, carrier.token(), b"short", args[1])) == \
         grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -161,7 +161,7 @@ def test_certificate_from_another_ca_cannot_call(carrier: Carrier, tmp_path: Pat
         stranger = enrol_device(other)
         ca = (carrier.state / "ca.pem").read_bytes()
         creds = DeviceCredentials(ca, stranger.creds.key_pem, stranger.creds.cert_pem)
-        client = CarrierClient(carrier.target, creds)
+        client = WireClient(carrier.target, creds)
         assert status(lambda: client.get_nonce("x", "t")) == grpc.StatusCode.UNAVAILABLE
     finally:
         other.stop()

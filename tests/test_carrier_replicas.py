@@ -14,10 +14,9 @@ from typing import Any
 
 import grpc
 import pytest
-from carrier_harness import Carrier, StoreFactory, enrol_device, start_carrier
+from carrier_harness import Carrier, StoreFactory, enrol_device, start_carrier, wire_enroll
 
 from edge_agent.attest.result import encode_result
-from edge_agent.carrier.client import enroll
 from edge_agent.carrier.pki import make_csr, new_key
 from edge_agent.clock import SystemClock
 
@@ -113,7 +112,7 @@ def test_enrolment_token_used_once_across_replicas(replicas: tuple[Carrier, Carr
         tok = a.token()
 
         def attempt(target: str, token: str = tok) -> Any:
-            return enroll(target, ca_pem, token, secrets.token_bytes(32), make_csr(new_key()))
+            return wire_enroll(target, ca_pem, token, secrets.token_bytes(32), make_csr(new_key()))
 
         outcomes = race(lambda: attempt(a.enroll_target), lambda: attempt(b.enroll_target))
         assert codes(outcomes) == ["OK", "PERMISSION_DENIED"], outcomes

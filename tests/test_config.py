@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.config import Config, ConfigError, load_config
+from edge_agent.config import PRECISIONS, TARGET_NAMES, Config, ConfigError, explain, load_config
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -70,6 +70,7 @@ def test_off_loopback_tcp_with_mutual_tls_is_accepted_and_served(tmp_path: Path)
     assert cfg.api.tcp == "0.0.0.0:7070" and _tcp_credentials(cfg) is not None
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_public_plaintext_api(tmp_path: Path) -> None:
     path = write(tmp_path, f"state_dir = '{tmp_path}'\n[api]\ntcp = '0.0.0.0:7070'\n")
     proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", "serve", "--config", str(path)],
@@ -82,6 +83,7 @@ def test_missing_explicit_file(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
 
 
+@pytest.mark.slow
 def test_config_show_command(tmp_path: Path) -> None:
     path = write(tmp_path, "[api]\ntcp = '127.0.0.1:7070'\n")
     proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", "config", "show", "--config", str(path)],
@@ -107,3 +109,32 @@ def test_targets_pick_threads_and_frame_sizes(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, "[models]\ntarget = 'pi4'\nthreads = 1\n[camera]\nwidth = 1280\n")).effective()
     assert (cfg.models.threads, cfg.camera.width, cfg.camera.height, cfg.camera.fps) == (1, 1280, 480, 15.0)
     assert load_config(write(tmp_path, "[models]\ntarget = 'pi5'\n")).effective().models.threads == 3
+
+
+def test_every_setting_has_help_and_explain_lists_each_key_once() -> None:
+    rows = explain(Config())
+    keys = [r["key"] for r in rows]
+    assert len(keys) == len(set(keys)) and all(r["help"] for r in rows), [r["key"] for r in rows if not r["help"]]
+    by_key = {r["key"]: r for r in rows}
+    assert by_key["carrier.deadline_s"]["bound"] == "> 0" and by_key["camera.fps"]["bound"] == ">= 0"
+    assert by_key["models.precision"]["bound"] == "one of " + ", ".join(PRECISIONS)
+    assert by_key["liveness.seed"]["bound"] == "" and by_key["liveness.seed"]["value"] == -1
+
+
+def test_the_choices_are_the_ones_the_code_knows() -> None:
+    from edge_agent.target import TARGETS
+    from edge_agent.vision.pipeline import EMBEDDERS
+
+    assert set(PRECISIONS) == set(EMBEDDERS)
+    assert set(TARGET_NAMES) == {"auto", "generic", *TARGETS}
+
+
+def test_config_show_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edge_agent.cli import main
+
+    assert main(["config", "show", "--explain", "--config", str(write(tmp_path, "[liveness]\nsteps = 4\n"))]) == 0
+    out = capsys.readouterr().out
+    assert "liveness.steps = 4  [> 0]\n    actions per challenge" in out
+    assert 'log_format = "auto"  [one of auto, json, console]' in out
+    with pytest.raises(ConfigError, match="log_format: must be one of auto, console, json; got 'xml'"):
+        load_config(write(tmp_path, "log_format = 'xml'\n"))

@@ -78,6 +78,7 @@ def stop(proc: subprocess.Popen[str]) -> str:
     return stop_with_logs(proc)[0]
 
 
+@pytest.mark.slow
 def test_full_verification_through_the_terminal_api(frames_dir: Path, faces_dir: Path, tmp_path: Path) -> None:
     carrier = start_carrier(tmp_path / "carrier")
     try:
@@ -124,6 +125,7 @@ def test_full_verification_through_the_terminal_api(frames_dir: Path, faces_dir:
         carrier.server.stop(None)
 
 
+@pytest.mark.slow
 def test_tampered_model_leaves_the_daemon_up_and_unhealthy(frames_dir: Path, tmp_path: Path) -> None:
     import shutil
 
@@ -149,6 +151,7 @@ def test_tampered_model_leaves_the_daemon_up_and_unhealthy(frames_dir: Path, tmp
         stop(proc)
 
 
+@pytest.mark.slow
 def test_camera_failure_and_client_disconnect_leave_the_daemon_serving(
     frames_dir: Path, faces_dir: Path, tmp_path: Path
 ) -> None:
@@ -186,6 +189,7 @@ def test_camera_failure_and_client_disconnect_leave_the_daemon_serving(
         carrier.server.stop(None)
 
 
+@pytest.mark.slow
 def test_one_session_per_camera_and_sigterm_mid_session(frames_dir: Path, faces_dir: Path, tmp_path: Path) -> None:
     carrier = start_carrier(tmp_path / "carrier")
     try:

@@ -31,7 +31,7 @@ def test_carrier_down_for_the_whole_run_then_up(tmp_path: Path, carrier_store: S
     carrier = start_carrier(tmp_path / "c", store=carrier_store.url())
     port, enroll_port = carrier.server.port, carrier.server.enroll_port
     dev = enrol_device(carrier)
-    client = dev.client(carrier.target, deadline_s=2)
+    client = dev.carrier_client(carrier.target, deadline_s=2)
     nonces = {f"t{i}": bytes(client.get_nonce(dev.device_id, f"t{i}").nonce) for i in range(20)}
     carrier.stop()
 
@@ -72,7 +72,7 @@ def test_non_retryable_rejection_is_kept_and_does_not_block(tmp_path: Path, carr
     carrier = start_carrier(tmp_path / "c", store=carrier_store.url())
     try:
         dev = enrol_device(carrier)
-        client = dev.client(carrier.target)
+        client = dev.carrier_client(carrier.target)
         box = Outbox(tmp_path / "outbox.db")
         box.put(dev.fields("bad", b"x" * 32), dev.sign)  # a nonce the carrier never issued
         box.put(dev.fields("good", bytes(client.get_nonce(dev.device_id, "good").nonce)), dev.sign)
@@ -172,7 +172,7 @@ def test_background_sender_delivers_while_results_arrive(tmp_path: Path, carrier
     carrier = start_carrier(tmp_path / "c", store=carrier_store.url())
     try:
         dev = enrol_device(carrier)
-        client = dev.client(carrier.target)
+        client = dev.carrier_client(carrier.target)
         box = Outbox(tmp_path / "outbox.db")
         sender = Sender(Outbox(tmp_path / "outbox.db"), client.submit)  # its own connection, as in the daemon
         stop = threading.Event()

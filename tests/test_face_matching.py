@@ -82,6 +82,7 @@ def test_held_out_sample_reproduces_recorded_rates(lfw_dir: Path, reference_form
     assert out["fnmr"] <= max_fnmr, out
 
 
+@pytest.mark.slow
 def test_evaluate_cli_counts_bad_files_as_refused(lfw_dir: Path, tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text(
@@ -109,6 +110,7 @@ def test_evaluate_cli_counts_bad_files_as_refused(lfw_dir: Path, tmp_path: Path)
     assert "images" not in proc.stderr, "progress is for a terminal only"
 
 
+@pytest.mark.slow
 def test_evaluate_cli_rejects_a_malformed_pair_list(tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("a\tb\n")

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from bench.common import data_root
-from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.camera.files import iter_frames
 from edge_agent.liveness.challenge import Action, ChallengeConfig
 from edge_agent.liveness.session import LivenessConfig, LivenessResult, LivenessSession
+from edge_agent.liveness.verdict import Verdict
 from edge_agent.vision.image import read_image
 
 pytestmark = pytest.mark.slow
@@ -79,5 +79,5 @@ def test_inserted_frames_of_another_person_are_refused(pipeline, victim, intrude
     for i in range(at, min(at + count, len(frames))):
         frames[i] = (fit(intruders[who], frames[i][0].shape), frames[i][1])
     r = run(pipeline, frames)
-    assert r.verdict == pb.LIVENESS_SPOOF and r.reasons == ["challenge_identity_changed"], r.reasons
+    assert r.verdict == Verdict.SPOOF and r.reasons == ["challenge_identity_changed"], r.reasons
     assert r.frames <= at + 2  # caught at the first inserted frame (or the next, when the first frame was swapped)

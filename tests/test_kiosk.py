@@ -140,7 +140,7 @@ def test_runner_keeps_reasons_for_the_clerk_and_only_the_outcome_for_the_custome
 
 
 def test_a_session_without_a_result_is_interrupted_not_verified() -> None:
-    from edge_agent.terminal import AgentUnavailable
+    from edge_agent.errors import AgentUnavailable
 
     runner = _run(FakeLink([apb.SessionEvent(prompt=apb.Prompt(action="blink"))], AgentUnavailable("CANCELLED: x")))
     assert runner.current()["outcome"] == "interrupted"
@@ -168,6 +168,7 @@ def test_listen_addresses_other_than_loopback_need_tls_and_a_token(tmp_path: Pat
     check_exposure("0.0.0.0", cert, key, "t" * 32)
 
 
+@pytest.mark.slow
 def test_the_command_refuses_an_open_address_with_a_clear_error() -> None:
     proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", "kiosk", "--listen", "0.0.0.0:8080"],
                           capture_output=True, text=True, timeout=60, env={**os.environ, "EDGE_AGENT_KIOSK_TOKEN": ""})

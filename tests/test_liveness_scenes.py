@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.liveness.challenge import Action, random_actions
 from edge_agent.liveness.parallax import ParallaxEvidence
 from edge_agent.liveness.session import LivenessConfig, LivenessResult, LivenessSession
 from edge_agent.liveness.signals import head_pose
+from edge_agent.liveness.verdict import Verdict
 from edge_agent.matching.matcher import decide
 from edge_agent.simulation.scenes import (
     Face3D,
@@ -68,7 +68,7 @@ def run(pipeline, scene: Scene, actions: list[Action], config: LivenessConfig | 
 
 def test_live_scene_passes_and_matches_another_photo(pipeline, live: Scene, faces_dir: Path) -> None:
     r = run(pipeline, live, ORDER)
-    assert r.verdict == pb.LIVENESS_LIVE, r.reasons
+    assert r.verdict == Verdict.LIVE, r.reasons
     assert r.reasons == ["challenge_passed", "pad_model_ok", "parallax_ok"]
     assert r.embedding is not None
     assert r.template_frames == LivenessConfig().template_frames  # several frames, not the sharpest one
@@ -81,7 +81,7 @@ def test_live_scene_passes_and_matches_another_photo(pipeline, live: Scene, face
 
 def test_wrong_order_fails(pipeline, live: Scene) -> None:
     r = run(pipeline, live, random_actions(random.Random(other_seed())))
-    assert r.verdict != pb.LIVENESS_LIVE
+    assert r.verdict != Verdict.LIVE
     assert r.reasons[0] in ("challenge_wrong_action", "challenge_timeout")
 
 
@@ -93,7 +93,7 @@ def test_too_late_fails(pipeline, face3d: Face3D) -> None:
 
 def test_planar_photo_attack_fails(pipeline, face3d: Face3D) -> None:
     r = run(pipeline, planar_scene(face3d, [a.value for a in ORDER]), ORDER)
-    assert r.verdict != pb.LIVENESS_LIVE and r.reasons == [PLANAR_REFUSED_BY], r.reasons
+    assert r.verdict != Verdict.LIVE and r.reasons == [PLANAR_REFUSED_BY], r.reasons
 
 
 def test_inserted_frame_of_another_person_is_refused(pipeline, live: Scene, faces_dir: Path) -> None:
@@ -102,7 +102,7 @@ def test_inserted_frame_of_another_person_is_refused(pipeline, live: Scene, face
     last = run(pipeline, live, ORDER).frames - 1  # the frame on which the genuine session passes
     for at, count in ((last, 1), (len(live.frames) // 2, 1), (20, 3), (2, 5)):
         r = run(pipeline, swap_scene(live, stranger, at=at, count=count), ORDER)
-        assert (r.verdict, r.reasons) == (pb.LIVENESS_SPOOF, ["challenge_identity_changed"]), (at, r.reasons)
+        assert (r.verdict, r.reasons) == (Verdict.SPOOF, ["challenge_identity_changed"]), (at, r.reasons)
 
 
 def test_static_photo_fails(pipeline, face3d: Face3D) -> None:
@@ -145,6 +145,7 @@ def test_pose_is_solved_on_rendered_turns(pipeline, face3d: Face3D) -> None:
         assert abs(head_pose(mesh, frame.shape)[0] - yaw) < 12, yaw
 
 
+@pytest.mark.slow
 def test_verify_cli_on_frames_and_video(live: Scene, faces_dir: Path, tmp_path: Path) -> None:
     frames = tmp_path / "frames"
     frames.mkdir()

@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # every test here runs the command line in a new process
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "tools" / "demo-local.sh"
 

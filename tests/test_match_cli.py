@@ -29,6 +29,7 @@ def write(path: Path, rgb: np.ndarray) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_same_person_matches(faces_dir: Path) -> None:
     code, out, _ = run(faces_dir / "img1.jpg", faces_dir / "img2.jpg")
     assert code == 0
@@ -39,6 +40,7 @@ def test_same_person_matches(faces_dir: Path) -> None:
     assert len(out["manifest_sha256"]) == 64
 
 
+@pytest.mark.slow
 def test_different_people_do_not_match(faces_dir: Path) -> None:
     code, out, _ = run(faces_dir / "img1.jpg", faces_dir / "img20.jpg")
     assert code == 1
@@ -46,6 +48,7 @@ def test_different_people_do_not_match(faces_dir: Path) -> None:
     assert out["similarity"] < out["threshold"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("precision", "embedder"), [("int8", "face_embedding_sface_int8"),
                                                     ("dlib-float", "face_embedding_float")])
 def test_other_embedders_agree(faces_dir: Path, precision: str, embedder: str) -> None:
@@ -58,6 +61,7 @@ def test_other_embedders_agree(faces_dir: Path, precision: str, embedder: str) -
     assert json.loads(proc.stdout)["embedder"] == embedder
 
 
+@pytest.mark.slow
 def test_human_output(faces_dir: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "edge_agent.cli", "match", str(faces_dir / "img1.jpg"), str(faces_dir / "img2.jpg")],
@@ -68,6 +72,7 @@ def test_human_output(faces_dir: Path) -> None:
     assert "INFO:" not in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("make", "error"),
     [
@@ -94,11 +99,13 @@ def test_bad_probe_exits_2_with_specific_error(faces_dir: Path, tmp_path: Path, 
     assert err.startswith("edge-agent: error: probe:")
 
 
+@pytest.mark.slow
 def test_bad_reference_is_named(faces_dir: Path, tmp_path: Path) -> None:
     code, out, _ = run(_gradient(tmp_path), faces_dir / "img1.jpg")
     assert (code, out["error"], out["input"]) == (2, "no_face", "reference")
 
 
+@pytest.mark.slow
 def test_tampered_model_exits_3(faces_dir: Path, tmp_path: Path) -> None:
     models = tmp_path / "models"
     shutil.copytree(DEFAULT_MODEL_DIR, models)
@@ -140,6 +147,7 @@ def _turned(d: Path, t: Path, turn: int) -> Path:
     return write(t / "turned.png", cv2.rotate(cv2.cvtColor(cv2.imread(str(d / "img2.jpg")), cv2.COLOR_BGR2RGB), turn))
 
 
+@pytest.mark.slow
 def test_small_background_face_does_not_make_a_photo_ambiguous(faces_dir: Path, tmp_path: Path) -> None:
     rgb = cv2.cvtColor(cv2.imread(str(faces_dir / "img2.jpg")), cv2.COLOR_BGR2RGB)
     h, w = rgb.shape[:2]

@@ -206,6 +206,7 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"trusted": trusted, **{k: v for k, v in bundles.items()}}
 
 
+@pytest.mark.slow
 def test_cli_install_verify_and_the_pipeline_loads_the_installed_set(release: dict[str, Path],
                                                                      tmp_path: Path) -> None:
     state = tmp_path / "state"
@@ -235,6 +236,7 @@ def test_cli_install_verify_and_the_pipeline_loads_the_installed_set(release: di
     assert json.loads(cli("models", "verify", *args).stdout)["version"] == "2027.1.0"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["models.install.start", "models.install.mid_copy",
                                    "models.install.before_rename", "models.install.before_switch",
                                    "models.install.after_switch"])

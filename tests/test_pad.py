@@ -40,6 +40,7 @@ def pad_cli(*args: str) -> tuple[int, dict]:
     return proc.returncode, json.loads(proc.stdout)
 
 
+@pytest.mark.slow
 def test_pad_cli_on_real_and_attack_stills(tmp_path: Path) -> None:
     code, out = pad_cli(str(need(SILENT / "image_T1.jpg")))
     assert (code, out["decision"]) == (0, "bona_fide"), out
@@ -87,6 +88,7 @@ def test_made_up_replays_of_a_real_photo_are_refused(pipeline) -> None:
             assert not passive_pad(pipeline.detector, pad, [(attack, 0)]).bona_fide, (species, seed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fps", ["inf", "-1", "0", "nan", "1e9", "fast"])
 def test_verify_refuses_a_frame_rate_that_disables_timeouts(fps: str, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", "verify", "--reference", "x.jpg", "--video",

@@ -31,6 +31,7 @@ def provision(carrier: Carrier, state: Path, token: str, *extra: str) -> tuple[i
                "--ca", carrier.state / "ca.pem", "--token", token, "--state", state, *extra)
 
 
+@pytest.mark.slow
 def test_provision_is_idempotent_and_force_replaces(carrier: Carrier, tmp_path: Path) -> None:
     state = tmp_path / "device"
     code, out, _ = provision(carrier, state, carrier.token())
@@ -50,6 +51,7 @@ def test_provision_is_idempotent_and_force_replaces(carrier: Carrier, tmp_path: 
     assert out["signing_key_sha256"] != ""
 
 
+@pytest.mark.slow
 def test_used_token_is_a_clear_refusal(carrier: Carrier, tmp_path: Path) -> None:
     token = carrier.token()
     assert provision(carrier, tmp_path / "a", token)[0] == 0
@@ -59,12 +61,14 @@ def test_used_token_is_a_clear_refusal(carrier: Carrier, tmp_path: Path) -> None
     assert not (tmp_path / "b" / "device.json").exists()  # no half-written identity
 
 
+@pytest.mark.slow
 def test_unreachable_carrier(carrier: Carrier, tmp_path: Path) -> None:
     code, out, _ = cli("provision", "--carrier", "127.0.0.1:9", "--enroll", "127.0.0.1:9", "--ca",
                        carrier.state / "ca.pem", "--token", "t", "--state", tmp_path / "d")
     assert (code, out["error"]) == (3, "carrier_unreachable")
 
 
+@pytest.mark.slow
 def test_status(carrier: Carrier, tmp_path: Path) -> None:
     state = tmp_path / "device"
     code, out, _ = cli("status", "--state", state)
@@ -78,6 +82,7 @@ def test_status(carrier: Carrier, tmp_path: Path) -> None:
     assert out["last_successful_submission"] is None
 
 
+@pytest.mark.slow
 def test_force_refuses_while_results_signed_under_the_identity_are_undelivered(carrier: Carrier,
                                                                               tmp_path: Path) -> None:
     from edge_agent.attest.result import ResultFields, sign_result

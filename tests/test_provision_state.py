@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["under_a_file", "read_only"])
 def test_unusable_state_folder_is_a_clear_error(tmp_path: Path, layout: str) -> None:
     if layout == "under_a_file":

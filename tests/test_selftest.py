@@ -61,6 +61,7 @@ def by_name(out: dict) -> dict[str, dict]:
     return {c["name"]: c for c in out["checks"]}
 
 
+@pytest.mark.slow
 def test_healthy_device_passes_every_check(carrier: Carrier, tmp_path: Path) -> None:
     cfg = device(carrier, tmp_path)
     code, out, _ = selftest(cfg, "--json")
@@ -79,6 +80,7 @@ def test_healthy_device_passes_every_check(carrier: Carrier, tmp_path: Path) -> 
     assert text.strip().splitlines()[-1].startswith("SELFTEST PASSED: 8 checks" if code == 0 else "SELFTEST FAILED")
 
 
+@pytest.mark.slow
 def test_each_fault_is_named_and_the_other_checks_still_run(carrier: Carrier, tmp_path: Path) -> None:
     tampered = tmp_path / "models"
     shutil.copytree(DEFAULT_MODEL_DIR, tampered, ignore=shutil.ignore_patterns("*.py"))
@@ -103,6 +105,7 @@ def test_each_fault_is_named_and_the_other_checks_still_run(carrier: Carrier, tm
     assert text.strip().splitlines()[-1].startswith("SELFTEST FAILED: keys, models, inference, camera, carrier")
 
 
+@pytest.mark.slow
 def test_clock_skew_against_the_carrier_fails(tmp_path: Path) -> None:
     carrier = start_carrier(tmp_path / "carrier", clock=SkewedClock())
     try:

@@ -130,6 +130,7 @@ def base() -> Iterator[Path]:
     shutil.rmtree(folder)
 
 
+@pytest.mark.slow
 def test_terminal_group_reaches_the_socket_with_the_unit_as_shipped(accounts: Accounts, base: Path) -> None:
     groups = {"edge-terminal": accounts.terminal_group}
     extra = [groups.get(g, g) for g in unit_setting("SupplementaryGroups").split()]
@@ -143,6 +144,7 @@ def test_terminal_group_reaches_the_socket_with_the_unit_as_shipped(accounts: Ac
         stop(proc)
 
 
+@pytest.mark.slow
 def test_health_names_a_socket_group_the_agent_cannot_set(accounts: Accounts, base: Path) -> None:
     proc, sock = start_as(accounts, base, [])  # the agent is not in the terminal group
     try:

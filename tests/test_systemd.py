@@ -12,6 +12,7 @@ import pytest
 UNIT = Path(__file__).resolve().parents[1] / "systemd" / "edge-agent.service"
 
 
+@pytest.mark.slow
 def test_security_exposure_at_most_2() -> None:
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze not installed (Debian package systemd)")
@@ -30,6 +31,7 @@ def test_unit_keeps_what_the_service_needs() -> None:
         assert needed in text
 
 
+@pytest.mark.slow
 def test_install_script_dry_run() -> None:
     script = UNIT.parents[1] / "tools" / "install-rpi.sh"
     subprocess.run(["bash", "-n", str(script)], check=True)

@@ -15,17 +15,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from edge_agent.atomic import atomic_write
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import KeyStoreError
 
 __all__ = ["DeviceKeys", "FileKeyStore", "KeyStore", "KeyStoreError", "MemoryKeyStore", "new_signing_key",
            "raw_public_key"]
 
 SIGNING_KEY = "signing.key"
 COMMITMENT_SECRET = "commitment.secret"
-
-
-class KeyStoreError(EdgeAgentError):
-    code = "keystore_error"
 
 
 class KeyStore(Protocol):

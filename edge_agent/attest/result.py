@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from google.protobuf.message import DecodeError
 
 from edge_agent._proto import carrier_pb2 as pb
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import BadSignature, MalformedResult
 
 __all__ = [
     "FORMAT_VERSION",
@@ -34,14 +34,6 @@ __all__ = [
 
 FORMAT_VERSION = 1
 MAX_RESULT_BYTES = 4096
-
-
-class MalformedResult(EdgeAgentError):
-    code = "malformed_result"
-
-
-class BadSignature(EdgeAgentError):
-    code = "bad_signature"
 
 
 def _framed(*parts: bytes) -> bytes:

@@ -9,6 +9,7 @@ from typing import Any
 
 from edge_agent.camera.identity import PAIRING_FILE, load_paired, save_paired
 from edge_agent.camera.source import PiCameraSource, V4L2Source, open_source
+from edge_agent.errors import EXIT_OK
 
 __all__ = ["add_parser"]
 
@@ -40,17 +41,18 @@ def _pair(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     previous = load_paired(state / PAIRING_FILE)
     identity = _present(spec)
     save_paired(state / PAIRING_FILE, identity)
-    return 0, {"paired": asdict(identity), "previous": asdict(previous) if previous else None,
+    return EXIT_OK, {"paired": asdict(identity), "previous": asdict(previous) if previous else None,
                "record": str(state / PAIRING_FILE)}
 
 
 def _show(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     state, _spec = _state_and_source(args)
     paired = load_paired(state / PAIRING_FILE)
-    return 0, {"paired": asdict(paired) if paired else None, "record": str(state / PAIRING_FILE)}
+    return EXIT_OK, {"paired": asdict(paired) if paired else None, "record": str(state / PAIRING_FILE)}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """``edge-agent camera pair|show``."""
     import json
 
     c = sub.add_parser("camera", help="pair the terminal's camera (injection defence) or show the pairing")

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import CameraRefused
 
 __all__ = ["PAIRING_FILE", "VIDIOC_QUERYCAP", "CameraIdentity", "CameraRefused", "check_identity", "load_paired",
            "save_paired", "v4l2_identity"]
@@ -49,16 +49,6 @@ VIRTUAL_CARD_WORDS = ("dummy video device", "loopback", "virtual", "obs ", "akvc
 PAIRING_FILE = "camera.json"  # under the state folder: the camera a technician paired
 
 Ioctl = Callable[[int, int, bytearray], None]
-
-
-class CameraRefused(EdgeAgentError):
-    """The capture device is not one the agent may trust; ``code`` says why."""
-
-    code = "camera_refused"
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,9 @@ import numpy as np
 
 from edge_agent.camera.files import iter_frames
 from edge_agent.camera.identity import CameraIdentity, CameraRefused, check_identity, load_paired, v4l2_identity
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import CameraError, EdgeAgentError
 
 __all__ = ["CameraError", "FakeSource", "FileSource", "FrameSource", "PiCameraSource", "V4L2Source", "open_source"]
-
-
-class CameraError(EdgeAgentError):
-    code = "camera_error"
 
 
 def _checked(found: CameraIdentity, virtual: bool, pairing: Path | None) -> CameraIdentity:

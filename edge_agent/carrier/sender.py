@@ -1,8 +1,8 @@
 """Delivers the outbox to the carrier: in counter order, at least once, backing off when it cannot.
 
-Only UNAVAILABLE and DEADLINE_EXCEEDED are retried (with exponential backoff
+Only ``CarrierUnavailable`` (UNAVAILABLE, DEADLINE_EXCEEDED) is retried (with exponential backoff
 and full jitter, so a fleet coming back online does not stampede). Any other
-status is the carrier's final word on that record: it is marked rejected,
+answer (``CarrierRefused``) is the carrier's final word on that record: it is marked rejected,
 kept for the status report, and the next record goes out. A record is marked
 acknowledged only after the carrier's ack arrives; a crash between the two
 resends it, and the carrier's deduplication by transaction id returns the
@@ -17,28 +17,30 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import grpc
-
 from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.clock import Clock, SystemClock
+from edge_agent.errors import CarrierRefused, CarrierUnavailable
 from edge_agent.faults import crash_point
 from edge_agent.logs import log_event
 from edge_agent.outbox.store import Outbox
 
-__all__ = ["RETRYABLE", "DrainReport", "Sender"]
+__all__ = ["DrainReport", "Sender"]
 
 log = logging.getLogger(__name__)
-RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 @dataclass(frozen=True)
 class DrainReport:
+    """What one drain did: records acknowledged, rejected, and whether it stopped to wait."""
+
     acked: int
     rejected: int
     waiting: bool  # a retryable failure stopped the drain; records remain pending
 
 
 class Sender:
+    """Delivers the outbox in counter order through ``submit`` (``Carrier.submit``)."""
+
     def __init__(self, outbox: Outbox, submit: Callable[[bytes], pb.SubmitAck], *, clock: Clock | None = None,
                  rng: random.Random | None = None, base_ms: int = 500, cap_ms: int = 60_000) -> None:
         self.outbox = outbox
@@ -49,9 +51,11 @@ class Sender:
         self.cap_ms = cap_ms
 
     def backoff_ms(self, attempts: int) -> int:
+        """Full-jitter exponential backoff for a record tried ``attempts`` times."""
         return int(self.rng.uniform(0, min(self.cap_ms, self.base_ms * 2 ** min(attempts, 30))))
 
     def drain(self) -> DrainReport:
+        """Send what is due until the outbox is empty or the carrier is unavailable."""
         acked = rejected = 0
         while True:
             rec = self.outbox.next_pending()
@@ -63,16 +67,14 @@ class Sender:
             crash_point("sender.before_submit")
             try:
                 ack = self.submit(rec.signed)
-            except grpc.RpcError as exc:
-                code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
-                detail = f"{code.name}: {exc.details() if hasattr(exc, 'details') else exc}"
-                if code in RETRYABLE:
-                    self.outbox.mark_retry(rec.txn_id, detail, now + self.backoff_ms(rec.attempts))
-                    log_event(log, "submit_retry", logging.WARNING, txn=rec.txn_id, attempt=rec.attempts + 1,
-                              code=code.name)
-                    return DrainReport(acked, rejected, True)
-                self.outbox.mark_rejected(rec.txn_id, detail)
-                log_event(log, "submit_rejected", logging.ERROR, txn=rec.txn_id, code=code.name)
+            except CarrierUnavailable as exc:
+                self.outbox.mark_retry(rec.txn_id, f"{exc.status}: {exc.detail}", now + self.backoff_ms(rec.attempts))
+                log_event(log, "submit_retry", logging.WARNING, txn=rec.txn_id, attempt=rec.attempts + 1,
+                          code=exc.status)
+                return DrainReport(acked, rejected, True)
+            except CarrierRefused as exc:
+                self.outbox.mark_rejected(rec.txn_id, f"{exc.status}: {exc.detail}")
+                log_event(log, "submit_rejected", logging.ERROR, txn=rec.txn_id, code=exc.status)
                 rejected += 1
                 continue
             crash_point("sender.after_submit")

@@ -33,7 +33,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from edge_agent.carrier.migrations import migrate_sqlite
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import StaleSubmission, StoreUnavailable, UnsupportedStore
 
 __all__ = [
     "Acceptance",
@@ -110,20 +110,6 @@ class NonceState:
 class PruneReport:
     nonces: int
     tokens: int
-
-
-class StaleSubmission(Exception):
-    """Raised by ``accept`` when the nonce was used, the counter moved on or the transaction was accepted meanwhile."""
-
-
-class StoreUnavailable(EdgeAgentError):
-    """The database cannot be reached or is busy: the caller should retry (the server answers UNAVAILABLE)."""
-
-    code = "carrier_store_unavailable"
-
-
-class UnsupportedStore(EdgeAgentError):
-    code = "carrier_store_url"
 
 
 class CarrierStore(Protocol):

@@ -12,7 +12,7 @@ import math
 import re
 
 from edge_agent._proto import carrier_pb2 as pb
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import InvalidResult
 
 __all__ = ["MAX_COUNTER", "InvalidResult", "check_result", "check_transaction_id"]
 
@@ -21,16 +21,6 @@ MAX_REASONS = 32
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _REASON = re.compile(r"[a-z0-9_.:-]{1,64}")
 _KNOWN_LIVENESS = frozenset(pb.LivenessVerdict.values())
-
-
-class InvalidResult(EdgeAgentError):
-    """A signed result that cannot be true; ``reason`` is the stable code sent back to the device."""
-
-    code = "invalid_result"
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 def check_transaction_id(transaction_id: str) -> None:

@@ -1,7 +1,7 @@
 """The kiosk's side of the terminal API: the same gRPC calls as ``edge-agent terminal``, kept open.
 
 Errors become the terminal client's typed errors (agent_unavailable /
-agent_refused), so the pages show what went wrong instead of a traceback.
+agent_refused, ``edge_agent/agent_client.py``), so the pages show what went wrong instead of a traceback.
 """
 
 from __future__ import annotations
@@ -12,20 +12,9 @@ from typing import Any
 import grpc
 
 from edge_agent._proto import agent_pb2 as apb
-from edge_agent.errors import EdgeAgentError
-from edge_agent.terminal import AgentRefused, AgentUnavailable
+from edge_agent.agent_client import agent_error
 
-__all__ = ["AgentLink", "agent_error"]
-
-
-def agent_error(exc: grpc.RpcError, target: str) -> EdgeAgentError:
-    code, details = exc.code(), exc.details() or ""
-    if code == grpc.StatusCode.UNAVAILABLE and "connect" in details:
-        return AgentUnavailable(f"no agent answers on {target}: is edge-agent serve running?")
-    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION,
-                grpc.StatusCode.RESOURCE_EXHAUSTED):
-        return AgentRefused(f"{code.name}: {details}")
-    return AgentUnavailable(f"{code.name}: {details}")
+__all__ = ["AgentLink"]
 
 
 class AgentLink:

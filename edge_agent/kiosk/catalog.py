@@ -11,7 +11,7 @@ import json
 from functools import cache
 from importlib import resources
 
-from edge_agent.errors import BadInput
+from edge_agent.errors import CatalogError
 
 __all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "CatalogError", "action_key", "catalog", "hint_key"]
 
@@ -24,10 +24,6 @@ _HINTS = {
     "look straight at the camera": "hint.look_straight",
 }
 _ACTIONS = ("blink", "turn_left", "turn_right")
-
-
-class CatalogError(BadInput):
-    code = "kiosk_language"
 
 
 @cache

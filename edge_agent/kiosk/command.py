@@ -12,16 +12,12 @@ import argparse
 import os
 from pathlib import Path
 
-from edge_agent.errors import BadInput
+from edge_agent.errors import KioskListenError
 from edge_agent.kiosk.catalog import DEFAULT_LANGUAGE, LANGUAGES
 
 __all__ = ["KioskListenError", "add_parser", "check_exposure", "listen_address"]
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
-
-
-class KioskListenError(BadInput):
-    code = "kiosk_listen"
 
 
 def listen_address(spec: str) -> tuple[str, int]:
@@ -64,7 +60,7 @@ def _token(args: argparse.Namespace) -> str:
 def _run(args: argparse.Namespace) -> int:
     import sys
 
-    from edge_agent.errors import EdgeAgentError
+    from edge_agent.errors import EXIT_OK, EXIT_UNHEALTHY, EdgeAgentError, exit_code_of
 
     try:
         host, port = listen_address(args.listen)
@@ -75,12 +71,12 @@ def _run(args: argparse.Namespace) -> int:
         reader = id_reader(args.id_reader)
     except EdgeAgentError as exc:
         print(f"edge-agent: error: {exc}", file=sys.stderr)
-        return 2
+        return exit_code_of(exc)
     try:
         import uvicorn
     except ImportError:
         print("edge-agent: error: the kiosk needs its extra: pip install 'edge-agent[kiosk]'", file=sys.stderr)
-        return 3
+        return EXIT_UNHEALTHY
     import threading
 
     from edge_agent.kiosk.agent_link import AgentLink
@@ -107,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"edge-agent kiosk on {scheme}://{args.listen}/customer and /operator (agent {link.target})", flush=True)
     server.run()
     link.close()
-    return 0
+    return EXIT_OK
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

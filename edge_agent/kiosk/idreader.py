@@ -11,13 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from edge_agent.errors import BadInput
+from edge_agent.errors import IdReaderError
 
 __all__ = ["FileIdReader", "IdReader", "IdReaderError", "id_reader"]
-
-
-class IdReaderError(BadInput):
-    code = "id_reader"
 
 
 class IdReader(Protocol):

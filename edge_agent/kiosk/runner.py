@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge_agent.errors import BadInput, EdgeAgentError
+from edge_agent.errors import BadInput, EdgeAgentError, KioskBusy
 from edge_agent.kiosk.agent_link import AgentLink
 from edge_agent.kiosk.broadcast import Broadcast
 from edge_agent.kiosk.events import customer_event, interrupted
@@ -23,10 +23,6 @@ from edge_agent.logs import log_event
 __all__ = ["KioskBusy", "Runner"]
 
 log = logging.getLogger(__name__)
-
-
-class KioskBusy(BadInput):
-    code = "kiosk_busy"
 
 
 def _now_ms() -> float:

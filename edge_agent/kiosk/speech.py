@@ -11,15 +11,11 @@ import shutil
 import subprocess
 import threading
 
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import SpeechUnavailable
 
 __all__ = ["VOICES", "Speech", "SpeechUnavailable"]
 
 VOICES = {"zh-CN": "cmn", "en": "en"}
-
-
-class SpeechUnavailable(EdgeAgentError):
-    code = "speech_unavailable"
 
 
 class Speech:

@@ -29,7 +29,7 @@ from enum import StrEnum
 
 from edge_agent.liveness.signals import FrameSignals
 
-__all__ = ["Action", "Challenge", "ChallengeConfig", "Event", "State", "random_actions"]
+__all__ = ["Action", "Challenge", "ChallengeConfig", "Event", "EventKind", "State", "random_actions"]
 
 
 class Action(StrEnum):
@@ -68,11 +68,21 @@ class ChallengeConfig:
     identity_min: float = 0.5
 
 
+class EventKind(StrEnum):
+    """What a challenge event tells the customer; string-valued, so ``kind == "hint"`` still reads."""
+
+    PROMPT = "prompt"  # do this action now
+    PROGRESS = "progress"  # an action was done
+    HINT = "hint"  # what to correct (face the camera, come closer...)
+    PASSED = "passed"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True)
 class Event:
-    """``kind`` is prompt, progress, hint, passed or failed. No biometric data."""
+    """One thing the challenge says to the customer. No biometric data."""
 
-    kind: str
+    kind: EventKind
     message: str
     progress: float = 0.0
     step: int = -1
@@ -133,12 +143,12 @@ class Challenge:
 
     def _fail(self, reason: str, message: str) -> list[Event]:
         self.state, self.reason = State.FAILED, reason
-        return [Event("failed", message, self.progress, self.step, reason=reason)]
+        return [Event(EventKind.FAILED, message, self.progress, self.step, reason=reason)]
 
     def _prompt(self, t_ms: int) -> list[Event]:
         action = self.actions[self.step]
         self.state, self._since_ms, self._held, self._closed = State.ACTION, t_ms, 0, False
-        return [Event("prompt", PROMPTS[action], self.progress, self.step, action.value)]
+        return [Event(EventKind.PROMPT, PROMPTS[action], self.progress, self.step, action.value)]
 
     def abort(self, reason: str, message: str) -> list[Event]:
         """End the session from outside the state machine (session time limit)."""
@@ -158,7 +168,7 @@ class Challenge:
         if s.faces == 0:
             if self._last_face_ms is not None and s.t_ms - self._last_face_ms > self.config.lost_ms:
                 return self._fail("face_lost", "the face left the camera's view")
-            return self._timeouts(s.t_ms) or [Event("hint", "look at the camera", self.progress, self.step)]
+            return self._timeouts(s.t_ms) or [Event(EventKind.HINT, "look at the camera", self.progress, self.step)]
         self._last_face_ms = s.t_ms
         if s.identity is not None and s.identity < self.config.identity_min:
             return self._fail("identity_changed", "a different person appeared during the check")
@@ -192,10 +202,10 @@ class Challenge:
             self._steady = 0
             if self.step >= len(self.actions):
                 self.state = State.PASSED
-                return [Event("passed", "thank you", 1.0, self.step)]
+                return [Event(EventKind.PASSED, "thank you", 1.0, self.step)]
             return self._prompt(s.t_ms)
         return self._timeouts(s.t_ms) or (
-            [Event("hint", "look straight at the camera", self.progress, self.step)] if abs(yaw) > c.frontal_deg
+            [Event(EventKind.HINT, "look straight at the camera", self.progress, self.step)] if abs(yaw) > c.frontal_deg
             else []
         )
 
@@ -224,4 +234,4 @@ class Challenge:
         self.step += 1
         self.state, self._since_ms, self._steady = State.FRONTAL, t_ms, 0
         msg = "done" if self.step >= len(self.actions) else "now look straight at the camera"
-        return [Event("progress", msg, self.progress, self.step - 1, self.actions[self.step - 1].value)]
+        return [Event(EventKind.PROGRESS, msg, self.progress, self.step - 1, self.actions[self.step - 1].value)]

@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.liveness.challenge import Action, Challenge, ChallengeConfig, Event, State
 from edge_agent.liveness.parallax import ParallaxEvidence
 from edge_agent.liveness.signals import FrameSignals, head_pose
+from edge_agent.liveness.verdict import Verdict
 from edge_agent.matching.matcher import MatchResult, cosine, decide
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.eyes import EyeLandmarker, openness
@@ -73,7 +73,7 @@ class LivenessConfig:
 
 @dataclass
 class LivenessResult:
-    verdict: int  # carrier_pb2.LivenessVerdict
+    verdict: Verdict
     reasons: list[str]
     parallax: float | None
     frames: int
@@ -88,7 +88,7 @@ class LivenessResult:
 
     @property
     def live(self) -> bool:
-        return self.verdict == pb.LIVENESS_LIVE
+        return self.verdict == Verdict.LIVE
 
     def match(self, reference: np.ndarray, threshold: float) -> MatchResult | None:
         """The session's template against the reference; None when no frame was usable."""
@@ -224,27 +224,27 @@ class LivenessSession:
         pad = float(np.median(self._pad_scores)) if self._pad_scores else None
         if ch.state is State.PASSED:
             reasons.append("challenge_passed")
-            verdict = pb.LIVENESS_LIVE
+            verdict = Verdict.LIVE
             if pad is None or len(self._pad_scores) < self.config.pad_min_frames:
                 reasons.append("pad_unavailable")
-                verdict = pb.LIVENESS_INCONCLUSIVE
+                verdict = Verdict.INCONCLUSIVE
             elif pad < self.config.pad_spoof_below:
                 reasons.append("pad_model_spoof")
-                verdict = pb.LIVENESS_SPOOF
+                verdict = Verdict.SPOOF
             else:
                 reasons.append("pad_model_ok")
             if score is None or score < self.config.min_parallax:
                 reasons.append("planar_motion")
-                verdict = pb.LIVENESS_SPOOF
+                verdict = Verdict.SPOOF
             else:
                 reasons.append("parallax_ok")
         else:
             reasons.append(f"challenge_{ch.reason or 'incomplete'}")
-            verdict = pb.LIVENESS_SPOOF if ch.reason in _SPOOF_REASONS else pb.LIVENESS_INCONCLUSIVE
+            verdict = Verdict.SPOOF if ch.reason in _SPOOF_REASONS else Verdict.INCONCLUSIVE
         emb, used, best_sharp = self._template()
-        if verdict == pb.LIVENESS_LIVE and emb is None:
+        if verdict == Verdict.LIVE and emb is None:
             reasons.append("no_template")
-            verdict = pb.LIVENESS_INCONCLUSIVE
+            verdict = Verdict.INCONCLUSIVE
         return LivenessResult(
             verdict, reasons, score, self._frames, best_sharp, emb, self._busy_ms / max(1, self._frames),
             pad, len(self._pad_scores), self._identity_min, used, self._skipped,

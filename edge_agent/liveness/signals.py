@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["FrameSignals", "eye_aspect_ratio", "head_pose", "signals_from_mesh"]
+__all__ = ["FrameSignals", "head_pose"]
 
 # (outer, upper-1, upper-2, inner, lower-2, lower-1) per eye
 RIGHT_EYE = (33, 160, 158, 133, 153, 144)
@@ -52,14 +52,6 @@ class FrameSignals:
     identity: float | None = None  # cosine to the session's first embedding, when computed this frame
 
 
-def eye_aspect_ratio(points: np.ndarray, eye: tuple[int, ...]) -> float:
-    p = points[list(eye), :2]
-    width = float(np.linalg.norm(p[0] - p[3]))
-    if width == 0:
-        return 0.0
-    return float((np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2.0 * width))
-
-
 def head_pose(points: np.ndarray, frame_shape: tuple[int, ...]) -> tuple[float, float, float]:
     """(yaw, pitch, roll) in degrees: the generic head solved against six mesh points (x, y in pixels)."""
     h, w = frame_shape[:2]
@@ -75,16 +67,3 @@ def head_pose(points: np.ndarray, frame_shape: tuple[int, ...]) -> tuple[float, 
     yaw = float(np.degrees(np.arctan2(forward[0], -forward[2])))  # toward image-right = the subject's left
     pitch = float(np.degrees(np.arctan2(-forward[1], np.hypot(forward[0], forward[2]))))
     return yaw, pitch, roll
-
-
-def signals_from_mesh(points: np.ndarray, frame_shape: tuple[int, ...], t_ms: int, faces: int,
-                      identity: float | None = None) -> FrameSignals:
-    h, w = frame_shape[:2]
-    ear = (eye_aspect_ratio(points, RIGHT_EYE) + eye_aspect_ratio(points, LEFT_EYE)) / 2
-    yaw, pitch, roll = head_pose(points, frame_shape)
-    xs, ys = points[:, 0], points[:, 1]
-    return FrameSignals(
-        t_ms=t_ms, faces=faces, ear=ear, yaw=yaw, pitch=pitch, roll=roll,
-        face_width=float((xs.max() - xs.min()) / w),
-        centre=(float(xs.mean() / w), float(ys.mean() / h)), identity=identity,
-    )

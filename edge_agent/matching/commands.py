@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edge_agent.errors import BadInput
+from edge_agent.config import PRECISIONS
+from edge_agent.errors import EXIT_OK, BadInput
 
 __all__ = ["add_parser"]
 
@@ -31,7 +32,7 @@ def _evaluate(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     out = report(score_pairs(pairs, outcomes, args.reference_format), threshold)
     out = {**out, "reference_format": args.reference_format, "embedder": EMBEDDERS[args.precision],
            "model_set": manifest.version}
-    return 0, out
+    return EXIT_OK, out
 
 
 def _show(out: dict[str, Any]) -> None:
@@ -44,13 +45,14 @@ def _show(out: dict[str, Any]) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """``edge-agent evaluate``: FNMR at fixed FMR on a pair list."""
     e = sub.add_parser("evaluate", help="error rates on a labelled pair list (FNMR, FMR, EER)")
     e.add_argument("--root", type=Path, required=True, help="folder the pair list's paths are relative to")
     e.add_argument("--pairs", type=Path, required=True, help="TSV with header 'img1 img2 same' (1 = same person)")
     e.add_argument("--reference-format", choices=["photo", "id-chip"], default="photo",
                    help="id-chip: turn each reference (img1) into a 102x126, 1 KB JPEG 2000 chip portrait first")
     e.add_argument("--threads", type=int, default=1, help="worker processes (one interpreter thread each)")
-    e.add_argument("--precision", choices=["float", "int8", "dlib-float", "dlib-int8"], default="float",
+    e.add_argument("--precision", choices=PRECISIONS, default="float",
                    help="embedder (default: SFace float16)")
     e.add_argument("--models", type=Path, default=None, help="model folder (default: EDGE_AGENT_MODELS or ./models)")
     e.add_argument("--json", action="store_true", help="print one JSON object")

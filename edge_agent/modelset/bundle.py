@@ -29,7 +29,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from edge_agent.errors import BadInput
+from edge_agent.errors import BadInput, BundleInvalid, BundleSignatureError
 from edge_agent.safe_read import read_regular
 
 __all__ = ["Bundle", "BundleInvalid", "BundleSignatureError", "load_private_key", "load_trusted_keys", "pack",
@@ -44,14 +44,6 @@ MAX_BUNDLE = 512 << 20
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 # Written beside the files by the installer; a bundle file with one of these names would overwrite it.
 RESERVED = frozenset({"bundle.header", "bundle.sig"})
-
-
-class BundleInvalid(BadInput):
-    code = "bundle_invalid"
-
-
-class BundleSignatureError(BadInput):
-    code = "bundle_signature"
 
 
 @dataclass(frozen=True)

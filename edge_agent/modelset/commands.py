@@ -4,57 +4,19 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
-from edge_agent.errors import BadInput
+from edge_agent.display import print_fields
+from edge_agent.errors import EXIT_OK, BadInput
+from edge_agent.modelset.verify import check_factory_set, verify_model_set
+from edge_agent.paths import default_state_dir, default_trusted_dir
 
-__all__ = ["add_parser", "check_factory_set", "default_trusted_dir", "verify_model_set"]
-
-
-def default_trusted_dir() -> Path:
-    return Path(os.environ.get("EDGE_AGENT_RELEASE_KEYS", "/etc/edge-agent/release-keys"))
+__all__ = ["add_parser"]
 
 
 def _state(args: argparse.Namespace) -> Path:
-    from edge_agent.provision.commands import default_state_dir
-
     return Path(args.state) if args.state else default_state_dir()
-
-
-def check_factory_set(directory: Path | None = None) -> dict[str, Any]:
-    """The model set shipped with the software: every present file against the manifest's sha256."""
-    from edge_agent.errors import ModelIntegrityError
-    from edge_agent.vision.manifest import Manifest
-
-    manifest = Manifest.load(directory)
-    checked = 0
-    for key, entry in manifest.data["models"].items():
-        path = manifest.directory / entry["file"]
-        if not path.exists():
-            if entry.get("optional"):
-                continue
-            raise ModelIntegrityError(f"model {key} ({entry['file']}) is missing from {manifest.directory}")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
-            raise ModelIntegrityError(f"model {entry['file']} does not match its manifest sha256")
-        checked += 1
-    return {"version": manifest.version, "path": str(manifest.directory), "files": checked,
-            "manifest_sha256": manifest.sha256}
-
-
-def verify_model_set(configured: str, state_root: Path, trusted: Path) -> dict[str, Any]:
-    """Check the set the agent will load: a configured folder or the factory set by hash, an installed
-    signed set by its release signature and hashes."""
-    from edge_agent.modelset.bundle import load_trusted_keys
-    from edge_agent.modelset.install import ModelStore
-
-    if configured:
-        return {"installed": "configured folder", **check_factory_set(Path(configured))}
-    store = ModelStore(state_root / "models")
-    if store.current_dir() is None:
-        return {"installed": "factory set (shipped with the software, not a signed bundle)", **check_factory_set()}
-    return {"installed": "signed bundle", **store.verify(load_trusted_keys(trusted))}
 
 
 def _keygen(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
@@ -74,7 +36,7 @@ def _keygen(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     pub = out.with_suffix(".pub")
     atomic_write(pub, key.public_key().public_bytes(serialization.Encoding.PEM,
                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
-    return 0, {"private_key": str(out), "public_key": str(pub), "key_id": key_id(key.public_key()),
+    return EXIT_OK, {"private_key": str(out), "public_key": str(pub), "key_id": key_id(key.public_key()),
                "next": f"copy {pub.name} into each device's release-keys folder (/etc/edge-agent/release-keys)"}
 
 
@@ -86,7 +48,7 @@ def _pack(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     models = args.models or DEFAULT_MODEL_DIR
     data = pack(models, load_private_key(args.key))
     atomic_write(args.out, data)
-    return 0, {"bundle": str(args.out), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return EXIT_OK, {"bundle": str(args.out), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _install(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
@@ -104,30 +66,29 @@ def _install(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     out = store.install(bundle, in_use)
     if out["changed"]:
         out["next"] = "restart the agent to load it: systemctl restart edge-agent"
-    return 0, out
+    return EXIT_OK, out
 
 
 def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    return 0, verify_model_set("", _state(args), args.trusted)
+    return EXIT_OK, verify_model_set("", _state(args), args.trusted)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from edge_agent.provision.commands import _print
-
+    """``edge-agent models keygen|pack|install|verify``."""
     p = sub.add_parser("models", help="signed model sets: keygen, pack (release side), install, verify (device)")
     cmds = p.add_subparsers(dest="models_command", required=True)
 
     k = cmds.add_parser("keygen", help="create a release signing key pair (keep the private key offline)")
     k.add_argument("--out", type=Path, required=True, help="private key file to create (PEM); .pub beside it")
     k.add_argument("--json", action="store_true")
-    k.set_defaults(run=_keygen, show=_print)
+    k.set_defaults(run=_keygen, show=print_fields)
 
     pk = cmds.add_parser("pack", help="sign a model folder (manifest + models) into a bundle")
     pk.add_argument("--key", type=Path, required=True, help="release private key (PEM)")
     pk.add_argument("--models", type=Path, default=None, help="model folder (default: this checkout's models/)")
     pk.add_argument("--out", type=Path, required=True)
     pk.add_argument("--json", action="store_true")
-    pk.set_defaults(run=_pack, show=_print)
+    pk.set_defaults(run=_pack, show=print_fields)
 
     for name, fn, text in (("install", _install, "verify a bundle and install it atomically (no downgrades)"),
                            ("verify", _verify, "re-check the installed model set's signature and hashes")):
@@ -138,4 +99,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         c.add_argument("--trusted", type=Path, default=default_trusted_dir(),
                        help="folder of trusted release public keys, *.pub (EDGE_AGENT_RELEASE_KEYS)")
         c.add_argument("--json", action="store_true")
-        c.set_defaults(run=fn, show=_print)
+        c.set_defaults(run=fn, show=print_fields)

@@ -29,7 +29,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge_agent.atomic import fsync_dir
-from edge_agent.errors import BadInput, EdgeAgentError
+from edge_agent.errors import BadInput, DowngradeRefused, InstalledSetBroken
 from edge_agent.faults import crash_point
 from edge_agent.modelset.bundle import (
     MAGIC,
@@ -42,14 +42,6 @@ from edge_agent.modelset.bundle import (
 )
 
 __all__ = ["DowngradeRefused", "InstalledSetBroken", "ModelStore", "model_directory"]
-
-
-class DowngradeRefused(BadInput):
-    code = "model_downgrade"
-
-
-class InstalledSetBroken(EdgeAgentError):
-    code = "model_integrity"
 
 
 def _write(path: Path, data: bytes) -> None:

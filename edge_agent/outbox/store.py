@@ -31,7 +31,7 @@ from pathlib import Path
 from edge_agent.atomic import atomic_write
 from edge_agent.attest.result import ResultFields, encode_result
 from edge_agent.clock import Clock, SystemClock
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import DuplicateTransaction, OutboxCorrupt, OutboxError, OutboxFull
 from edge_agent.faults import crash_point
 from edge_agent.logs import log_event
 
@@ -60,22 +60,6 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state, counter);
 """
-
-
-class OutboxError(EdgeAgentError):
-    code = "outbox_error"
-
-
-class OutboxFull(OutboxError):
-    code = "outbox_full"
-
-
-class OutboxCorrupt(OutboxError):
-    code = "outbox_corrupt"
-
-
-class DuplicateTransaction(OutboxError):
-    code = "duplicate_transaction"
 
 
 @dataclass(frozen=True)

@@ -12,40 +12,30 @@ import argparse
 import datetime as dt
 import hashlib
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-import grpc
 from cryptography import x509
 
-from edge_agent.carrier.client import CarrierClient
-from edge_agent.device import DeviceState, Identity, NotEnrolled
-from edge_agent.errors import BadInput, EdgeAgentError
+from edge_agent.carrier.client import CARRIER_ERRORS, CarrierClient
+from edge_agent.device import DeviceState, Identity
+from edge_agent.display import print_fields
+from edge_agent.errors import (
+    EXIT_NO_MATCH,
+    EXIT_OK,
+    BacklogPending,
+    BadInput,
+    CarrierUnavailable,
+    EdgeAgentError,
+    EnrolmentRefused,
+    NotEnrolled,
+    StateUnusable,
+)
+from edge_agent.paths import default_state_dir, default_trusted_dir
 
-__all__ = ["add_parsers", "default_state_dir"]
-
-
-class CarrierUnreachable(EdgeAgentError):
-    code = "carrier_unreachable"
-
-
-class EnrolmentRefused(BadInput):
-    code = "enrolment_refused"
-
-
-class BacklogPending(EdgeAgentError):
-    code = "outbox_backlog"
-
-
-class StateUnusable(EdgeAgentError):
-    code = "state_dir_unusable"
-
-
-def default_state_dir() -> Path:
-    return Path(os.environ.get("EDGE_AGENT_STATE", "/var/lib/edge-agent"))
+__all__ = ["add_parsers"]
 
 
 def _summary(state: DeviceState) -> dict[str, Any]:
@@ -83,7 +73,7 @@ def _provision_state(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     if current is None:
         return _enrol(args, state)
     if not args.force:
-        return 0, {"result": "already_provisioned", "changed": False, **current}
+        return EXIT_OK, {"result": "already_provisioned", "changed": False, **current}
     with agent_lock(args.state, "provision --force"):
         delivered, discarded = _deliver_before_replacing(state, args.discard_undelivered)
         # A new identity from scratch; the outbox stays (its results are signed already) and so does the counter.
@@ -120,13 +110,13 @@ def _enrol(args: argparse.Namespace, state: DeviceState) -> tuple[int, dict[str,
         raise BadInput(f"cannot read the carrier CA certificate {args.ca}: {exc.strerror}") from None
     try:
         state.enrol(enroll_target, args.carrier, ca_pem, args.token)
-    except grpc.RpcError as exc:
-        code = exc.code()
-        if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT):
-            raise EnrolmentRefused(f"the carrier refused the enrolment: {exc.details()}; "
+    except CARRIER_ERRORS as exc:
+        if exc.status in ("PERMISSION_DENIED", "INVALID_ARGUMENT"):
+            raise EnrolmentRefused(f"the carrier refused the enrolment: {exc.detail}; "
                                    "ask for a new one-time token") from None
-        raise CarrierUnreachable(f"carrier enrolment service {enroll_target} unreachable ({code.name})") from None
-    return 0, {"result": "provisioned", "changed": True, **_summary(state)}
+        raise CarrierUnavailable(f"carrier enrolment service {enroll_target} unreachable ({exc.status})",
+                                 status=exc.status, detail=exc.detail) from None
+    return EXIT_OK, {"result": "provisioned", "changed": True, **_summary(state)}
 
 
 def _status(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
@@ -164,7 +154,7 @@ def _status(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         out["last_successful_submission"] = None
     usage = shutil.disk_usage(args.state if args.state.exists() else args.state.parent)
     out["disk_free_bytes"] = usage.free
-    return 0, out
+    return EXIT_OK, out
 
 
 def _client(state: DeviceState) -> tuple[Identity, CarrierClient]:
@@ -201,13 +191,14 @@ def _rotate(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                                      "current key, so rotate once the carrier has them (check the network)")
             try:
                 state.rotate(client)
-            except grpc.RpcError as exc:
-                raise CarrierUnreachable(f"the carrier did not rotate the keys ({exc.code().name}: "
-                                         f"{exc.details()}); nothing changed, run rotate-keys again") from None
+            except CARRIER_ERRORS as exc:
+                raise CarrierUnavailable(f"the carrier did not rotate the keys ({exc.status}: "
+                                         f"{exc.detail}); nothing changed, run rotate-keys again",
+                                         status=exc.status, detail=exc.detail) from None
         finally:
             client.close()
         after = _summary(state)
-    return 0, {"result": "rotated", "device_id": after["device_id"], "results_delivered_first": delivered,
+    return EXIT_OK, {"result": "rotated", "device_id": after["device_id"], "results_delivered_first": delivered,
                "old_signing_key_sha256": before["signing_key_sha256"],
                "new_signing_key_sha256": after["signing_key_sha256"],
                "certificate_expires": after["certificate_expires"]}
@@ -228,7 +219,7 @@ def _decommission(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
             ident, client = _client(state)
         except NotEnrolled:
             out.update({"device_id": None, "carrier": "not enrolled: nothing to revoke", "erased": state.wipe()})
-            return 0, out
+            return EXIT_OK, out
         out["device_id"] = ident.device_id
         try:
             delivered, pending = _drain(state, client)
@@ -241,19 +232,20 @@ def _decommission(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
             try:
                 client.deregister(pb.DeregisterRequest(device_id=ident.device_id, signature=sig))
                 out["carrier"] = "revoked"
-            except grpc.RpcError as exc:
-                if exc.code() == grpc.StatusCode.PERMISSION_DENIED and "revoked" in (exc.details() or ""):
+            except CARRIER_ERRORS as exc:
+                if exc.status == "PERMISSION_DENIED" and "revoked" in exc.detail:
                     out["carrier"] = "already revoked"
                 elif args.offline:
-                    out["carrier"] = (f"unreachable ({exc.code().name}); revoke by hand at the carrier: "
+                    out["carrier"] = (f"unreachable ({exc.status}); revoke by hand at the carrier: "
                                       f"edge-agent carrier-server revoke {ident.device_id}")
                 else:
-                    raise CarrierUnreachable(f"the carrier did not revoke the device ({exc.code().name}); "
-                                             "nothing was erased. Retry, or add --offline to erase anyway") from None
+                    raise CarrierUnavailable(f"the carrier did not revoke the device ({exc.status}); nothing was "
+                                             "erased. Retry, or add --offline to erase anyway",
+                                             status=exc.status, detail=exc.detail) from None
         finally:
             client.close()
         out["erased"] = state.wipe()
-    return 0, out
+    return EXIT_OK, out
 
 
 def _selftest(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
@@ -281,7 +273,7 @@ def _selftest(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     warned = [r.name for r in results if r.status == WARN]
     out = {"result": "fail" if failed else "pass", "failed": failed, "warnings": warned,
            "checks": [dataclasses.asdict(r) | {"seconds": round(r.seconds, 2)} for r in results]}
-    return (1 if failed else 0), out
+    return (EXIT_NO_MATCH if failed else EXIT_OK), out
 
 
 def _print_selftest(out: dict[str, Any]) -> None:
@@ -293,19 +285,8 @@ def _print_selftest(out: dict[str, Any]) -> None:
         print(f"SELFTEST PASSED: {n} checks{extra}")
 
 
-def _print(out: dict[str, Any]) -> None:
-    def walk(d: dict[str, Any], indent: str = "") -> None:
-        for k, v in d.items():
-            if isinstance(v, dict):
-                print(f"{indent}{k}:")
-                walk(v, indent + "  ")
-            else:
-                print(f"{indent}{k}: {v}")
-
-    walk(out)
-
-
 def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """``provision``, ``selftest``, ``rotate-keys``, ``decommission`` and ``status``."""
     p = sub.add_parser("provision", help="create the device identity and enrol it with the carrier")
     p.add_argument("--carrier", required=True, help="carrier result service HOST:PORT")
     p.add_argument("--token", required=True, help="one-time enrolment token")
@@ -317,9 +298,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--discard-undelivered", action="store_true",
                    help="with --force: replace it even when the carrier cannot be given every signed result")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(run=_provision, show=_print)
-
-    from edge_agent.modelset.commands import default_trusted_dir
+    p.set_defaults(run=_provision, show=print_fields)
 
     st = sub.add_parser("selftest", help="camera, models, inference budget, carrier and clock, outbox, disk, keys")
     st.add_argument("--config", type=Path, default=None, help="TOML file (default /etc/edge-agent/config.toml)")
@@ -331,7 +310,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("rotate-keys", help="new signing and TLS keys, enrolled with the carrier; old ones retired")
     r.add_argument("--state", type=Path, default=default_state_dir())
     r.add_argument("--json", action="store_true")
-    r.set_defaults(run=_rotate, show=_print)
+    r.set_defaults(run=_rotate, show=print_fields)
 
     d = sub.add_parser("decommission", help="revoke this device at the carrier, then erase keys and state")
     d.add_argument("--state", type=Path, default=default_state_dir())
@@ -339,10 +318,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--force", action="store_true", help="discard results the carrier has not received")
     d.add_argument("--offline", action="store_true", help="erase even when the carrier cannot be reached")
     d.add_argument("--json", action="store_true")
-    d.set_defaults(run=_decommission, show=_print)
+    d.set_defaults(run=_decommission, show=print_fields)
 
     s = sub.add_parser("status", help="identity, certificate expiry, models, outbox backlog, last submission")
     s.add_argument("--state", type=Path, default=default_state_dir())
     s.add_argument("--models", type=Path, default=None)
     s.add_argument("--json", action="store_true")
-    s.set_defaults(run=_status, show=_print)
+    s.set_defaults(run=_status, show=print_fields)

@@ -13,17 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import AgentRunning
 
 __all__ = ["AgentRunning", "agent_lock"]
 
 
-class AgentRunning(EdgeAgentError):
-    code = "agent_running"
-
-
 @contextmanager
 def agent_lock(state: Path, holder: str = "this command") -> Iterator[None]:
+    """Hold the state folder's lock for ``what``, or raise ``AgentRunning`` naming the holder."""
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(state / "agent.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:

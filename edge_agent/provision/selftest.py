@@ -85,7 +85,7 @@ def _identity(state: DeviceState, now: dt.datetime) -> Outcome:
 
 
 def _models(config: Config, state: DeviceState, trusted: Path) -> Outcome:
-    from edge_agent.modelset.commands import verify_model_set
+    from edge_agent.modelset.verify import verify_model_set
 
     out = verify_model_set(config.models.directory, state.root, trusted)
     if out["installed"] == "signed bundle":
@@ -185,9 +185,7 @@ def _read_outbox(state: DeviceState) -> OutboxSummary | None:
 
 
 def _carrier(config: Config, state: DeviceState, backlog: int) -> Outcome:
-    import grpc
-
-    from edge_agent.carrier.client import CarrierClient
+    from edge_agent.carrier.client import CARRIER_ERRORS, CarrierClient
 
     ident = state.identity()
     target = config.carrier.target or ident.carrier_target
@@ -196,9 +194,9 @@ def _carrier(config: Config, state: DeviceState, backlog: int) -> Outcome:
         t0 = time.time()
         resp = client.heartbeat(ident.device_id, int(t0 * 1000), backlog)
         t1 = time.time()
-    except grpc.RpcError as exc:
-        return FAIL, f"{target} refused or unreachable with the device certificate: {exc.code().name} " \
-                     f"{exc.details() or ''}".strip(), {"target": target}
+    except CARRIER_ERRORS as exc:
+        return FAIL, f"{target} refused or unreachable with the device certificate: {exc.status} " \
+                     f"{exc.detail}".strip(), {"target": target}
     finally:
         client.close()
     rtt_ms = (t1 - t0) * 1000

@@ -15,43 +15,54 @@ import grp
 import hmac
 import logging
 import os
-import random
 import re
 import secrets
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import grpc
-import numpy as np
 
 from edge_agent._proto import agent_pb2 as apb
 from edge_agent._proto import agent_pb2_grpc as apb_grpc
-from edge_agent._proto import carrier_pb2 as pb
-from edge_agent.attest.result import parse_result, parse_signed
 from edge_agent.camera.identity import PAIRING_FILE
-from edge_agent.camera.source import CameraError, FrameSource, open_source
-from edge_agent.carrier.client import CarrierClient
+from edge_agent.camera.source import FrameSource, open_source
+from edge_agent.carrier.client import Carrier, CarrierClient
 from edge_agent.carrier.sender import Sender
-from edge_agent.config import Config, ConfigError, check_api
+from edge_agent.config import Config, check_api
 from edge_agent.device import DeviceState
-from edge_agent.errors import BadInput, EdgeAgentError
-from edge_agent.liveness.challenge import ChallengeConfig, random_actions
-from edge_agent.liveness.session import LivenessConfig, LivenessSession
+from edge_agent.errors import (
+    EXIT_OK,
+    AgentRunning,
+    AgentUnhealthy,
+    BadNonce,
+    BadTransactionId,
+    ConfigError,
+    DuplicateTransaction,
+    EdgeAgentError,
+    NoResult,
+    OutboxError,
+    PreviewBusy,
+    SessionBusy,
+    exit_code_of,
+    grpc_status_of,
+)
+from edge_agent.liveness.challenge import Event, EventKind
 from edge_agent.logs import log_event
 from edge_agent.modelset.install import model_directory
-from edge_agent.outbox.store import COUNTER_FILE, Outbox, OutboxCorrupt, OutboxError
+from edge_agent.outbox.store import COUNTER_FILE, Outbox
 from edge_agent.recorder import ResultRecorder
 from edge_agent.service.preview import PreviewHub
 from edge_agent.service.sdnotify import notify, watchdog_interval_s
+from edge_agent.service.session import NONCE_BYTES, SessionOutcome, SessionRunner, check_nonce
 from edge_agent.vision.antispoof import AntiSpoof
-from edge_agent.vision.image import decode_image
-from edge_agent.vision.pipeline import FacePipeline, reference_format_of
+from edge_agent.vision.pipeline import FacePipeline
 
 __all__ = ["NONCE_BYTES", "TXN_ID", "Agent", "serve"]
 
@@ -60,26 +71,30 @@ log = logging.getLogger(__name__)
 # Transaction ids travel into logs, the outbox and the carrier: a safe alphabet means no log line can be
 # forged with spaces or "key=value" text, and no id can be mistaken for another.
 TXN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-NONCE_BYTES = (16, 64)  # a carrier nonce is 16-32 random bytes; more is an oversize result, less is guessable
 
 
-def _refuse(context: grpc.ServicerContext, code: grpc.StatusCode, reason: str, message: str) -> None:
-    """Abort a request with ``reason: message``, logged once as one line (no traceback, no request data)."""
-    log_event(log, "request_refused", logging.WARNING, code=code.name, reason=reason)
-    context.abort(code, f"{reason}: {message}")
+def _refuse(context: grpc.ServicerContext, exc: EdgeAgentError) -> NoReturn:
+    """Abort a request with ``code: message`` and the status ``errors.py`` gives the error, logged once as one
+    line (no traceback, no request data). The one place the agent API turns errors into statuses."""
+    status = grpc.StatusCode[grpc_status_of(exc)]
+    log_event(log, "request_refused", logging.WARNING, code=status.name, reason=exc.code)
+    context.abort(status, f"{exc.code}: {exc}")
+    raise AssertionError("context.abort returned")  # grpc's abort always raises
 
 
-def _check_txn(context: grpc.ServicerContext, txn: str) -> None:
+def _check_txn(txn: str) -> None:
     if not TXN_ID.fullmatch(txn):
-        _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "bad_transaction_id",
-                "transaction_id must be 1-64 characters of A-Z a-z 0-9 . _ : -")
+        raise BadTransactionId("transaction_id must be 1-64 characters of A-Z a-z 0-9 . _ : -")
 
 
-def _check_nonce(nonce: bytes) -> str | None:
-    low, high = NONCE_BYTES
-    if not low <= len(nonce) <= high:
-        return f"carrier nonce must be {low}-{high} bytes, got {len(nonce)}"
-    return None
+def _api_event(event: Event, steps: int, time_limit_ms: int) -> apb.SessionEvent:
+    """A liveness event as the agent API sends it."""
+    if event.kind is EventKind.PROMPT:
+        return apb.SessionEvent(prompt=apb.Prompt(action=event.action or "", message=event.message, step=event.step,
+                                                  steps=steps, time_limit_ms=time_limit_ms))
+    if event.kind is EventKind.PROGRESS:
+        return apb.SessionEvent(progress=apb.Progress(fraction=event.progress, message=event.message))
+    return apb.SessionEvent(hint=apb.Hint(message=event.message))
 
 
 @dataclass
@@ -89,7 +104,7 @@ class Agent(apb_grpc.AgentServicer):
     config: Config
     pipeline: FacePipeline | None
     recorder: ResultRecorder | None
-    client: CarrierClient | None
+    client: Carrier | None
     device_id: str
     source_factory: Callable[[], FrameSource]
     problems: list[str] = field(default_factory=list)
@@ -105,6 +120,7 @@ class Agent(apb_grpc.AgentServicer):
     _lock_tokens: threading.Lock = field(default_factory=threading.Lock)
 
     def Health(self, request: apb.HealthRequest, context: grpc.ServicerContext) -> apb.HealthResponse:
+        """Whether the agent can verify, and what is wrong if not."""
         backlog = self.recorder.outbox.backlog() if self.recorder else 0
         model_set = self.pipeline.manifest.version if self.pipeline else ""
         last_ack = self.recorder.outbox.last_acked_ms() if self.recorder else 0
@@ -115,7 +131,11 @@ class Agent(apb_grpc.AgentServicer):
                                   warnings=self.warnings)
 
     def Cancel(self, request: apb.CancelRequest, context: grpc.ServicerContext) -> apb.CancelResponse:
-        _check_txn(context, request.transaction_id)
+        """Stop the running session of this transaction; nothing is recorded for it."""
+        try:
+            _check_txn(request.transaction_id)
+        except EdgeAgentError as exc:
+            _refuse(context, exc)
         if self._active is not None and self._active == request.transaction_id:
             self._cancel.set()
             return apb.CancelResponse(cancelled=True)
@@ -144,25 +164,26 @@ class Agent(apb_grpc.AgentServicer):
         Any other request gets the same NOT_FOUND as an unknown id: which transactions this device has
         verified is not for every socket client to learn.
         """
-        _check_txn(context, request.transaction_id)
-        if self.recorder is None:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "agent_unhealthy: " + "; ".join(self.problems))
-        if not self._owns(request.transaction_id, request.result_token):
-            _refuse(context, grpc.StatusCode.NOT_FOUND, "no_result",
-                    "no result for this transaction and result token (results are kept for "
-                    f"{self.config.api.result_window_s:g} s after the session, for the client that ran it)")
         try:
-            rec = self.recorder.outbox.get(request.transaction_id)
-        except KeyError:
-            context.abort(grpc.StatusCode.NOT_FOUND, "no_result: the result is no longer in the outbox")
-        except OutboxError as exc:
-            context.abort(grpc.StatusCode.DATA_LOSS, f"{exc.code}: {exc}")
+            _check_txn(request.transaction_id)
+            if self.recorder is None:
+                raise AgentUnhealthy("; ".join(self.problems))
+            if not self._owns(request.transaction_id, request.result_token):
+                raise NoResult("no result for this transaction and result token (results are kept for "
+                               f"{self.config.api.result_window_s:g} s after the session, for the client that ran it)")
+            try:
+                rec = self.recorder.outbox.get(request.transaction_id)
+            except KeyError:
+                raise NoResult("the result is no longer in the outbox") from None
+        except EdgeAgentError as exc:
+            _refuse(context, exc)
         return apb.ResultStatus(transaction_id=rec.txn_id, state=rec.state, receipt_id=rec.receipt or "",
                                 signed_result=rec.signed, counter=rec.counter, last_error=rec.last_error or "")
 
     def Preview(self, request: apb.PreviewRequest, context: grpc.ServicerContext) -> Iterator[apb.PreviewFrame]:
+        """The camera's frames, downscaled, while a session runs (one watcher at a time)."""
         if not self.preview.watch():
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "the preview is already being watched")
+            _refuse(context, PreviewBusy("the preview is already being watched"))
         try:
             for img in self.preview.frames(request.max_width, request.max_fps, request.wait_ms, context.is_active):
                 yield apb.PreviewFrame(jpeg=img.jpeg, width=img.width, height=img.height,
@@ -171,130 +192,69 @@ class Agent(apb_grpc.AgentServicer):
             self.preview.unwatch()
 
     def cancel_all(self) -> None:
+        """Stop whatever session runs (on SIGTERM)."""
         self._cancel.set()
 
     def StartVerification(self, request: apb.StartRequest,
                           context: grpc.ServicerContext) -> Iterator[apb.SessionEvent]:
+        """One session at a time; every refusal comes before the first event, or ends the stream unrecorded."""
+        try:
+            yield from self._start(request, context)
+        except EdgeAgentError as exc:
+            _refuse(context, exc)
+
+    def _start(self, request: apb.StartRequest, context: grpc.ServicerContext) -> Iterator[apb.SessionEvent]:
         if self.problems or self.pipeline is None or self.recorder is None:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "agent_unhealthy: " + "; ".join(self.problems))
+            raise AgentUnhealthy("; ".join(self.problems))
         txn = request.transaction_id
-        _check_txn(context, txn)
-        if request.carrier_nonce and (problem := _check_nonce(bytes(request.carrier_nonce))):
-            _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "bad_nonce", problem)
-        self._check_unused(txn, context)
+        _check_txn(txn)
+        if request.carrier_nonce and (problem := check_nonce(bytes(request.carrier_nonce))):
+            raise BadNonce(problem)
+        self._check_unused(txn)
         if not self._lock.acquire(blocking=False):
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "a verification is already running on this camera")
+            raise SessionBusy("a verification is already running on this camera")
         try:
             self._active = txn
             self._cancel.clear()
             self.preview.start(txn)
-            yield from self._session(request, context)
+            runner = SessionRunner(self.config, self.pipeline, self.recorder, self.client, self.device_id,
+                                   self.source_factory, self.antispoof, self.preview, self._camera_status)
+            events = runner.run(txn, bytes(request.reference_photo), bytes(request.carrier_nonce),
+                                stopped=lambda: self._cancel.is_set() or not context.is_active())
+            outcome = yield from _translated(events, runner.steps, runner.step_time_limit_ms)
+            yield apb.SessionEvent(result=apb.ResultSummary(
+                transaction_id=txn, decision=outcome.summary.decision, reason_codes=list(outcome.summary.reason_codes),
+                liveness=outcome.summary.liveness, counter=outcome.counter, stored=True,
+                result_token=self._remember(txn)))
         finally:
             self.preview.end()
             self._active = None
             self._lock.release()
 
-    def _check_unused(self, txn: str, context: grpc.ServicerContext) -> None:
+    def _camera_status(self, error: str) -> None:
+        self._camera_error = error
+
+    def _check_unused(self, txn: str) -> None:
         """A transaction id gets one result: refuse a reused one before the customer does the challenge."""
         assert self.recorder is not None
         try:
             self.recorder.outbox.get(txn)
         except KeyError:
             return
-        except OutboxCorrupt as exc:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"{exc.code}: {exc}")
-        _refuse(context, grpc.StatusCode.ALREADY_EXISTS, "duplicate_transaction",
-                "this transaction id already has a signed result on this device; start a new transaction")
+        raise DuplicateTransaction(
+            "this transaction id already has a signed result on this device; start a new transaction")
 
-    def _session(self, request: apb.StartRequest, context: grpc.ServicerContext) -> Iterator[apb.SessionEvent]:
-        assert self.pipeline is not None and self.recorder is not None
-        txn = request.transaction_id
+
+def _translated(events: Generator[Event, None, SessionOutcome], steps: int,
+                time_limit_ms: int) -> Generator[apb.SessionEvent, None, SessionOutcome]:
+    """The runner's liveness events as agent API events; returns the runner's outcome."""
+    while True:
         try:
-            reference_rgb = decode_image(bytes(request.reference_photo), name="reference photo")
-            reference = self.pipeline.analyse(reference_rgb)
-        except BadInput as exc:
-            _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, exc.code, str(exc))
-        nonce = bytes(request.carrier_nonce)
-        if not nonce:
-            if self.client is None:
-                context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                              "no_nonce: no carrier is configured to issue a nonce and the request gave none")
-            try:
-                nonce = bytes(self.client.get_nonce(self.device_id, txn).nonce)
-            except grpc.RpcError as exc:
-                context.abort(grpc.StatusCode.UNAVAILABLE, f"carrier nonce unavailable: {exc.code().name}")
-            if problem := _check_nonce(nonce):
-                _refuse(context, grpc.StatusCode.UNAVAILABLE, "bad_carrier_nonce", problem)
-        started = time.monotonic()
-        log_event(log, "session_started", txn=txn)
-        cfg = self.config.liveness
-        rng = random.Random(cfg.seed) if cfg.seed >= 0 else random.SystemRandom()
-        actions = random_actions(rng, cfg.steps)
-        session = LivenessSession(
-            self.pipeline, self.pipeline.eye_landmarker(), actions,
-            LivenessConfig(challenge=ChallengeConfig(step_timeout_ms=int(cfg.step_timeout_s * 1000))),
-            antispoof=self.antispoof,
-        )
-        source = self.source_factory()
-        hints = _HintThrottle()
-
-        def frames() -> Iterator[tuple[np.ndarray, int]]:
-            for frame in source.frames():
-                if self._cancel.is_set() or not context.is_active():
-                    log_event(log, "session_cancelled", txn=txn)
-                    context.abort(grpc.StatusCode.CANCELLED, "session cancelled; nothing was recorded")
-                self.preview.publish(frame[0])
-                self._camera_error = ""
-                yield frame
-
-        try:
-            for t_ms, event in session.run(frames()):
-                if event.kind == "prompt":
-                    yield apb.SessionEvent(prompt=apb.Prompt(action=event.action or "", message=event.message,
-                                                             step=event.step, steps=len(actions),
-                                                             time_limit_ms=int(cfg.step_timeout_s * 1000)))
-                elif event.kind == "progress":
-                    yield apb.SessionEvent(progress=apb.Progress(fraction=event.progress, message=event.message))
-                elif event.kind == "hint" and hints.due(event.message, t_ms):
-                    yield apb.SessionEvent(hint=apb.Hint(message=event.message))
-        except CameraError as exc:
-            log_event(log, "camera_failed", logging.ERROR, txn=txn, error=str(exc))
-            self._camera_error = str(exc)
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"camera_error: {exc}")
-        finally:
-            source.close()
-        live = session.result()
-        match = live.match(reference.embedding, self.pipeline.threshold_for(reference_format_of(reference_rgb)))
-        try:
-            record = self.recorder.record(txn, nonce, match, live.embedding, liveness=live.verdict,
-                                          reasons=tuple(live.reasons))
-        except OutboxError as exc:
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED if exc.code == "outbox_full"
-                          else grpc.StatusCode.FAILED_PRECONDITION, f"{exc.code}: {exc}")
-        # The summary is read back from what was signed, so the terminal never sees a second opinion.
-        signed = parse_result(parse_signed(record.signed).result)
-        decision = "pass" if signed.decision == pb.DECISION_PASS else "fail"
-        log_event(log, "session_done", txn=txn, decision=decision, liveness=pb.LivenessVerdict.Name(signed.liveness),
-                  counter=record.counter, duration_ms=round((time.monotonic() - started) * 1000))
-        yield apb.SessionEvent(result=apb.ResultSummary(
-            transaction_id=txn, decision=decision, reason_codes=list(signed.reason_codes),
-            liveness=pb.LivenessVerdict.Name(signed.liveness), counter=record.counter, stored=True,
-            result_token=self._remember(txn)))
-
-
-@dataclass
-class _HintThrottle:
-    """The session emits a hint per frame; the customer needs one when it changes, or a reminder."""
-
-    repeat_ms: int = 2000
-    _last: str = ""
-    _at_ms: int = -(10**9)
-
-    def due(self, message: str, t_ms: int) -> bool:
-        if message == self._last and t_ms - self._at_ms < self.repeat_ms:
-            return False
-        self._last, self._at_ms = message, t_ms
-        return True
+            event = next(events)
+        except StopIteration as done:
+            outcome: SessionOutcome = done.value
+            return outcome
+        yield _api_event(event, steps, time_limit_ms)
 
 
 def build_agent(config: Config) -> tuple[Agent, Outbox | None]:
@@ -397,21 +357,22 @@ def _tcp_credentials(config: Config) -> grpc.ServerCredentials | None:
 
 
 def serve(config: Config) -> int:
-    from edge_agent.provision.lock import AgentRunning, agent_lock
+    """Run the agent until SIGTERM; returns the process exit code."""
+    from edge_agent.provision.lock import agent_lock
 
     try:
         tcp_credentials = _tcp_credentials(config) if config.api.tcp else None
     except ConfigError as exc:
         log_event(log, "config_refused", logging.ERROR, code=exc.code)
         print(f"edge-agent: error: {exc}", file=sys.stderr, flush=True)
-        return 2
+        return exit_code_of(exc)
     try:
         with agent_lock(Path(config.state_dir), "serve"):
             return _serve(config, tcp_credentials)
     except AgentRunning as exc:
         log_event(log, "agent_already_running", logging.ERROR, state=config.state_dir)
         print(f"edge-agent: error: {exc}", file=sys.stderr, flush=True)
-        return 3
+        return exit_code_of(exc)
 
 
 def _serve(config: Config, tcp_credentials: grpc.ServerCredentials | None) -> int:
@@ -465,4 +426,4 @@ def _serve(config: Config, tcp_credentials: grpc.ServerCredentials | None) -> in
         outbox.close()
     sock.unlink(missing_ok=True)
     print("edge-agent stopped", flush=True)
-    return 0
+    return EXIT_OK

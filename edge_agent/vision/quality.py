@@ -11,7 +11,7 @@ import numpy as np
 
 from edge_agent.vision.detector import Detection
 
-__all__ = ["dominant_face", "exposure", "relative_sharpness", "roll_degrees", "sharpness"]
+__all__ = ["dominant_face", "relative_sharpness", "roll_degrees", "sharpness"]
 
 
 def sharpness(chip: np.ndarray) -> float:
@@ -77,11 +77,3 @@ def dominant_face(faces: list[Detection], shape: tuple[int, ...], ratio: float,
     best = int(np.argmax(scores))
     rivals = sum(1 for i, s in enumerate(scores) if i != best and s >= ratio * scores[best])
     return faces[best], rivals
-
-
-def exposure(chip: np.ndarray) -> tuple[float, float]:
-    """Mean grey level (0..255) and the fraction of clipped (<=5 or >=250) pixels of the chip's centre."""
-    h, w = chip.shape[:2]
-    centre = cv2.cvtColor(chip[h // 4: 3 * h // 4, w // 4: 3 * w // 4], cv2.COLOR_RGB2GRAY)
-    clipped = float(np.mean((centre <= 5) | (centre >= 250)))
-    return float(centre.mean()), clipped

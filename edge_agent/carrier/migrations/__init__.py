@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import SchemaTooNew
 
 if TYPE_CHECKING:
     import psycopg
@@ -27,10 +27,6 @@ __all__ = ["SchemaTooNew", "migrate_postgres", "migrate_sqlite", "migrations"]
 # Any constant will do; it only has to differ from other advisory locks taken on the same database.
 ADVISORY_LOCK_KEY = 0x0EDCA_0001
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-
-
-class SchemaTooNew(EdgeAgentError):
-    code = "carrier_schema_too_new"
 
 
 @dataclass(frozen=True)
