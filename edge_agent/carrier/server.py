@@ -111,17 +111,20 @@ class Peer:
 
     @classmethod
     def of(cls, context: grpc.ServicerContext) -> Peer:
+        """The peer of this call, from the TLS session gRPC already verified."""
         auth = context.auth_context()
         names, pems = list(auth.get("x509_common_name") or ()), list(auth.get("x509_pem_cert") or ())
         return cls(bytes(names[0]).decode() if names else None, bytes(pems[0]) if pems else None)
 
     def device_id(self) -> str:
+        """The device the certificate names; no certificate is UNAUTHENTICATED."""
         if self.common_name is None:
             raise Abort(grpc.StatusCode.UNAUTHENTICATED, "no_client_certificate",
                         "a device client certificate is required")
         return self.common_name
 
     def cert_sha256(self) -> str:
+        """The certificate's fingerprint, which binds a submission to the device's current certificate."""
         if self.cert_pem is None:
             raise Abort(grpc.StatusCode.UNAUTHENTICATED, "no_client_certificate",
                         "a device client certificate is required")
@@ -142,6 +145,7 @@ class KeyCache:
         self._lock = threading.Lock()
 
     def get(self, device_id: str, cert_sha256: str) -> tuple[bytes, Ed25519PublicKey] | None:
+        """The remembered key of this device and certificate, or None (then the database is read)."""
         with self._lock:
             hit = self._keys.get((device_id, cert_sha256))
             if hit is not None:
@@ -149,6 +153,7 @@ class KeyCache:
             return hit
 
     def put(self, dev: Device) -> Ed25519PublicKey:
+        """Remember a device's key as the database holds it now; the oldest entry goes when full."""
         key = Ed25519PublicKey.from_public_bytes(dev.signing_public_key)
         with self._lock:
             self._keys[(dev.device_id, dev.cert_sha256)] = (dev.signing_public_key, key)
