@@ -10,7 +10,7 @@ from typing import Any
 from edge_agent.camera.identity import PAIRING_FILE, load_paired, save_paired
 from edge_agent.camera.source import PiCameraSource, V4L2Source, open_source
 
-__all__ = ["add_parser"]
+__all__ = ["add_parser", "pair_if_unpaired"]
 
 
 def _state_and_source(args: argparse.Namespace) -> tuple[Path, str]:
@@ -42,6 +42,27 @@ def _pair(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     save_paired(state / PAIRING_FILE, identity)
     return 0, {"paired": asdict(identity), "previous": asdict(previous) if previous else None,
                "record": str(state / PAIRING_FILE)}
+
+
+def pair_if_unpaired(state: Path, spec: str) -> dict[str, Any]:
+    """Provisioning's step: pair the configured camera when none is paired yet; never replace a pairing.
+
+    A file source has nothing to pair; a camera that cannot be opened (missing, in use) or is refused
+    (virtual, loopback) is reported and left unpaired, so the daemon and ``selftest`` refuse it with
+    ``camera_unpaired`` until a technician runs ``edge-agent camera pair``.
+    """
+    from edge_agent.errors import EdgeAgentError
+
+    record = state / PAIRING_FILE
+    paired = load_paired(record)
+    if paired is not None:
+        return {"result": "already_paired", "paired": asdict(paired)}
+    try:
+        identity = _present(spec)
+    except EdgeAgentError as exc:
+        return {"result": "not_paired", "code": exc.code, "error": str(exc)}
+    save_paired(record, identity)
+    return {"result": "paired", "paired": asdict(identity), "record": str(record)}
 
 
 def _show(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:

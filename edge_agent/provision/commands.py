@@ -112,6 +112,9 @@ def _deliver_before_replacing(state: DeviceState, discard: bool) -> tuple[int, i
 
 
 def _enrol(args: argparse.Namespace, state: DeviceState) -> tuple[int, dict[str, Any]]:
+    from edge_agent.config import load_config
+
+    camera_spec = load_config(args.config).camera.source  # read first: a bad config fails before enrolment
     host, _, port = args.carrier.rpartition(":")
     enroll_target = args.enroll or f"{host}:{int(port) + 1}"
     try:
@@ -126,7 +129,16 @@ def _enrol(args: argparse.Namespace, state: DeviceState) -> tuple[int, dict[str,
             raise EnrolmentRefused(f"the carrier refused the enrolment: {exc.details()}; "
                                    "ask for a new one-time token") from None
         raise CarrierUnreachable(f"carrier enrolment service {enroll_target} unreachable ({code.name})") from None
-    return 0, {"result": "provisioned", "changed": True, **_summary(state)}
+    return 0, {"result": "provisioned", "changed": True, **_summary(state), "camera": _pair_camera(camera_spec, state)}
+
+
+def _pair_camera(spec: str, state: DeviceState) -> dict[str, Any]:
+    """The configured camera paired when none is (injection defence); a file source has nothing to pair."""
+    from edge_agent.camera.commands import pair_if_unpaired
+
+    if not (spec == "picamera" or spec.startswith(("v4l2:", "/dev/video"))):
+        return {"result": "no_camera", "source": spec}
+    return pair_if_unpaired(state.root, spec)
 
 
 def _status(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
@@ -312,6 +324,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ca", type=Path, required=True, help="the carrier's CA certificate (PEM)")
     p.add_argument("--enroll", default=None, help="enrolment service HOST:PORT (default: carrier port + 1)")
     p.add_argument("--state", type=Path, default=default_state_dir(), help="state folder (EDGE_AGENT_STATE)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="TOML file (default /etc/edge-agent/config.toml): its camera is paired when none is")
     p.add_argument("--force", action="store_true",
                    help="replace an existing identity (after delivering the results signed under it)")
     p.add_argument("--discard-undelivered", action="store_true",

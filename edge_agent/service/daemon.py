@@ -34,7 +34,7 @@ from edge_agent._proto import agent_pb2 as apb
 from edge_agent._proto import agent_pb2_grpc as apb_grpc
 from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.attest.result import parse_result, parse_signed
-from edge_agent.camera.identity import PAIRING_FILE
+from edge_agent.camera.identity import PAIRING_FILE, CameraIdentity
 from edge_agent.camera.source import CameraError, FrameSource, open_source
 from edge_agent.carrier.client import CarrierClient
 from edge_agent.carrier.sender import Sender
@@ -263,11 +263,13 @@ class Agent(apb_grpc.AgentServicer):
             context.abort(grpc.StatusCode.UNAVAILABLE, f"camera_error: {exc}")
         finally:
             source.close()
+        identity = getattr(source, "identity", None)  # a camera's, checked against the pairing; None for a file
         live = session.result()
         match = live.match(reference.embedding, self.pipeline.threshold_for(reference_format_of(reference_rgb)))
         try:
             record = self.recorder.record(txn, nonce, match, live.embedding, liveness=live.verdict,
-                                          reasons=tuple(live.reasons))
+                                          reasons=tuple(live.reasons),
+                                          camera=identity.digest if isinstance(identity, CameraIdentity) else b"")
         except OutboxError as exc:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED if exc.code == "outbox_full"
                           else grpc.StatusCode.FAILED_PRECONDITION, f"{exc.code}: {exc}")
