@@ -54,10 +54,10 @@ def pair_if_unpaired(state: Path, spec: str) -> dict[str, Any]:
     from edge_agent.errors import EdgeAgentError
 
     record = state / PAIRING_FILE
-    paired = load_paired(record)
-    if paired is not None:
-        return {"result": "already_paired", "paired": asdict(paired)}
     try:
+        paired = load_paired(record)  # a damaged record is reported, never overwritten here
+        if paired is not None:
+            return {"result": "already_paired", "paired": asdict(paired)}
         identity = _present(spec)
     except EdgeAgentError as exc:
         return {"result": "not_paired", "code": exc.code, "error": str(exc)}
