@@ -37,7 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, data_root, deepface_dir
 from edge_agent.camera.files import iter_frames
+from edge_agent.errors import NoFace
 from edge_agent.liveness.challenge import ChallengeConfig, random_actions
+from edge_agent.liveness.fusion import RULE_TEXT as PAD_RULE_TEXT
+from edge_agent.liveness.fusion import session_pad_score
 from edge_agent.liveness.pad import passive_pad
 from edge_agent.liveness.session import LivenessConfig, LivenessResult, LivenessSession
 from edge_agent.liveness.signals import head_pose
@@ -51,9 +54,8 @@ from edge_agent.vision.pipeline import FacePipeline
 PHOTOS = ["img1.jpg", "img5.jpg", "img20.jpg", "img30.jpg", "img38.jpg", "img13.jpg", "img22.jpg", "img26.jpg"]
 # Clips and photos the PAD threshold was tuned on; everything else is held out.
 TUNE_CLIPS = ("v07", "v09", "v10", "v12")
-TUNE_SEEDS = (0,)
-HELD_SEEDS = (1, 2)
-PAD_SAMPLE_MS = 400  # default sampling here (the session: every pad_every_ms); --pad-every-ms changes it
+PAD_SAMPLE_MS = 200  # as the session samples (LivenessConfig.pad_every_ms); --pad-every-ms changes it
+CLIP_SEEDS = (0, 1)  # made-up replays per species of every clip
 
 
 def clip_frames(path: Path, every_ms: int) -> list[tuple[np.ndarray, int]]:
@@ -72,71 +74,150 @@ def attacked(frames: list[tuple[np.ndarray, int]], species: str, seed: int) -> I
         yield make_attack(rgb, style, rng), t
 
 
-def pad_part(pipeline: FacePipeline, pad: AntiSpoof, every_ms: int) -> tuple[list[dict[str, object]], list[str]]:
+def pad_raw(pipeline: FacePipeline, pad: AntiSpoof, every_ms: int, clips: list[str] | None,
+            photos: bool) -> list[dict[str, object]]:
+    """Every presentation with each PAD frame's witness scores (the rule is applied later, ``pad_figures``).
+
+    Bona fide clips are sampled as a session samples them (every ``every_ms``); their made-up replays
+    every 4 x ``every_ms`` (making an attack frame costs ~0.25 s), seeds 0 and 1 of each species for every
+    clip, so that any clip can be left out. Photos: the still and a made-up replay of one species.
+    """
     real = data_root() / "video" / "real"
     labels = json.loads((real / "labels.json").read_text())["clips"]
     rows: list[dict[str, object]] = []
 
-    def score(frames: Iterator[tuple[np.ndarray, int]] | list[tuple[np.ndarray, int]]) -> float | None:
+    def add(kind: str, species: str, source: str, made_up: bool,
+            frames: Iterator[tuple[np.ndarray, int]] | list[tuple[np.ndarray, int]]) -> None:
         try:
-            return passive_pad(pipeline.detector, pad, frames).score
-        except Exception:  # no usable face (a failed attack render): not a presentation
-            return None
-
-    def add(kind: str, species: str, split: str, source: str, made_up: bool, s: float | None) -> None:
-        if s is not None:
-            rows.append({"kind": kind, "species": species, "split": split, "source": source, "made_up": made_up,
-                         "score": s})
-            print(f"{kind:9} {species:8} {split:5} {source[:40]:40} {s:.4f}", flush=True)
+            report = passive_pad(pipeline.detector, pad, frames, LivenessConfig(pad_every_ms=0))
+        except NoFace:  # a failed attack render: not a presentation
+            return
+        group = source[:3] if source.startswith("v") else source
+        rows.append({"kind": kind, "species": species, "source": source, "group": group, "made_up": made_up,
+                     "frames": [f.scores for f in report.frames]})
+        print(f"{kind:9} {species:8} {source[:40]:40} {len(report.frames):3} frames {report.score:.4f}", flush=True)
 
     for name in labels:
-        split = "tune" if name[:3] in TUNE_CLIPS else "held"
+        if clips is not None and name[:3] not in clips:
+            continue
         frames = clip_frames(real / name, every_ms)
-        add("bona_fide", "clip", split, name[:3], False, score(frames))
+        add("bona_fide", "clip", name[:3], False, frames)
         for species in SPECIES:
-            for seed in TUNE_SEEDS if split == "tune" else HELD_SEEDS:
-                add("attack", species, split, f"{name[:3]}/{seed}", True,
-                    score(attacked(frames, species, zlib.crc32(f"{name}/{species}/{seed}".encode()))))
-    photos = sorted((p for p in deepface_dir().glob("img*.jpg") if p.stem[3:].isdigit()), key=lambda p: int(p.stem[3:]))
-    for p in photos:
-        split = "tune" if int(p.stem[3:]) % 2 else "held"
+            for seed in CLIP_SEEDS:
+                add("attack", species, f"{name[:3]}/{seed}", True,
+                    attacked(frames[::4], species, zlib.crc32(f"{name}/{species}/{seed}".encode())))
+    if not photos:
+        return rows
+    for p in sorted((p for p in deepface_dir().glob("img*.jpg") if p.stem[3:].isdigit()),
+                    key=lambda p: int(p.stem[3:])):
         rgb = read_image(p)
-        add("bona_fide", "photo", split, p.name, False, score([(rgb, 0)]))
+        add("bona_fide", "photo", p.name, False, [(rgb, 0)])
         species = SPECIES[int(p.stem[3:]) % 3]
-        add("attack", species, split, f"{p.name}", True,
-            score(attacked([(rgb, 0)], species, zlib.crc32(p.name.encode()))))
+        add("attack", species, p.name, True, attacked([(rgb, 0)], species, zlib.crc32(p.name.encode())))
     sf = data_root() / "antispoof"
-    add("bona_fide", "photo", "held", "silent-face image_T1", False, score([(read_image(sf / "silent-face" /
-                                                                                "image_T1.jpg"), 0)]))
-    for name, species in (("silent-face/image_F1.jpg", "real_attack"), ("silent-face/image_F2.jpg", "real_attack"),
-                          ("hyperfas/fake_screen.png", "real_attack")):
-        add("attack", species, "held", name, False, score([(read_image(sf / name), 0)]))
-    return rows, pad_table(rows, LivenessConfig().pad_spoof_below, every_ms)
+    add("bona_fide", "photo", "silent-face/image_T1.jpg", False, [(read_image(sf / "silent-face" / "image_T1.jpg"), 0)])
+    for name in ("silent-face/image_F1.jpg", "silent-face/image_F2.jpg", "hyperfas/fake_screen.png"):
+        add("attack", "real_attack", name, False, [(read_image(sf / name), 0)])
+    return rows
 
 
-def pad_table(rows: list[dict[str, object]], threshold: float, every_ms: int = PAD_SAMPLE_MS) -> list[str]:
-    lines = [f"Passive PAD (MiniFASNet pair, median real score over clip frames sampled every {every_ms} ms; "
-             f"bona fide when >= {threshold}):", "",
-             "| split | presentations | count | error | scores (min / median / max) |", "|---|---|---|---|---|"]
+def group_key(r: dict[str, object]) -> str:
+    """The figure's key in liveness-figures.json: bona fide clips / photos, or attack species x medium."""
+    medium = "clips" if str(r["source"]).startswith("v") else "stills"
+    if r["kind"] == "bona_fide":
+        return f"bona_fide_{r['species']}s"
+    return f"{r['species']}_{medium}" if r["made_up"] else "real_attack_images"
+
+
+LABELS = {"bona_fide_clips": "bona fide clips (BPCER)", "bona_fide_photos": "bona fide photos (BPCER)",
+          "real_attack_images": "real attack images (APCER)"}
+
+
+def label(key: str) -> str:
+    if key in LABELS:
+        return LABELS[key]
+    species, medium = key.split("_")
+    return f"{species} replays of {medium} (APCER, made-up)"
+
+
+def rates(scored: list[tuple[str, float]], threshold: float) -> dict[str, dict[str, object]]:
+    """Per group: count, errors (bona fide refused / attacks accepted), rate and the scores' spread."""
+    out: dict[str, dict[str, object]] = {}
+    for key in sorted({k for k, _ in scored}):
+        scores = [s for k, s in scored if k == key]
+        bona = key.startswith("bona")
+        errors = sum((s < threshold) if bona else (s >= threshold) for s in scores)
+        out[key] = {"count": len(scores), "errors": int(errors), "rate": round(errors / len(scores), 4),
+                    "made_up": "replays" in label(key), "min": round(min(scores), 4),
+                    "median": round(float(np.median(scores)), 4), "max": round(max(scores), 4)}
+    return out
+
+
+def pick_threshold(bona: list[float], attacks: list[float]) -> float:
+    """The threshold minimising BPCER + APCER on these scores; of equally good ones, the closest to 0.5.
+
+    0.5 is the models' own decision point (their softmax's): kept unless the data says another is better,
+    so a handful of clips does not move it within a flat optimum.
+    """
+    grid = [round(float(t), 2) for t in np.arange(0.05, 0.96, 0.01)]
+    cost = [float(np.mean([b < t for b in bona]) + np.mean([a >= t for a in attacks])) for t in grid]
+    best = [t for t, c in zip(grid, cost, strict=True) if c <= min(cost) + 1e-9]
+    return min(best, key=lambda t: abs(t - 0.5))
+
+
+def pad_figures(rows: list[dict[str, object]], threshold: float) -> dict[str, object]:
+    """Figures of the shipped rule: held-out part, tuning part, and leave-one-clip-out over all clips.
+
+    Leave-one-clip-out: for each real clip, the threshold is chosen (``pick_threshold``) on the other clips
+    and their replays only, then applied to the left-out clip and its replays: how well a threshold chosen
+    on some people holds on an unseen one, which 8 clips can say better than a 4/4 split.
+    """
+    scored = [(r, session_pad_score(r["frames"])) for r in rows]  # type: ignore[arg-type]
+    figures: dict[str, object] = {"threshold": threshold}
     for split in ("tune", "held"):
-        groups: dict[str, list[float]] = {}
-        for r in rows:
-            if r["split"] != split:
-                continue
-            medium = "clips" if str(r["source"]).startswith("v") else "stills"
-            label = f"bona fide {r['species']}s (BPCER)" if r["kind"] == "bona_fide" else (
-                f"{r['species']} replays of {medium} (APCER, made-up)" if r["made_up"] else
-                "real attack images (APCER)")
-            groups.setdefault(label, []).append(float(r["score"]))  # type: ignore[arg-type]
-        for label, scores in sorted(groups.items()):
-            bona = label.startswith("bona")
-            errors = sum((s < threshold) if bona else (s >= threshold) for s in scores)
-            lines.append(f"| {split} | {label} | {len(scores)} | {errors / len(scores):.1%} | "
-                         f"{min(scores):.3g} / {float(np.median(scores)):.3g} / {max(scores):.3g} |")
+        figures[split] = rates([(group_key(r), s) for r, s in scored if split_of(r) == split], threshold)
+    clips = sorted({str(r["group"]) for r, _ in scored if str(r["group"]).startswith("v")})
+    loco: list[tuple[str, float]] = []  # (group, score shifted so that the left-out clip's threshold is 0.5)
+    chosen: dict[str, float] = {}
+    for c in clips:
+        train = [(r, s) for r, s in scored if str(r["group"]).startswith("v") and r["group"] != c]
+        t = chosen[c] = pick_threshold([s for r, s in train if r["kind"] == "bona_fide"],
+                                       [s for r, s in train if r["kind"] == "attack"])
+        loco += [(group_key(r), 0.5 + (s - t)) for r, s in scored if r["group"] == c]
+    figures["loco"] = {k: {x: v for x, v in g.items() if x in ("count", "errors", "rate", "made_up")}
+                       for k, g in rates(loco, 0.5).items()}
+    figures["loco_thresholds"] = chosen
+    figures["clip_scores"] = {str(r["source"]): round(s, 4) for r, s in scored if r["kind"] == "bona_fide"
+                              and str(r["source"]).startswith("v")}
+    return figures
+
+
+def split_of(r: dict[str, object]) -> str:
+    """Tuning part: clips v07 v09 v10 v12 (and their replays), odd-numbered deepface photos; the rest held out."""
+    g = str(r["group"])
+    if g.startswith("v"):
+        return "tune" if g in TUNE_CLIPS else "held"
+    if g.startswith("img") and g[3:].split(".")[0].isdigit():
+        return "tune" if int(g[3:].split(".")[0]) % 2 else "held"
+    return "held"
+
+
+def pad_table(figures: dict[str, object], every_ms: int = PAD_SAMPLE_MS) -> list[str]:
+    """Markdown rows, each figure tied to liveness-figures.json (tests/test_readme_figures.py checks them)."""
+    threshold = figures["threshold"]
+    lines = [f"Passive PAD: {PAD_RULE_TEXT}; bona fide when >= {threshold}. Clips sampled every {every_ms} ms "
+             f"(replays every {4 * every_ms} ms).", "",
+             "| split | presentations | count | error | scores (min / median / max) |", "|---|---|---|---|---|"]
+    for split in ("tune", "held", "loco"):
+        for key, g in figures[split].items():  # type: ignore[attr-defined]
+            tag = f"<!-- docs/liveness-figures.json#/pad/{split}/{key}"
+            spread = f"{g['min']:.3g} / {g['median']:.3g} / {g['max']:.3g}" if "min" in g else "-"
+            lines.append(f"| {split} | {label(key)} | {g['count']}{tag}/count --> | "
+                         f"{100 * g['rate']:.1f} %{tag}/rate --> | {spread} |")
     return lines
 
 
-def blink_part(pipeline: FacePipeline) -> list[str]:
+def blink_part(pipeline: FacePipeline) -> tuple[list[str], dict[str, object]]:
     """The challenge's blink rule on every frame of the real clips, against the labelled blink onsets."""
     real = data_root() / "video" / "real"
     labels = json.loads((real / "labels.json").read_text())["clips"]
@@ -145,6 +226,7 @@ def blink_part(pipeline: FacePipeline) -> list[str]:
     lines = ["| clip | labelled blinks | found | recall | false blinks | turns labelled: solved yaw at them |",
              "|---|---|---|---|---|---|"]
     total = found_total = false_total = 0
+    per_clip: dict[str, object] = {}
     for name, lab in labels.items():
         ears: list[float | None] = []
         yaws: list[tuple[int, float]] = []
@@ -171,10 +253,52 @@ def blink_part(pipeline: FacePipeline) -> list[str]:
             seen = [y for t, y in yaws if lo <= t <= hi]
             peak = max(seen, key=abs) if seen else float("nan")
             turns.append(f"{turn['yaw'].split()[0]} -> {peak:+.0f}")
+        per_clip[name[:3]] = {"labelled": len(truth), "found": len(matched), "false": len(false),
+                              "turns": turns}
         lines.append(f"| {name[:3]} | {len(truth)} | {len(matched)} | {len(matched) / max(1, len(truth)):.0%} | "
                      f"{len(false)} | {', '.join(turns) or '-'} |")
     lines.append(f"| all | {total} | {found_total} | {found_total / max(1, total):.0%} | {false_total} | |")
-    return lines
+    return lines, {"clips": per_clip, "labelled": total, "found": found_total, "false": false_total,
+                   "recall": round(found_total / max(1, total), 4)}
+
+
+def cost_part(pipeline: FacePipeline, pad: AntiSpoof, frames_per_clip: int = 100) -> tuple[list[str],
+                                                                                          dict[str, object]]:
+    """Per-frame cost of the session's frame work with PAD on, and the frames skipped as blurred, per real clip
+    (its first ``frames_per_clip`` frames: 4-8 s, a session's length).
+
+    Every frame goes through the session's own frame step (detect, mesh, align, embed, eyes, pose, PAD every
+    ``pad_every_ms``, challenge) whatever the challenge's state, so the cost is that of a session that runs
+    to its end. Skipped frames: below ``blur_ratio`` x the session's median sharpness (session.py).
+    Cost is the process's CPU time per frame, not wall time: it holds on a machine shared with other work
+    (wall time there measures the scheduler), and on an idle machine with one interpreter thread the two agree.
+    """
+    real = data_root() / "video" / "real"
+    labels = json.loads((real / "labels.json").read_text())["clips"]
+    lines = ["| clip | frames | CPU ms per frame (median / p90) | PAD frames | skipped as blurred |",
+             "|---|---|---|---|---|"]
+    per_clip: dict[str, object] = {}
+    every: list[float] = []
+    for name in labels:
+        session = LivenessSession(pipeline, pipeline.eye_landmarker(), random_actions(random.Random(0)),
+                                  antispoof=pad)
+        ms: list[float] = []
+        for i, (rgb, t) in enumerate(iter_frames(real / name)):
+            if i >= frames_per_clip:
+                break
+            t0 = time.process_time()
+            session._frame(rgb, t)
+            ms.append((time.process_time() - t0) * 1000)
+        every += ms
+        result = session.result()
+        per_clip[name[:3]] = {"frames": len(ms), "ms_median": round(float(np.median(ms)), 1),
+                              "ms_p90": round(float(np.quantile(ms, 0.9)), 1), "pad_frames": result.pad_frames,
+                              "skipped_blurred": result.skipped_blurred}
+        lines.append(f"| {name[:3]} | {len(ms)} | {np.median(ms):.1f} / {np.quantile(ms, 0.9):.1f} | "
+                     f"{result.pad_frames} | {result.skipped_blurred} |")
+    lines.append(f"| all | {len(every)} | {np.median(every):.1f} / {np.quantile(every, 0.9):.1f} | | |")
+    return lines, {"clips": per_clip, "ms_median": round(float(np.median(every)), 1),
+                   "ms_p90": round(float(np.quantile(every, 0.9)), 1)}
 
 
 def detect_blinks(ears: list[float | None], close: float, reopen: float) -> list[int]:
@@ -253,26 +377,51 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=2, help="challenge orders per photo")
     ap.add_argument("--no-real", action="store_true", help="skip the real-footage parts (PAD table, blinks)")
     ap.add_argument("--pad-every-ms", type=int, default=PAD_SAMPLE_MS, help="PAD sampling of the clips")
+    ap.add_argument("--clips", default="", help="PAD part only on these clips (comma-separated, e.g. "
+                    "v07,v08; 'photos' for the stills): to split the run over processes; merge with --pad-from")
+    ap.add_argument("--blinks-only", action="store_true", help="only the blinks and turns on the real clips")
+    ap.add_argument("--cost-only", action="store_true",
+                    help="only the per-frame cost with PAD on and the blurred frames on the real clips")
     ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--pad-table-from", type=Path, default=None,
-                    help="only re-print the PAD table from an earlier liveness.json at today's threshold")
+    ap.add_argument("--pad-from", type=Path, nargs="*", default=None,
+                    help="no measuring: the PAD figures of today's rule from earlier runs' liveness.json")
+    ap.add_argument("--figures", type=Path, default=None,
+                    help="also write the figures (PAD, blinks) here, e.g. docs/liveness-figures.json")
     args = ap.parse_args()
-    if args.pad_table_from:
-        print("\n".join(pad_table(json.loads(args.pad_table_from.read_text())["pad"],
-                                  LivenessConfig().pad_spoof_below)))
+    report: dict[str, object] = {}
+    sections: list[str] = []
+    if args.pad_from:
+        earlier = [json.loads(p.read_text()) for p in args.pad_from]
+        rows = [r for e in earlier for r in e.get("pad", [])]
+        figures = {"source": "bench/liveness.py", "pad": pad_figures(rows, LivenessConfig().pad_spoof_below),
+                   **{part: e[part] for e in earlier for part in ("blinks", "cost") if part in e}}
+        print("\n".join(pad_table(figures["pad"])))  # type: ignore[arg-type]
+        if args.figures:
+            args.figures.write_text(json.dumps(figures, indent=1) + "\n")
         return 0
     t0 = time.perf_counter()
-    pipeline = FacePipeline.from_directory()
+    # The cost is timed on one interpreter thread, the basis of the Pi estimate (docs/benchmarks.md): a thread
+    # pool's spin-waiting on a shared machine would be counted as CPU time.
+    pipeline = FacePipeline.from_directory(num_threads=1) if args.cost_only else FacePipeline.from_directory()
     pad = AntiSpoof.require(pipeline.manifest)
-    sections: list[str] = []
-    report: dict[str, object] = {}
-    if not args.no_real:
-        pad_rows, table = pad_part(pipeline, pad, args.pad_every_ms)
-        report["pad"] = pad_rows
-        sections += ["### Passive PAD on real footage and attacks", "", *table, "",
-                     "Made-up attacks: screen (phone, monitor) and print replays generated from the real clips and "
-                     "photos by edge_agent/simulation/attacks.py; 'real images' are the shared attack photos.", ""]
-        sections += ["### Blinks and turns on the real clips", "", *blink_part(pipeline), ""]
+    if args.cost_only:
+        lines, report["cost"] = cost_part(pipeline, pad)
+        sections += ["### Per-frame cost with PAD on, real clips", "", *lines, ""]
+    elif args.blinks_only:
+        lines, report["blinks"] = blink_part(pipeline)
+        sections += ["### Blinks and turns on the real clips", "", *lines, ""]
+    elif not args.no_real:
+        clips = args.clips.split(",") if args.clips else None
+        report["pad"] = rows = pad_raw(pipeline, pad, args.pad_every_ms, clips,
+                                       photos=clips is None or "photos" in clips)
+        if clips is None:
+            figures = pad_figures(rows, LivenessConfig().pad_spoof_below)
+            lines, report["blinks"] = blink_part(pipeline)
+            sections += ["### Passive PAD on real footage and attacks", "", *pad_table(figures, args.pad_every_ms),
+                         "", "### Blinks and turns on the real clips", "", *lines, ""]
+            if args.figures:
+                args.figures.write_text(json.dumps({"source": "bench/liveness.py", "pad": figures,
+                                                    "blinks": report["blinks"]}, indent=1) + "\n")
     if args.photos > 0:
         rows, lines, ms = scenes_part(pipeline, pad, args.photos, args.seeds)
         report["rows"] = rows

@@ -62,8 +62,13 @@ class ResultRecorder:
         *,
         liveness: Verdict = Verdict.NOT_RUN,
         reasons: tuple[str, ...] = (),
+        camera: bytes = b"",
     ) -> Record:
-        """Sign and commit; returns once the result is durable. ``match`` None means no comparison was possible."""
+        """Sign and commit; returns once the result is durable. ``match`` None means no comparison was possible.
+
+        ``camera`` is the digest of the capture device's identity (``CameraIdentity.digest``), empty when
+        the frames came from a file.
+        """
         live_ok = liveness is Verdict.LIVE or (not self.require_liveness and liveness is Verdict.NOT_RUN)
         passed = match is not None and match.matched and live_ok
         codes = list(reasons)
@@ -83,6 +88,7 @@ class ResultRecorder:
             liveness=liveness_to_proto(liveness),
             embedding_commitment=commit,
             similarity=match.similarity if (self.send_similarity and match is not None) else None,
+            camera_sha256=camera,
         )
         key = self.keys.signing_key()
         return self.outbox.put(fields, lambda body: sign_result(key, body))

@@ -24,6 +24,8 @@ import pytest
 from edge_agent._proto import agent_pb2 as apb
 from edge_agent._proto import agent_pb2_grpc as apb_grpc
 from edge_agent.attest.keys import DeviceKeys, MemoryKeyStore
+from edge_agent.attest.result import parse_result, parse_signed
+from edge_agent.camera.identity import CameraIdentity
 from edge_agent.camera.source import FakeSource
 from edge_agent.carrier.fake import FakeCarrier, accept, refuse, unreachable
 from edge_agent.carrier.sender import Sender
@@ -59,6 +61,13 @@ class _Refused(grpc.RpcError):
 
 
 @dataclass
+class PairedSource(FakeSource):
+    """Frames as a paired camera delivers them: ``identity`` set as V4L2Source / PiCameraSource set it."""
+
+    identity: CameraIdentity | None = None
+
+
+@dataclass
 class Running:
     sock: Path
     outbox: Outbox
@@ -72,7 +81,8 @@ class Running:
 def running(pipeline, scene, tmp_path: Path) -> Iterator[Callable[..., Running]]:
     servers: list[tuple[grpc.Server, threading.Event]] = []
 
-    def start(carrier: FakeCarrier | None = None, config: Config | None = None, frames: int = 4) -> Running:
+    def start(carrier: FakeCarrier | None = None, config: Config | None = None, frames: int = 4,
+              camera: CameraIdentity | None = None) -> Running:
         """An agent whose camera shows ``frames`` frames of a live scene (the default few end in a quick FAIL:
         the tests that only need a finished session do not pay for a whole challenge)."""
         keys = DeviceKeys(MemoryKeyStore())
@@ -80,7 +90,7 @@ def running(pipeline, scene, tmp_path: Path) -> Iterator[Callable[..., Running]]
         outbox = Outbox(tmp_path / f"outbox{len(servers)}.db")
         cfg = config or Config(liveness=LivenessSettings(seed=SEED))
         agent = Agent(cfg, pipeline, ResultRecorder("dev-api", keys, outbox, pipeline.manifest.sha256),
-                      carrier, "dev-api", lambda: FakeSource(scene[:frames]),  # type: ignore[arg-type]
+                      carrier, "dev-api", lambda: PairedSource(scene[:frames], identity=camera),  # type: ignore[arg-type]
                       antispoof=AntiSpoof.require(pipeline.manifest))
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         apb_grpc.add_AgentServicer_to_server(agent, server)
@@ -265,3 +275,13 @@ def test_an_image_bomb_as_reference_photo_is_refused_by_name(running) -> None:
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.details().startswith("image_too_large:")
     assert run.outbox.last_counter() == 0
+
+
+def test_the_signed_result_names_the_camera(running, faces_dir: Path) -> None:
+    """The capture device's identity digest is signed with the result (a file source leaves it empty:
+    test_signing.py)."""
+    camera = CameraIdentity("v4l2", "uvcvideo", "HD Pro Webcam C920", "usb-0000:01:00.0-1.3")
+    run = running(camera=camera)
+    start(run.stub(), "cam-1", (faces_dir / "img1.jpg").read_bytes(), nonce())
+    signed = parse_result(parse_signed(run.outbox.get("cam-1").signed).result)
+    assert signed.camera_sha256 == camera.digest

@@ -31,6 +31,7 @@ def test_a_genuine_pass_and_honest_fails_are_fine() -> None:
         assert reason(result(decision=pb.DECISION_FAIL, liveness=verdict, reason_codes=["face_mismatch"])) is None
     assert reason(result(decision=pb.DECISION_FAIL, reason_codes=[], embedding_commitment=b"")) is None
     assert reason(result(has_similarity=True, similarity=0.5)) is None
+    assert reason(result(camera_sha256=b"k" * 32)) is None  # the paired camera's digest
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
@@ -52,6 +53,8 @@ def test_a_genuine_pass_and_honest_fails_are_fine() -> None:
     ({"reason_codes": ["blink"]}, "pass_without_match"),
     ({"reason_codes": ["face_match", "face_mismatch"]}, "pass_without_match"),
     ({"embedding_commitment": b""}, "pass_without_commitment"),
+    ({"camera_sha256": b"c" * 31}, "camera_digest_invalid"),
+    ({"camera_sha256": b"c" * 33}, "camera_digest_invalid"),
 ])
 def test_impossible_results_name_their_reason(changes: dict[str, object], expected: str) -> None:
     assert reason(result(**changes)) == expected

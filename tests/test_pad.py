@@ -118,3 +118,16 @@ def test_session_clock_does_not_go_backwards_and_the_session_is_time_limited(pip
     for _ in range(60):
         stuck.feed(frame, 0)
     assert stuck.challenge.reason == "session_timeout" and stuck.result().frames == 51
+
+
+def test_the_session_score_is_robust_to_a_few_odd_frames() -> None:
+    """The median over frames: two frames a model calls fake (a blink, motion blur) do not refuse a session,
+    and two frames it calls real do not accept a replay; each frame fuses the models by their mean."""
+    from edge_agent.liveness.fusion import frame_score, session_pad_score
+
+    real, fake = {"a": 0.95, "b": 0.9}, {"a": 0.02, "b": 0.1}
+    assert frame_score({"a": 0.9, "b": 0.1}) == pytest.approx(0.5)
+    assert session_pad_score([real] * 7 + [fake] * 2) == pytest.approx(0.925)
+    assert session_pad_score([fake] * 7 + [real] * 2) == pytest.approx(0.06)
+    with pytest.raises(ValueError):
+        session_pad_score([])

@@ -97,3 +97,27 @@ def test_selftest_skips_the_pi_camera_off_a_pi(fake_picamera2: type[FakePicamera
     status, detail, _ = selftest._camera(Config(), DeviceState(tmp_path))
     assert status == selftest.SKIP and "not a Raspberry Pi" in detail
     assert fake_picamera2.configured == []  # not even opened
+
+
+def test_provisioning_pairs_the_camera_only_when_none_is_paired(fake_picamera2: type[FakePicamera2],
+                                                                 tmp_path: Path) -> None:
+    from edge_agent.camera.pairing import pair_if_unpaired
+    from edge_agent.camera.identity import load_paired
+
+    out = pair_if_unpaired(tmp_path, "picamera")
+    info = FakePicamera2.global_camera_info()[0]
+    paired = CameraIdentity("picamera", "libcamera", info["Model"], info["Id"])
+    assert out["result"] == "paired" and load_paired(tmp_path / PAIRING_FILE) == paired
+    # A camera already paired is never replaced by provisioning (only `edge-agent camera pair` does that).
+    other = CameraIdentity("v4l2", "uvcvideo", "Webcam", "usb-1")
+    save_paired(tmp_path / PAIRING_FILE, other)
+    assert pair_if_unpaired(tmp_path, "picamera")["result"] == "already_paired"
+    assert load_paired(tmp_path / PAIRING_FILE) == other
+
+
+def test_provisioning_leaves_a_missing_camera_unpaired_with_its_reason(tmp_path: Path) -> None:
+    from edge_agent.camera.pairing import pair_if_unpaired
+
+    out = pair_if_unpaired(tmp_path, "/dev/video97")
+    assert (out["result"], out["code"]) == ("not_paired", "camera_error") and "/dev/video97" in out["error"]
+    assert not (tmp_path / PAIRING_FILE).exists()

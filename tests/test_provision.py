@@ -52,6 +52,19 @@ def test_provision_is_idempotent_and_force_replaces(carrier: Carrier, tmp_path: 
 
 
 @pytest.mark.slow
+def test_provision_reports_the_camera_pairing(carrier: Carrier, tmp_path: Path) -> None:
+    """The configured camera is paired at provisioning; a missing one is reported, not fatal."""
+    config = tmp_path / "config.toml"
+    config.write_text('[camera]\nsource = "/dev/video97"\n')
+    code, out, _ = provision(carrier, tmp_path / "a", carrier.token(), "--config", config)
+    assert (code, out["result"]) == (0, "provisioned")
+    assert (out["camera"]["result"], out["camera"]["code"]) == ("not_paired", "camera_error")
+    config.write_text(f'[camera]\nsource = "{tmp_path / "clip.mp4"}"\n')
+    code, out, _ = provision(carrier, tmp_path / "b", carrier.token(), "--config", config)
+    assert (code, out["camera"]["result"]) == (0, "no_camera")
+
+
+@pytest.mark.slow
 def test_used_token_is_a_clear_refusal(carrier: Carrier, tmp_path: Path) -> None:
     token = carrier.token()
     assert provision(carrier, tmp_path / "a", token)[0] == 0

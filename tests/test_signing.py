@@ -32,6 +32,20 @@ def test_roundtrip() -> None:
     assert not result.has_similarity
 
 
+def test_the_camera_digest_is_signed_and_must_be_a_digest() -> None:
+    from dataclasses import replace
+
+    from edge_agent.camera.identity import CameraIdentity
+
+    camera = CameraIdentity("v4l2", "uvcvideo", "HD Webcam", "usb-0000:01:00.0-1.2").digest
+    signed = sign_result(KEY, encode_result(replace(FIELDS, camera_sha256=camera), 8, 5))
+    assert verify_signed_result(parse_signed(signed), KEY.public_key()).camera_sha256 == camera
+    assert verify_signed_result(parse_signed(SIGNED), KEY.public_key()).camera_sha256 == b""  # a file source
+    bad = sign_result(KEY, encode_result(replace(FIELDS, camera_sha256=camera[:31]), 9, 5))
+    with pytest.raises(MalformedResult, match="camera digest"):
+        verify_signed_result(parse_signed(bad), KEY.public_key())
+
+
 def test_encoding_is_deterministic() -> None:
     assert encode_result(FIELDS, 7, 5) == encode_result(FIELDS, 7, 5)
 

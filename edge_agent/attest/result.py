@@ -64,6 +64,7 @@ class ResultFields:
     liveness: int = pb.LIVENESS_NOT_RUN
     embedding_commitment: bytes = b""
     similarity: float | None = field(default=None)
+    camera_sha256: bytes = b""  # the paired capture device's identity digest; empty for a file source
 
 
 def encode_result(fields: ResultFields, counter: int, created_at_ms: int) -> bytes:
@@ -81,6 +82,7 @@ def encode_result(fields: ResultFields, counter: int, created_at_ms: int) -> byt
         embedding_commitment=fields.embedding_commitment,
         has_similarity=fields.similarity is not None,
         similarity=fields.similarity or 0.0,
+        camera_sha256=fields.camera_sha256,
     )
     return msg.SerializeToString(deterministic=True)
 
@@ -117,6 +119,8 @@ def parse_result(result_bytes: bytes) -> pb.Result:
         raise MalformedResult("result has no decision")
     if len(result.embedding_commitment) not in (0, 32):
         raise MalformedResult("embedding commitment must be 32 bytes")
+    if len(result.camera_sha256) not in (0, 32):
+        raise MalformedResult("camera digest must be 32 bytes")
     # Canonical form only: anything that re-encodes differently (unknown fields,
     # non-minimal varints, reordered fields) is refused rather than interpreted.
     known = pb.Result()
@@ -150,6 +154,7 @@ def describe_signed(signed: pb.SignedResult, result: pb.Result) -> dict[str, Any
         "liveness": pb.LivenessVerdict.Name(result.liveness),
         "embedding_commitment": result.embedding_commitment.hex(),
         "similarity_sent": result.has_similarity,
+        "camera_sha256": result.camera_sha256.hex(),
         "signature": signed.signature.hex(),
         "signed_bytes": len(signed.result),
     }

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.camera.identity import PAIRING_FILE, load_paired, save_paired
-from edge_agent.camera.source import PiCameraSource, V4L2Source, open_source
+from edge_agent.camera.pairing import present_identity
 from edge_agent.errors import EXIT_OK
 
 __all__ = ["add_parser"]
@@ -22,24 +22,10 @@ def _state_and_source(args: argparse.Namespace) -> tuple[Path, str]:
     return state, config.camera.source
 
 
-def _present(spec: str) -> Any:
-    """The configured camera opened without a pairing record: virtual devices are still refused."""
-    source = open_source(spec)
-    if not isinstance(source, V4L2Source | PiCameraSource):
-        from edge_agent.camera.source import CameraError
-
-        raise CameraError(f"camera.source {spec!r} is a file, not a camera: nothing to pair")
-    try:
-        next(iter(source.frames()))
-    finally:
-        source.close()
-    return source.identity
-
-
 def _pair(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     state, spec = _state_and_source(args)
     previous = load_paired(state / PAIRING_FILE)
-    identity = _present(spec)
+    identity = present_identity(spec)
     save_paired(state / PAIRING_FILE, identity)
     return EXIT_OK, {"paired": asdict(identity), "previous": asdict(previous) if previous else None,
                "record": str(state / PAIRING_FILE)}

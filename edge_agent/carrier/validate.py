@@ -42,6 +42,8 @@ def check_result(result: pb.Result) -> None:
                             f"at most {MAX_REASONS} reason codes of 1-64 characters [a-z0-9_.:-]")
     if result.has_similarity and not (math.isfinite(result.similarity) and -1.0 <= result.similarity <= 1.0):
         raise InvalidResult("similarity_invalid", "similarity must be a finite number in [-1, 1]")
+    if result.camera_sha256 and len(result.camera_sha256) != 32:
+        raise InvalidResult("camera_digest_invalid", "camera_sha256 must be empty or a 32-byte SHA-256 digest")
     if result.decision == pb.DECISION_PASS:
         if result.liveness != pb.LIVENESS_LIVE:
             verdict = pb.LivenessVerdict.Name(result.liveness)

@@ -1,8 +1,8 @@
 """The passive presentation-attack decision alone, on a still image or a recorded clip.
 
 The same witness and the same rule as a live session (``session.py``): the
-MiniFASNet pair's real score on frames sampled every ``pad_every_ms`` of
-the clip, the median over those frames against ``pad_spoof_below``. A
+MiniFASNet pair's real scores on frames sampled every ``pad_every_ms`` of
+the clip, fused over those frames (``fusion.py``) against ``pad_spoof_below``. A
 technician can run it on a camera's recording (``edge-agent pad``); the
 benchmark runs it over bona fide clips and made-up attacks.
 """
@@ -17,6 +17,7 @@ import numpy as np
 
 from edge_agent.camera.files import IMAGE_SUFFIXES, iter_frames
 from edge_agent.errors import NoFace
+from edge_agent.liveness.fusion import frame_score, session_pad_score
 from edge_agent.liveness.session import LivenessConfig
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.detector import FaceDetector
@@ -30,12 +31,12 @@ class PadFrame:
     index: int
     t_ms: int
     scores: dict[str, float]  # per witness model: probability of a real face
-    score: float  # the fused score of this frame (mean over the witness models)
+    score: float  # the fused score of this frame (fusion.frame_score)
 
 
 @dataclass
 class PadReport:
-    score: float  # median of the frames' fused scores
+    score: float  # the session's score over these frames (fusion.session_pad_score)
     threshold: float
     frames_total: int
     frames: list[PadFrame] = field(default_factory=list)
@@ -77,10 +78,10 @@ def passive_pad(detector: FaceDetector, antispoof: AntiSpoof, frames: Iterable[t
             continue
         last = clock
         scores = antispoof.scores(rgb, faces[0])
-        used.append(PadFrame(index, clock, scores, float(np.mean(list(scores.values())))))
+        used.append(PadFrame(index, clock, scores, frame_score(scores)))
     if not used:
         raise NoFace(f"no frame with exactly one face among {total}")
-    return PadReport(float(np.median([f.score for f in used])), cfg.pad_spoof_below, total, used)
+    return PadReport(session_pad_score([f.scores for f in used]), cfg.pad_spoof_below, total, used)
 
 
 def open_media(path: Path, fps: float = 15.0) -> Iterator[tuple[np.ndarray, int]]:

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge_agent.liveness.challenge import Action, Challenge, ChallengeConfig, Event, State
+from edge_agent.liveness.fusion import session_pad_score
 from edge_agent.liveness.parallax import ParallaxEvidence
 from edge_agent.liveness.signals import FrameSignals, head_pose
 from edge_agent.liveness.verdict import Verdict
@@ -123,7 +124,7 @@ class LivenessSession:
         self._busy_ms = 0.0
         self._clock: int | None = None
         self._start: int | None = None
-        self._pad_scores: list[float] = []
+        self._pad_scores: list[dict[str, float]] = []  # per PAD frame: each witness model's real probability
         self._last_pad: int | None = None
         self._identity_min: float | None = None
 
@@ -188,7 +189,7 @@ class LivenessSession:
         yaw, pitch, roll = head_pose(mesh, rgb.shape)
         if self.antispoof is not None and (self._last_pad is None or t - self._last_pad >= self.config.pad_every_ms):
             self._last_pad = t
-            self._pad_scores.append(self.antispoof.real_score(rgb, det))
+            self._pad_scores.append(self.antispoof.scores(rgb, det))
         rel_yaw = yaw - (self.challenge.yaw_rest or 0.0)
         base = self.challenge.baseline
         if abs(rel_yaw) <= self.config.challenge.frontal_deg and (base is None or eye_open >= 0.9 * base):
@@ -221,7 +222,7 @@ class LivenessSession:
         ch = self.challenge
         reasons: list[str] = []
         score = self.parallax.score()
-        pad = float(np.median(self._pad_scores)) if self._pad_scores else None
+        pad = session_pad_score(self._pad_scores) if self._pad_scores else None
         if ch.state is State.PASSED:
             reasons.append("challenge_passed")
             verdict = Verdict.LIVE

@@ -19,6 +19,7 @@ from typing import Any
 
 from cryptography import x509
 
+from edge_agent.camera.pairing import pair_if_unpaired
 from edge_agent.carrier.client import CARRIER_ERRORS, CarrierClient
 from edge_agent.device import DeviceState, Identity
 from edge_agent.display import print_fields
@@ -102,6 +103,9 @@ def _deliver_before_replacing(state: DeviceState, discard: bool) -> tuple[int, i
 
 
 def _enrol(args: argparse.Namespace, state: DeviceState) -> tuple[int, dict[str, Any]]:
+    from edge_agent.config import load_config
+
+    camera_spec = load_config(args.config).camera.source  # read first: a bad config fails before enrolment
     host, _, port = args.carrier.rpartition(":")
     enroll_target = args.enroll or f"{host}:{int(port) + 1}"
     try:
@@ -116,7 +120,8 @@ def _enrol(args: argparse.Namespace, state: DeviceState) -> tuple[int, dict[str,
                                    "ask for a new one-time token") from None
         raise CarrierUnavailable(f"carrier enrolment service {enroll_target} unreachable ({exc.status})",
                                  status=exc.status, detail=exc.detail) from None
-    return EXIT_OK, {"result": "provisioned", "changed": True, **_summary(state)}
+    return EXIT_OK, {"result": "provisioned", "changed": True, **_summary(state),
+                     "camera": pair_if_unpaired(state.root, camera_spec)}
 
 
 def _status(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
@@ -293,6 +298,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ca", type=Path, required=True, help="the carrier's CA certificate (PEM)")
     p.add_argument("--enroll", default=None, help="enrolment service HOST:PORT (default: carrier port + 1)")
     p.add_argument("--state", type=Path, default=default_state_dir(), help="state folder (EDGE_AGENT_STATE)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="TOML file (default /etc/edge-agent/config.toml): its camera is paired when none is")
     p.add_argument("--force", action="store_true",
                    help="replace an existing identity (after delivering the results signed under it)")
     p.add_argument("--discard-undelivered", action="store_true",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge_agent.camera.identity import CameraIdentity
 from edge_agent.camera.source import FrameSource
 from edge_agent.carrier.client import CARRIER_ERRORS, Carrier
 from edge_agent.config import Config
@@ -124,10 +125,12 @@ class SessionRunner:
             raise
         finally:
             source.close()
+        identity = getattr(source, "identity", None)  # a camera's, checked against the pairing; None for a file
         live = session.result()
         match = live.match(reference.embedding, self.pipeline.threshold_for(reference_format_of(reference_rgb)))
         record = self.recorder.record(txn, nonce, match, live.embedding, liveness=live.verdict,
-                                      reasons=tuple(live.reasons))
+                                      reasons=tuple(live.reasons),
+                                      camera=identity.digest if isinstance(identity, CameraIdentity) else b"")
         # The summary is read back from what was signed, so the terminal never sees a second opinion.
         summary = signed_summary(record.signed)
         log_event(log, "session_done", txn=txn, decision=summary.decision, liveness=summary.liveness,
