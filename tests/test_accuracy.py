@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edge_agent.matching.calibration import rates_at
 from edge_agent.matching.pairs import expand, master_pairs, read_labelled_pairs
 from edge_agent.vision.image import read_image
 
 
+@pytest.mark.slow
 def test_deepface_pairs_at_manifest_threshold(pipeline, faces_dir: Path) -> None:
     pairs = expand(read_labelled_pairs(faces_dir))
     emb = {name: pipeline.analyse(read_image(faces_dir / name)).embedding for name in pairs.images}

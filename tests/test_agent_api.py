@@ -200,6 +200,7 @@ def test_a_transaction_id_cannot_forge_a_log_event(running, faces_dir: Path, cap
     assert not any("exception" in e for e in events)
 
 
+@pytest.mark.slow
 def test_get_result_only_for_the_client_that_ran_the_session(running, faces_dir: Path) -> None:
     run = running()
     ref = (faces_dir / "img1.jpg").read_bytes()
@@ -218,6 +219,7 @@ def test_get_result_only_for_the_client_that_ran_the_session(running, faces_dir:
     assert old.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_get_result_window_expires(running, faces_dir: Path) -> None:
     cfg = Config(liveness=LivenessSettings(seed=SEED), api=replace(ApiConfig(), result_window_s=1e-6))
     run = running(config=cfg)

@@ -66,6 +66,7 @@ def run(pipeline, scene: Scene, actions: list[Action], config: LivenessConfig | 
                            antispoof=AntiSpoof.require(pipeline.manifest)).run_to_end(scene)
 
 
+@pytest.mark.slow
 def test_live_scene_passes_and_matches_another_photo(pipeline, live: Scene, faces_dir: Path) -> None:
     r = run(pipeline, live, ORDER)
     assert r.verdict == Verdict.LIVE, r.reasons
@@ -79,23 +80,27 @@ def test_live_scene_passes_and_matches_another_photo(pipeline, live: Scene, face
     assert not decide(stranger, r.embedding, pipeline.threshold).matched
 
 
+@pytest.mark.slow
 def test_wrong_order_fails(pipeline, live: Scene) -> None:
     r = run(pipeline, live, random_actions(random.Random(other_seed())))
     assert r.verdict != Verdict.LIVE
     assert r.reasons[0] in ("challenge_wrong_action", "challenge_timeout")
 
 
+@pytest.mark.slow
 def test_too_late_fails(pipeline, face3d: Face3D) -> None:
     slow = live_scene(face3d, [a.value for a in ORDER], start_ms=7000)
     r = run(pipeline, slow, ORDER)
     assert r.reasons == ["challenge_timeout"]
 
 
+@pytest.mark.slow
 def test_planar_photo_attack_fails(pipeline, face3d: Face3D) -> None:
     r = run(pipeline, planar_scene(face3d, [a.value for a in ORDER]), ORDER)
     assert r.verdict != Verdict.LIVE and r.reasons == [PLANAR_REFUSED_BY], r.reasons
 
 
+@pytest.mark.slow
 def test_inserted_frame_of_another_person_is_refused(pipeline, live: Scene, faces_dir: Path) -> None:
     rgb = read_image(faces_dir / "img20.jpg")
     stranger = live_scene(Face3D(rgb, pipeline.analyse(rgb).mesh.points), [a.value for a in ORDER])
@@ -105,11 +110,13 @@ def test_inserted_frame_of_another_person_is_refused(pipeline, live: Scene, face
         assert (r.verdict, r.reasons) == (Verdict.SPOOF, ["challenge_identity_changed"]), (at, r.reasons)
 
 
+@pytest.mark.slow
 def test_static_photo_fails(pipeline, face3d: Face3D) -> None:
     r = run(pipeline, static_scene(face3d), ORDER)
     assert r.reasons == ["challenge_timeout"]
 
 
+@pytest.mark.slow
 def test_replayed_session_fails(pipeline, live: Scene) -> None:
     """Frames of an earlier (passed) session replayed to a new session with its own order."""
     assert run(pipeline, live, ORDER).live
@@ -128,6 +135,7 @@ def _parallax(pipeline, scene: Scene, turns: list[str]) -> float | None:
     return ev.score()
 
 
+@pytest.mark.slow
 def test_parallax_separates_a_head_from_a_plane(pipeline, face3d: Face3D) -> None:
     turns = ["turn_left", "turn_right"]
     head = _parallax(pipeline, live_scene(face3d, turns), turns)
@@ -137,6 +145,7 @@ def test_parallax_separates_a_head_from_a_plane(pipeline, face3d: Face3D) -> Non
     assert flat is not None and flat < limit  # a number: the plane turned 32 degrees, and measured flat
 
 
+@pytest.mark.slow
 def test_pose_is_solved_on_rendered_turns(pipeline, face3d: Face3D) -> None:
     """The solved yaw of a rendered head follows the rendered angle (no gain fitted on these renders)."""
     for yaw in (-30.0, 30.0):

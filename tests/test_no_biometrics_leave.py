@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+import pytest
 
 import edge_agent.demo as demo
 from edge_agent.carrier.server import CarrierService
@@ -56,6 +57,7 @@ def windows(blob: bytes, size: int = 16, step: int = 8) -> list[bytes]:
     return [blob[i: i + size] for i in range(0, max(1, len(blob) - size + 1), step)]
 
 
+@pytest.mark.slow
 def test_only_signed_results_leave(pipeline, faces_dir: Path, tmp_path: Path, monkeypatch) -> None:
     CAPTURED.clear()
     SEEN.clear()

@@ -37,6 +37,7 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("precision", "floor"), [("float", 0.999), ("int8", 0.98)])
 def test_descriptor_matches_dlib(
     request: pytest.FixtureRequest, dlib_chips: dict[str, np.ndarray], precision: str, floor: float,
@@ -58,6 +59,7 @@ def test_descriptor_matches_dlib(
     assert min(sims.values()) >= floor
 
 
+@pytest.mark.slow
 def test_end_to_end_embedding_close_to_dlib_pipeline(dlib_pipeline, faces_dir: Path) -> None:
     """Different detector, landmarks and warp, same descriptor (the dlib port): the embeddings should still agree."""
     from bench.common import DlibPipeline
