@@ -138,7 +138,7 @@ def handlers(store_kind: str, count: int) -> None:
     from edge_agent._proto import carrier_pb2 as pb
     from edge_agent.attest.result import ResultFields, encode_result, sign_result
     from edge_agent.carrier.pki import CertificateAuthority, cert_sha256, make_csr, new_key
-    from edge_agent.carrier.server import CarrierService, Peer, open_store
+    from edge_agent.reference_carrier.server import CarrierService, Peer, open_store
 
     tmp = Path(tempfile.mkdtemp(prefix="carrier-floor-"))
     if store_kind == "sqlite":

@@ -370,7 +370,7 @@ def provision(state: Path, store_url: str, count: int, replicas: int) -> list[Si
     from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
     from edge_agent.carrier.pki import CertificateAuthority, cert_sha256, key_pem, make_csr, new_key
-    from edge_agent.carrier.server import open_store
+    from edge_agent.reference_carrier.server import open_store
 
     ca = CertificateAuthority.load((state / "ca.key").read_bytes(), (state / "ca.pem").read_bytes())
     store = open_store(state, store_url)

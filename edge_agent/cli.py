@@ -325,11 +325,11 @@ def _parser() -> argparse.ArgumentParser:
     cs.set_defaults(run=_cmd_config_show, show=_print_config, json=False)
 
     from edge_agent.camera.commands import add_parser as add_camera_parser
-    from edge_agent.carrier.command import add_parser
     from edge_agent.kiosk.command import add_parser as add_kiosk_parser
     from edge_agent.matching.commands import add_parser as add_evaluate_parser
     from edge_agent.modelset.commands import add_parser as add_models_parser
     from edge_agent.provision.commands import add_parsers
+    from edge_agent.reference_carrier.command import add_parser
     from edge_agent.terminal import add_parser as add_terminal_parser
 
     add_parser(sub)

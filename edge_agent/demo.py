@@ -22,13 +22,13 @@ from typing import Any
 from edge_agent.attest.result import describe_signed, parse_signed, verify_signed_result
 from edge_agent.carrier.client import CarrierClient
 from edge_agent.carrier.sender import Sender
-from edge_agent.carrier.server import CarrierServer, CarrierService, open_store, server_state
 from edge_agent.device import DeviceState
 from edge_agent.errors import BadInput
 from edge_agent.liveness.challenge import random_actions
 from edge_agent.liveness.session import LivenessSession
 from edge_agent.outbox.store import Outbox
 from edge_agent.recorder import ResultRecorder
+from edge_agent.reference_carrier.server import CarrierServer, CarrierService, open_store, server_state
 from edge_agent.simulation.scenes import Face3D, live_scene
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import read_image

@@ -24,8 +24,8 @@ from edge_agent.attest.keys import DeviceKeys, MemoryKeyStore
 from edge_agent.attest.result import ResultFields, commitment, sign_result
 from edge_agent.carrier.client import CarrierClient, DeviceCredentials, enroll
 from edge_agent.carrier.pki import key_pem, make_csr, new_key
-from edge_agent.carrier.server import CarrierServer, CarrierService, ServerConfig, open_store, server_state
 from edge_agent.clock import Clock
+from edge_agent.reference_carrier.server import CarrierServer, CarrierService, ServerConfig, open_store, server_state
 
 STORES = ["sqlite", "postgresql"]
 

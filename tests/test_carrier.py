@@ -20,8 +20,8 @@ from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.attest.result import encode_result, sign_result
 from edge_agent.carrier.client import CarrierClient, DeviceCredentials, enroll
 from edge_agent.carrier.pki import make_csr, new_key
-from edge_agent.carrier.server import MAX_MESSAGE_BYTES, SERVICE
 from edge_agent.clock import FakeClock, SystemClock
+from edge_agent.reference_carrier.server import MAX_MESSAGE_BYTES, SERVICE
 
 
 @pytest.fixture

@@ -91,6 +91,6 @@ def test_carrier_server_command(tmp_path: Path, carrier_store: StoreFactory) -> 
 @pytest.mark.parametrize("store", ["mysql://carrier", "postgresql://edge@127.0.0.1:1/carrier?connect_timeout=1"])
 def test_bad_or_unreachable_store_is_one_clear_line(tmp_path: Path, store: str) -> None:
     done = cli(tmp_path / "carrier", store, "token")
-    assert done.returncode == 2
+    assert done.returncode == 3  # the carrier's own store is unusable: not the operator's input (docs/errors.md)
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("edge-agent carrier-server: error: carrier_store_"), done.stderr

@@ -11,10 +11,10 @@ import pytest
 from carrier_harness import StoreFactory, enrol_device, pg_url, start_carrier
 
 from edge_agent.attest.result import encode_result
-from edge_agent.carrier.migrations import SchemaTooNew, migrations
-from edge_agent.carrier.server import open_store
-from edge_agent.carrier.store import StoreUnavailable
 from edge_agent.clock import SystemClock
+from edge_agent.reference_carrier.migrations import SchemaTooNew, migrations
+from edge_agent.reference_carrier.server import open_store
+from edge_agent.reference_carrier.store import StoreUnavailable
 
 LEGACY_SCHEMA = """
 CREATE TABLE tokens (token_sha256 TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);
@@ -195,7 +195,7 @@ def test_nonce_issued_before_the_upgrade_still_serves_its_result(tmp_path: Path)
 def test_accept_current_changes_nothing_unless_all_is_as_expected(carrier_store: StoreFactory,
                                                                    tmp_path: Path) -> None:
     """The one-statement acceptance: any difference from what the server checked leaves every row as it was."""
-    from edge_agent.carrier.store import Acceptance, AuditRecord, Expected
+    from edge_agent.reference_carrier.store import Acceptance, AuditRecord, Expected
 
     store = open_store(tmp_path, carrier_store.url())
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edge_agent._proto import carrier_pb2 as pb
-from edge_agent.carrier.validate import MAX_COUNTER, InvalidResult, check_result, check_transaction_id
+from edge_agent.reference_carrier.validate import MAX_COUNTER, InvalidResult, check_result, check_transaction_id
 
 
 def result(**changes: object) -> pb.Result:

@@ -59,7 +59,7 @@ def test_loopback_tcp_needs_no_tls(tmp_path: Path, tcp: str) -> None:
 
 
 def test_off_loopback_tcp_with_mutual_tls_is_accepted_and_served(tmp_path: Path) -> None:
-    from edge_agent.carrier.server import server_state
+    from edge_agent.reference_carrier.server import server_state
     from edge_agent.service.daemon import _tcp_credentials
 
     pki = tmp_path / "pki"

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 import edge_agent.demo as demo
-from edge_agent.carrier.server import CarrierService
 from edge_agent.demo import run_demo
 from edge_agent.liveness.session import LivenessResult, LivenessSession
+from edge_agent.reference_carrier.server import CarrierService
 from edge_agent.vision.embedder import quantise_embedding
 from edge_agent.vision.image import read_image
 

@@ -101,8 +101,8 @@ def test_selftest_skips_the_pi_camera_off_a_pi(fake_picamera2: type[FakePicamera
 
 def test_provisioning_pairs_the_camera_only_when_none_is_paired(fake_picamera2: type[FakePicamera2],
                                                                  tmp_path: Path) -> None:
-    from edge_agent.camera.pairing import pair_if_unpaired
     from edge_agent.camera.identity import load_paired
+    from edge_agent.camera.pairing import pair_if_unpaired
 
     out = pair_if_unpaired(tmp_path, "picamera")
     info = FakePicamera2.global_camera_info()[0]

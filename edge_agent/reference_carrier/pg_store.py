@@ -24,8 +24,8 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from edge_agent.carrier.migrations import migrate_postgres
-from edge_agent.carrier.store import (
+from edge_agent.reference_carrier.migrations import migrate_postgres
+from edge_agent.reference_carrier.store import (
     Acceptance,
     AuditRecord,
     Device,

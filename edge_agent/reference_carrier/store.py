@@ -1,6 +1,6 @@
 """The reference carrier's storage: devices, enrolment tokens, nonces, accepted results (audit).
 
-``CarrierStore`` is the interface the server uses. ``open_store`` picks the
+``CarrierStore`` is the interface the server uses. ``stores.open_store`` picks the
 implementation from a URL: ``sqlite:///path`` (the default: demo, tests, one
 replica) or ``postgresql://...`` (several replicas on one database, see
 ``pg_store``). Every guarantee is the database's, not the process's, so it
@@ -30,10 +30,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit
 
-from edge_agent.carrier.migrations import migrate_sqlite
-from edge_agent.errors import StaleSubmission, StoreUnavailable, UnsupportedStore
+from edge_agent.errors import StaleSubmission, StoreUnavailable
+from edge_agent.reference_carrier.migrations import migrate_sqlite
 
 __all__ = [
     "Acceptance",
@@ -46,7 +45,6 @@ __all__ = [
     "SqliteCarrierStore",
     "StaleSubmission",
     "StoreUnavailable",
-    "open_store",
 ]
 
 
@@ -140,21 +138,6 @@ class CarrierStore(Protocol):
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def open_store(url: str) -> CarrierStore:
-    """The store a URL names: ``sqlite:///relative/or//absolute/path`` or ``postgresql://user@host:port/db``."""
-    scheme = urlsplit(url).scheme
-    if scheme == "sqlite":
-        path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else ""
-        if not path:
-            raise UnsupportedStore(f"a SQLite store URL is sqlite:///path, not {url!r}")
-        return SqliteCarrierStore(Path(path))
-    if scheme in ("postgresql", "postgres"):
-        from edge_agent.carrier.pg_store import PostgresCarrierStore
-
-        return PostgresCarrierStore(url)
-    raise UnsupportedStore(f"carrier store URL {url!r}: use sqlite:///path or postgresql://...")
 
 
 def _set_wal(db: sqlite3.Connection, patience_s: float = 10.0) -> None:

@@ -49,7 +49,9 @@ from google.protobuf.message import DecodeError, Message
 from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.attest.result import BadSignature, MalformedResult, parse_result, parse_signed, verify_signed_result
 from edge_agent.carrier.pki import DEREGISTER_CONTEXT, CertificateAuthority, cert_sha256, rotation_message
-from edge_agent.carrier.store import (
+from edge_agent.clock import Clock, SystemClock
+from edge_agent.logs import log_event
+from edge_agent.reference_carrier.store import (
     Acceptance,
     AuditRecord,
     CarrierStore,
@@ -59,10 +61,8 @@ from edge_agent.carrier.store import (
     StaleSubmission,
     StoreUnavailable,
 )
-from edge_agent.carrier.store import open_store as open_store_url
-from edge_agent.carrier.validate import InvalidResult, check_result, check_transaction_id
-from edge_agent.clock import Clock, SystemClock
-from edge_agent.logs import log_event
+from edge_agent.reference_carrier.stores import open_store as open_store_url
+from edge_agent.reference_carrier.validate import InvalidResult, check_result, check_transaction_id
 
 __all__ = ["CarrierServer", "CarrierService", "Peer", "ServerConfig", "default_store_url", "open_store", "server_state"]
 

@@ -17,39 +17,41 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from edge_agent.errors import EXIT_BAD_INPUT, EXIT_NO_MATCH, EXIT_OK, EdgeAgentError, exit_code_of
+
 __all__ = ["add_parser"]
 
 
 def _init(args: argparse.Namespace) -> int:
-    from edge_agent.carrier.server import open_store, server_state
+    from edge_agent.reference_carrier.server import open_store, server_state
 
     server_state(args.state, args.hostname or ["localhost", "127.0.0.1"])
     open_store(args.state, args.store).close()
     print(f"carrier state ready in {args.state} (CA certificate: {args.state / 'ca.pem'})")
-    return 0
+    return EXIT_OK
 
 
 def _token(args: argparse.Namespace) -> int:
-    from edge_agent.carrier.server import open_store
+    from edge_agent.reference_carrier.server import open_store
 
     token = "tok-" + secrets.token_urlsafe(18)  # never starts with "-": argparse would take it for an option
     store = open_store(args.state, args.store)
     store.add_token(token, int((time.time() + args.ttl_hours * 3600) * 1000))
     store.close()
     print(token)
-    return 0
+    return EXIT_OK
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    from edge_agent.carrier.server import open_store
+    from edge_agent.reference_carrier.server import open_store
 
     store = open_store(args.state, args.store)
     if store.device(args.device_id) is None:
         print(f"no device {args.device_id}")
-        return 2
+        return EXIT_BAD_INPUT
     store.revoke(args.device_id)
     print(f"revoked {args.device_id}")
-    return 0
+    return EXIT_OK
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -57,41 +59,41 @@ def _audit(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    from edge_agent.carrier.server import open_store
+    from edge_agent.reference_carrier.server import open_store
 
     store = open_store(args.state, args.store)
     found = [a for a in store.acceptances(args.transaction_id) if args.device in (None, a.device_id)]
     if not found:
         print(json.dumps({"transaction_id": args.transaction_id, "accepted": False}))
-        return 1
+        return EXIT_NO_MATCH
     for acc in found:  # transaction ids are per device: several devices may have used the same one
         print(json.dumps({"accepted": True, **dataclasses.asdict(acc)}, indent=2))
-    return 0
+    return EXIT_OK
 
 
 def _migrate(args: argparse.Namespace) -> int:
     """Apply pending schema migrations (every store also does this on open, under the same lock)."""
-    from edge_agent.carrier.server import default_store_url, open_store
+    from edge_agent.reference_carrier.server import default_store_url, open_store
 
     open_store(args.state, args.store).close()
     print(f"carrier store schema up to date: {args.store or default_store_url(args.state)}")
-    return 0
+    return EXIT_OK
 
 
 def _prune(args: argparse.Namespace) -> int:
     """Delete nonces and enrolment tokens that expired long enough ago to be of no use to anyone."""
-    from edge_agent.carrier.server import ServerConfig, open_store
+    from edge_agent.reference_carrier.server import ServerConfig, open_store
 
     now = int(time.time() * 1000)
     # A nonce is still checked until expiry + allowed clock skew; after that it only says "unknown".
     keep_ms = int(args.keep_hours * 3_600_000) + ServerConfig().clock_skew_ms
     report = open_store(args.state, args.store).prune(now - keep_ms, now - keep_ms)
     print(f"pruned {report.nonces} nonces and {report.tokens} tokens expired before {args.keep_hours} h ago")
-    return 0
+    return EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> int:
-    from edge_agent.carrier.server import CarrierServer, CarrierService, open_store, server_state
+    from edge_agent.reference_carrier.server import CarrierServer, CarrierService, open_store, server_state
 
     ca, key, cert = server_state(args.state, args.hostname or ["localhost", "127.0.0.1"])
     store = open_store(args.state, args.store)
@@ -106,19 +108,17 @@ def _run(args: argparse.Namespace) -> int:
     server.stop(grace=2)
     store.close()
     print("carrier stopped", flush=True)
-    return 0
+    return EXIT_OK
 
 
 def _clear_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """A bad store URL, an unreachable database or a schema too new: one line and exit 2, no traceback."""
+    """A bad store URL, an unreachable database or a schema too new: one line, the exit code of its class."""
     def run(args: argparse.Namespace) -> int:
-        from edge_agent.errors import EdgeAgentError
-
         try:
             return handler(args)
         except EdgeAgentError as exc:
             print(f"edge-agent carrier-server: error: {exc.code}: {exc}", file=sys.stderr)
-            return 2
+            return exit_code_of(exc)
 
     return run
 
