@@ -35,4 +35,5 @@ class FakeClock:
         return self.t
 
     def advance(self, ms: int) -> None:
+        """Move time forward by ``ms``, as a test needs to pass a deadline or an expiry."""
         self.t += ms

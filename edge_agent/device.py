@@ -43,18 +43,23 @@ TLS_KEY = "tls.key"
 
 @dataclass(frozen=True)
 class Identity:
+    """Who this device is to its carrier: its id, the carrier's address and the mTLS credentials to call it."""
+
     device_id: str
     carrier_target: str
     credentials: DeviceCredentials
 
 
 class DeviceState:
+    """One device's state folder: enrolment, key rotation and reset of the files laid out above."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.keys = DeviceKeys(FileKeyStore(root / "keys"))
 
     @property
     def outbox_path(self) -> Path:
+        """The outbox database, inside the state folder, so a reset removes it with the identity."""
         return self.root / "outbox.db"
 
     def enrol(self, enroll_target: str, carrier_target: str, ca_pem: bytes, token: str) -> Identity:
@@ -157,6 +162,7 @@ class DeviceState:
         return removed
 
     def identity(self) -> Identity:
+        """The enrolled identity, after rolling any interrupted key rotation forward; NotEnrolled if there is none."""
         self.finish_rotation()
         try:
             record = json.loads((self.root / "device.json").read_text())

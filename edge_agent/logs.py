@@ -49,6 +49,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: level, logger, event, then the fields as given."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line; a field named like a fixed key is written as ``field_<key>``."""
         name, fields = _record_fields(record)
         out: dict[str, object] = {"level": record.levelname.lower(), "logger": record.name, "event": name}
         for key, value in fields.items():
@@ -63,6 +64,7 @@ class ConsoleFormatter(logging.Formatter):
     """``time LEVEL logger event key=value ...``, values quoted when they hold anything but plain id characters."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one readable line, with the traceback below it when there is one."""
         name, fields = _record_fields(record)
         parts = [self.formatTime(record), record.levelname, record.name, name]
         parts += [f"{key}={_quote(value)}" for key, value in fields.items()]

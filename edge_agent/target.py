@@ -31,6 +31,8 @@ MODEL_FILE = Path("/proc/device-tree/model")
 
 @dataclass(frozen=True)
 class Target:
+    """What the agent assumes of its hardware: interpreter threads, camera frame size and frame rate."""
+
     name: str
     threads: int
     width: int
@@ -62,6 +64,7 @@ def board_model(model_file: Path = MODEL_FILE) -> str | None:
 
 
 def detect_target(model_file: Path = MODEL_FILE) -> Target:
+    """The target of the board the agent runs on (Pi 4, CM4 or Pi 5); ``generic`` on any other machine."""
     board = board_model(model_file)
     if board is None:
         return _generic()

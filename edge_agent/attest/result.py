@@ -68,6 +68,7 @@ class ResultFields:
 
 
 def encode_result(fields: ResultFields, counter: int, created_at_ms: int) -> bytes:
+    """The canonical bytes of a result: serialised once, deterministically, and then signed as they are."""
     msg = pb.Result(
         format_version=FORMAT_VERSION,
         transaction_id=fields.transaction_id,
@@ -95,6 +96,7 @@ def sign_result(key: Ed25519PrivateKey, result_bytes: bytes) -> bytes:
 
 
 def parse_signed(data: bytes) -> pb.SignedResult:
+    """The SignedResult in ``data``, refusing oversized input and a missing signature or result."""
     if len(data) > MAX_RESULT_BYTES:
         raise MalformedResult(f"signed result is {len(data)} bytes; the limit is {MAX_RESULT_BYTES}")
     try:
@@ -107,6 +109,7 @@ def parse_signed(data: bytes) -> pb.SignedResult:
 
 
 def parse_result(result_bytes: bytes) -> pb.Result:
+    """The Result in ``result_bytes``, refusing unknown versions, missing ids and any non-canonical encoding."""
     try:
         result = pb.Result.FromString(result_bytes)
     except DecodeError as exc:

@@ -53,6 +53,8 @@ Ioctl = Callable[[int, int, bytearray], None]
 
 @dataclass(frozen=True)
 class CameraIdentity:
+    """What names a capture device, compared whole against the paired record and hashed into results."""
+
     kind: str  # "v4l2" | "picamera"
     driver: str
     card: str
@@ -64,6 +66,7 @@ class CameraIdentity:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).digest()
 
     def describe(self) -> str:
+        """The identity as a technician reads it in a refusal message."""
         return f"{self.kind} {self.card!r} (driver {self.driver}, bus {self.bus_info})"
 
 
@@ -111,6 +114,7 @@ def check_identity(found: CameraIdentity, virtual: bool, paired: CameraIdentity 
 
 
 def load_paired(path: Path) -> CameraIdentity | None:
+    """The camera a technician paired, or None if none was; an unreadable record refuses the camera."""
     try:
         data = json.loads(path.read_text())
         return CameraIdentity(str(data["kind"]), str(data["driver"]), str(data["card"]), str(data["bus_info"]))
@@ -122,6 +126,7 @@ def load_paired(path: Path) -> CameraIdentity | None:
 
 
 def save_paired(path: Path, identity: CameraIdentity) -> None:
+    """Record ``identity`` as the paired camera, atomically, so a power cut never leaves half a record."""
     from edge_agent.atomic import atomic_write
 
     atomic_write(path, json.dumps(asdict(identity), indent=2).encode())

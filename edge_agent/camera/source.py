@@ -44,11 +44,15 @@ def _checked(found: CameraIdentity, virtual: bool, pairing: Path | None) -> Came
 
 
 class FrameSource(Protocol):
+    """Where a session's frames come from; the session never knows which camera or file is behind it."""
+
     def frames(self) -> Iterator[tuple[np.ndarray, int]]:
         """(RGB frame, milliseconds since the source started)."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the device, so the next session (or another process) can open it."""
+        ...
 
 
 def _now_ms(start: float) -> int:
@@ -63,12 +67,14 @@ class FileSource:
     fps: float = 15.0
 
     def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+        """The file's frames at ``fps``; a bad file is a CameraError like a failing camera."""
         try:
             yield from iter_frames(self.path, self.fps)
         except EdgeAgentError as exc:
             raise CameraError(str(exc)) from None
 
     def close(self) -> None:
+        """Nothing to release: each ``frames()`` call reads the file afresh."""
         pass
 
 
@@ -106,6 +112,7 @@ class V4L2Source:
         return cap
 
     def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+        """Open and check the camera on first use, then the newest frame each time, until it stops."""
         self._cap = self._cap or self._open()
         start = time.monotonic()
         while True:
@@ -115,6 +122,7 @@ class V4L2Source:
             yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), _now_ms(start)
 
     def close(self) -> None:
+        """Release the device; a later ``frames()`` opens and checks it again."""
         if self._cap is not None:
             self._cap.release()
             self._cap = None
@@ -138,6 +146,7 @@ class PiCameraSource:
     _cam: Any = field(default=None, repr=False)
 
     def video_configuration(self, cam: Any) -> Any:
+        """The picamera2 configuration: the target's size, RGB888, and the frame rate fixed at ``fps``."""
         frame_us = round(1_000_000 / self.fps)
         return cam.create_video_configuration(main={"size": (self.width, self.height), "format": "RGB888"},
                                               controls={"FrameDurationLimits": (frame_us, frame_us)})
@@ -164,6 +173,7 @@ class PiCameraSource:
         return cam
 
     def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+        """Open and check the camera on first use, then RGB frames until it fails."""
         self._cam = self._cam or self._open()
         start = time.monotonic()
         while True:
@@ -175,6 +185,7 @@ class PiCameraSource:
             yield frame, _now_ms(start)
 
     def close(self) -> None:
+        """Stop and release the camera; a later ``frames()`` opens and checks it again."""
         if self._cam is not None:
             self._cam.stop()
             self._cam.close()
@@ -190,12 +201,14 @@ class FakeSource:
     closed: bool = False
 
     def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+        """The given frames in order, raising CameraError at ``fail_after``."""
         for i, item in enumerate(self.items):
             if self.fail_after is not None and i >= self.fail_after:
                 raise CameraError("fake camera disconnected")
             yield item
 
     def close(self) -> None:
+        """Note the call, so tests can check that sessions release their camera."""
         self.closed = True
 
 

@@ -23,14 +23,17 @@ PEM = serialization.Encoding.PEM
 
 
 def new_key() -> ec.EllipticCurvePrivateKey:
+    """A fresh P-256 key: the curve both the CA and the TLS certificates use."""
     return ec.generate_private_key(ec.SECP256R1())
 
 
 def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The private key as unencrypted PKCS#8 PEM, the form gRPC's TLS credentials load."""
     return key.private_bytes(PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
 def make_csr(key: ec.EllipticCurvePrivateKey, common_name: str = "edge-agent device") -> bytes:
+    """A CSR proving possession of ``key``; the CA ignores its subject and names the device itself."""
     csr = x509.CertificateSigningRequestBuilder().subject_name(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     ).sign(key, hashes.SHA256())
@@ -39,6 +42,8 @@ def make_csr(key: ec.EllipticCurvePrivateKey, common_name: str = "edge-agent dev
 
 @dataclass(frozen=True)
 class KeyPair:
+    """A TLS private key and its certificate, both PEM, as gRPC's credentials take them."""
+
     key_pem: bytes
     cert_pem: bytes
 
@@ -48,12 +53,15 @@ def _now() -> dt.datetime:
 
 
 class CertificateAuthority:
+    """The reference carrier's CA: it issues the server's certificate and signs device CSRs."""
+
     def __init__(self, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> None:
         self.key = key
         self.cert = cert
 
     @classmethod
     def create(cls, name: str = "edge-agent reference carrier CA", days: int = 3650) -> CertificateAuthority:
+        """A new self-signed CA that may sign only end-entity certificates (path length 0)."""
         key = new_key()
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         cert = (
@@ -68,16 +76,19 @@ class CertificateAuthority:
 
     @classmethod
     def load(cls, key_data: bytes, cert_data: bytes) -> CertificateAuthority:
+        """The CA saved as PEM key and certificate, e.g. by a previous ``create``."""
         key = serialization.load_pem_private_key(key_data, None)
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         return cls(key, x509.load_pem_x509_certificate(cert_data))
 
     @property
     def cert_pem(self) -> bytes:
+        """The CA certificate as PEM, which devices pin as the root of trust for the server."""
         return self.cert.public_bytes(PEM)
 
     @property
     def key_pem(self) -> bytes:
+        """The CA private key as PEM, for saving the CA to disk."""
         return key_pem(self.key)
 
     def _issue(self, public_key: object, cn: str, usage: x509.ObjectIdentifier, days: int,
@@ -96,6 +107,7 @@ class CertificateAuthority:
         return builder.sign(self.key, hashes.SHA256()).public_bytes(PEM)
 
     def server_pair(self, hostnames: list[str], days: int = 825) -> KeyPair:
+        """A server key and certificate valid for each hostname or IP address; the first is also its common name."""
         key = new_key()
         sans: list[x509.GeneralName] = []
         for h in hostnames:

@@ -28,6 +28,7 @@ class AgentLink:
         self._stub: Any = apb_grpc.AgentStub(self._channel)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
+        """Close the channel when the kiosk shuts down."""
         self._channel.close()
 
     def _unary(self, method: str, request: Any, timeout: float = 5.0) -> Any:
@@ -37,6 +38,7 @@ class AgentLink:
             raise agent_error(exc, self.target) from None
 
     def health(self) -> apb.HealthResponse:
+        """The agent's Health answer for the clerk's panel; an agent that does not answer is AgentUnavailable."""
         response: apb.HealthResponse = self._unary("Health", apb.HealthRequest())
         return response
 
@@ -47,6 +49,7 @@ class AgentLink:
         return response
 
     def cancel(self, txn: str) -> bool:
+        """Ask the agent to stop session ``txn``; True when there was one to stop."""
         return bool(self._unary("Cancel", apb.CancelRequest(transaction_id=txn)).cancelled)
 
     def verify(self, txn: str, photo: bytes, timeout: float) -> Iterator[apb.SessionEvent]:

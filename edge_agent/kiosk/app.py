@@ -45,6 +45,8 @@ CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 's
 
 @dataclass(frozen=True)
 class KioskSettings:
+    """How the kiosk was started: language, speech, preview, and the token that guards it off loopback."""
+
     lang: str = DEFAULT_LANGUAGE
     speech: bool = True
     preview: bool = True
@@ -53,6 +55,7 @@ class KioskSettings:
 
 
 def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine, the only place the camera preview may be shown."""
     if host == "localhost":
         return True
     try:
@@ -127,6 +130,7 @@ class _Guard:
 
 def build_app(link: AgentLink, settings: KioskSettings, id_reader: IdReader | None = None,
               runner: Runner | None = None, speech: Speech | None = None) -> ASGIApp:
+    """The kiosk's ASGI app, its routes behind the guard; runner and speech are injectable for tests."""
     runner = runner or Runner(link)
     speech = speech or Speech()
 

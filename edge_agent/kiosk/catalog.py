@@ -44,4 +44,5 @@ def action_key(action: str) -> str:
 
 
 def hint_key(message: str) -> str:
+    """The catalogue key for a hint from the agent; a message the kiosk does not know shows the generic hint."""
     return _HINTS.get(message, "hint.generic")

@@ -21,6 +21,7 @@ DEFAULT_LISTEN = "127.0.0.1:8080"
 
 
 def listen_address(spec: str) -> tuple[str, int]:
+    """(host, port) of ``--listen HOST:PORT``, brackets of an IPv6 host removed; a clear error otherwise."""
     host, sep, port = spec.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise KioskListenError(f"--listen {spec!r}: give HOST:PORT, e.g. {DEFAULT_LISTEN}")
@@ -107,6 +108,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``edge-agent kiosk`` and its options with the CLI."""
     from edge_agent.terminal import DEFAULT_SOCKET
 
     p = sub.add_parser("kiosk", help="the store terminal's pages: customer screen and clerk panel (local web app)")

@@ -28,6 +28,7 @@ def interrupted() -> dict[str, Any]:
 
 
 def customer_event(ev: apb.SessionEvent) -> dict[str, Any] | None:
+    """The customer screen's view of one session event, or None for events the customer is not shown."""
     kind = ev.WhichOneof("event")
     if kind == "prompt":
         p = ev.prompt

@@ -19,6 +19,7 @@ _AREAS = {
 
 
 def problem_area(problem: str) -> str:
+    """The panel line a Health problem belongs to, from its code's prefix; "other" when none fits."""
     code = problem.split(":", 1)[0].strip()
     for area, prefixes in _AREAS.items():
         if code.startswith(prefixes):
@@ -27,6 +28,7 @@ def problem_area(problem: str) -> str:
 
 
 def health_view(h: apb.HealthResponse) -> dict[str, Any]:
+    """The Health answer as the clerk's panel shows it: the problems grouped by area, plus the status fields."""
     areas: dict[str, list[str]] = {"models": [], "camera": [], "keys": [], "outbox": [], "other": []}
     for p in h.problems:
         areas[problem_area(p)].append(p)

@@ -17,6 +17,8 @@ __all__ = ["FileIdReader", "IdReader", "IdReaderError", "id_reader"]
 
 
 class IdReader(Protocol):
+    """Where the reference photo comes from when the clerk does not upload one."""
+
     def read_photo(self) -> bytes:
         """The portrait from the card now on the reader; IdReaderError when there is none."""
         ...
@@ -24,9 +26,12 @@ class IdReader(Protocol):
 
 @dataclass(frozen=True)
 class FileIdReader:
+    """The stand-in for a card reader in demos and tests: one photo file, read when asked."""
+
     path: Path
 
     def read_photo(self) -> bytes:
+        """The file's bytes; an unreadable or empty file is an IdReaderError, like a reader with no card."""
         try:
             data = self.path.read_bytes()
         except OSError as exc:

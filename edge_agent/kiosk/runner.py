@@ -31,6 +31,8 @@ def _now_ms() -> float:
 
 @dataclass
 class Runner:
+    """Runs the kiosk's one verification at a time and broadcasts its events and preview frames to the pages."""
+
     link: AgentLink
     session_timeout_s: float = 120.0
     preview_width: int = 480
@@ -46,6 +48,7 @@ class Runner:
     _result_token: str = ""
 
     def status(self) -> dict[str, Any]:
+        """A copy of the clerk's view of the current or last session: state, txn, step, decision or error."""
         with self._lock:
             return dict(self._state)
 
@@ -71,6 +74,7 @@ class Runner:
         self.events.publish(event)
 
     def start(self, txn: str, photo: bytes, preview: bool = True) -> None:
+        """Start session ``txn`` in a thread; KioskBusy while another runs, BadInput for a bad txn or no photo."""
         if not txn or len(txn) > 128:
             raise BadInput("the transaction id must be 1-128 characters")
         if not photo:
@@ -85,6 +89,7 @@ class Runner:
             self._thread.start()
 
     def cancel(self) -> bool:
+        """Ask the agent to cancel the running session; False when none is running."""
         txn = self.status().get("txn")
         return bool(txn) and self.status()["state"] == "running" and self.link.cancel(str(txn))
 

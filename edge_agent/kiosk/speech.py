@@ -19,6 +19,8 @@ VOICES = {"zh-CN": "cmn", "en": "en"}
 
 
 class Speech:
+    """Spoken prompts through espeak-ng, cached in memory; the pages stay silent when it is missing."""
+
     def __init__(self, binary: str = "espeak-ng", speed_wpm: int = 150) -> None:
         self._binary = binary
         self._speed = speed_wpm
@@ -27,6 +29,7 @@ class Speech:
 
     @property
     def available(self) -> bool:
+        """Whether espeak-ng is installed, so the pages offer speech only when it can work."""
         return shutil.which(self._binary) is not None
 
     def prewarm(self, texts: list[tuple[str, str]]) -> None:

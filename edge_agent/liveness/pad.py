@@ -28,6 +28,8 @@ __all__ = ["PadFrame", "PadReport", "open_media", "passive_pad"]
 
 @dataclass(frozen=True)
 class PadFrame:
+    """One frame the decision used: where it was in the clip, each witness's score and the fused score."""
+
     index: int
     t_ms: int
     scores: dict[str, float]  # per witness model: probability of a real face
@@ -36,6 +38,8 @@ class PadFrame:
 
 @dataclass
 class PadReport:
+    """The passive PAD decision on a clip with the frames behind it, so a technician can see why."""
+
     score: float  # the session's score over these frames (fusion.session_pad_score)
     threshold: float
     frames_total: int
@@ -43,9 +47,11 @@ class PadReport:
 
     @property
     def bona_fide(self) -> bool:
+        """Whether the fused score reaches the threshold: the same rule a live session applies."""
         return self.score >= self.threshold
 
     def as_dict(self) -> dict[str, object]:
+        """The report as ``edge-agent pad`` prints it: decision, scores rounded, each witness's median."""
         witnesses = sorted({k for f in self.frames for k in f.scores})
         return {
             "decision": "bona_fide" if self.bona_fide else "attack",

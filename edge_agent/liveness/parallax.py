@@ -43,6 +43,7 @@ class ParallaxEvidence:
     _frames: list[tuple[float, np.ndarray]] = field(default_factory=list)
 
     def add(self, yaw: float, mesh_points: np.ndarray) -> None:
+        """Keep a frame's 2-D landmarks under its yaw, for ``score`` to pick the frontal and turned frames."""
         self._frames.append((yaw, np.asarray(mesh_points[:, :2], np.float64)))
 
     def score(self) -> float | None:

@@ -15,12 +15,15 @@ __all__ = ["Rates", "eer", "rates_at", "threshold_for_fmr"]
 
 @dataclass(frozen=True)
 class Rates:
+    """Both error rates at one threshold, as fractions."""
+
     threshold: float
     fmr: float  # impostor pairs accepted / impostor pairs
     fnmr: float  # genuine pairs rejected / genuine pairs
 
 
 def rates_at(genuine: np.ndarray, impostor: np.ndarray, threshold: float) -> Rates:
+    """FMR and FNMR when scores at or above ``threshold`` count as a match, as ``decide`` counts them."""
     fmr = float(np.mean(impostor >= threshold)) if len(impostor) else 0.0
     fnmr = float(np.mean(genuine < threshold)) if len(genuine) else 0.0
     return Rates(threshold, fmr, fnmr)

@@ -56,6 +56,8 @@ REFUSED = -np.inf  # score of a pair with a refused image: below any threshold
 
 @dataclass(frozen=True)
 class Pair:
+    """One labelled pair: the reference (the ID side), the probe (the camera side), and whether one person."""
+
     reference: str
     probe: str
     same: bool

@@ -19,11 +19,14 @@ __all__ = ["PairSet", "expand", "read_labelled_pairs"]
 
 @dataclass(frozen=True)
 class PairSet:
+    """Genuine and impostor pairs of image file names, as the calibration scores them."""
+
     genuine: list[tuple[str, str]]
     impostor: list[tuple[str, str]]
 
     @property
     def images(self) -> list[str]:
+        """Every image that appears in a pair, sorted, so each is embedded once."""
         return sorted({name for pair in self.genuine + self.impostor for name in pair})
 
 

@@ -48,6 +48,8 @@ RESERVED = frozenset({"bundle.header", "bundle.sig"})
 
 @dataclass(frozen=True)
 class Bundle:
+    """A bundle whose signature and hashes have all been checked, with the key that vouched for it."""
+
     version: str
     header: bytes  # exactly as signed, so an installed set can be re-verified later
     signature: bytes
@@ -63,11 +65,13 @@ def parse_version(version: str) -> tuple[int, ...]:
 
 
 def key_id(public: Ed25519PublicKey) -> str:
+    """Names a release key in command output: the first 16 hex digits of its raw bytes' SHA-256."""
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def signed_digest(prefix: bytes) -> bytes:
+    """What the release key signs: the bytes' hash after a context label, so no other signature can pass."""
     return CONTEXT + hashlib.sha256(prefix).digest()
 
 
@@ -108,6 +112,7 @@ def pack(models_dir: Path, key: Ed25519PrivateKey) -> bytes:
 
 
 def verify_signature(prefix: bytes, signature: bytes, trusted: list[Ed25519PublicKey]) -> str:
+    """The id of the first trusted key that verifies ``signature``; BundleSignatureError if none does."""
     message = signed_digest(prefix)
     for public in trusted:
         try:
@@ -182,6 +187,7 @@ def check_files(version: str, entries: list[dict], files: dict[str, bytes]) -> N
 
 
 def read_bundle(data: bytes, trusted: list[Ed25519PublicKey]) -> Bundle:
+    """The checked bundle in ``data``: the signature first, then the layout, header and hashes."""
     if not trusted:
         raise BundleSignatureError("no trusted release keys are installed on this device")
     if len(data) > MAX_BUNDLE:
@@ -215,6 +221,7 @@ def read_bundle_file(path: Path) -> bytes:
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 release key that ``pack`` signs with, read from a PEM file; BadInput otherwise."""
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), None)
     except (OSError, ValueError, TypeError) as exc:

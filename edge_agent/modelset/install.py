@@ -54,20 +54,26 @@ def _write(path: Path, data: bytes) -> None:
 
 @dataclass
 class ModelStore:
+    """The installed model sets of one device, each complete before ``current`` points at it."""
+
     root: Path  # STATE/models
 
     @property
     def current(self) -> Path:
+        """The symlink to the set in use; moving it is the one step that switches sets."""
         return self.root / "current"
 
     @property
     def releases(self) -> Path:
+        """The folder of complete installed sets, one per version, the previous kept for roll-back."""
         return self.root / "releases"
 
     def current_dir(self) -> Path | None:
+        """The set in use, or None when none is installed or the link dangles (callers then use the factory set)."""
         return self.current.resolve() if self.current.is_symlink() and self.current.exists() else None
 
     def current_version(self) -> str | None:
+        """The version of the set in use, or None when none is installed; InstalledSetBroken if unreadable."""
         d = self.current_dir()
         if d is None:
             return None

@@ -64,6 +64,8 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state, counter);
 
 @dataclass(frozen=True)
 class Record:
+    """One stored result: the signed bytes exactly as they will be sent, and its delivery state."""
+
     txn_id: str
     counter: int
     signed: bytes
@@ -77,6 +79,8 @@ class Record:
 
 @dataclass(frozen=True)
 class OutboxSummary:
+    """The outbox in numbers, for ``status`` and the self-test."""
+
     pending: int
     rejected: int
     acknowledged: int
@@ -102,6 +106,8 @@ def read_counter_mark(path: Path) -> int:
 
 
 class Outbox:
+    """The device's signed results from signing until the carrier acknowledges them, in one SQLite file."""
+
     def __init__(self, path: Path, *, clock: Clock | None = None, min_free_bytes: int = 16 * 1024 * 1024,
                  max_pages: int | None = None, counter_file: Path | None = None) -> None:
         self.path = path
@@ -134,6 +140,7 @@ class Outbox:
             atomic_write(counter_file, str(last).encode(), 0o600)
 
     def close(self) -> None:
+        """Close the database; every committed record is already on disk."""
         self._db.close()
 
     def _check_space(self) -> None:
@@ -192,6 +199,7 @@ class Outbox:
     _COLS = "txn_id, counter, signed, digest, created_ms, state, attempts, next_attempt_ms, last_error, receipt"
 
     def get(self, txn_id: str) -> Record:
+        """The record of ``txn_id``, its digest checked; KeyError when there is none."""
         rows = self._rows(f"SELECT {self._COLS} FROM outbox WHERE txn_id = ?", (txn_id,))
         if not rows:
             raise KeyError(txn_id)
@@ -203,6 +211,7 @@ class Outbox:
         return rows[0] if rows else None
 
     def all(self) -> list[Record]:
+        """Every record in counter order, each checked against its digest."""
         return self._rows(f"SELECT {self._COLS} FROM outbox ORDER BY counter")
 
     def _update(self, sql: str, args: tuple) -> None:
@@ -212,6 +221,7 @@ class Outbox:
             raise OutboxError(f"outbox update failed: {exc}") from exc
 
     def mark_acked(self, txn_id: str, receipt: str, acked_ms: int) -> None:
+        """Record the carrier's receipt; only a pending record changes, so a rejected one stays rejected."""
         crash_point("outbox.ack.before_commit")
         self._update(
             "UPDATE outbox SET state = 'acked', receipt = ?, acked_ms = ?, last_error = NULL "
@@ -221,12 +231,14 @@ class Outbox:
         crash_point("outbox.ack.after_commit")
 
     def mark_retry(self, txn_id: str, error: str, next_attempt_ms: int) -> None:
+        """Count a failed attempt and when to try again; the record stays pending."""
         self._update(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_ms = ? WHERE txn_id = ?",
             (error, next_attempt_ms, txn_id),
         )
 
     def mark_rejected(self, txn_id: str, error: str) -> None:
+        """The carrier refused the record: it stops being sent and is kept, with why, for a technician."""
         self._update(
             "UPDATE outbox SET state = 'rejected', attempts = attempts + 1, last_error = ? WHERE txn_id = ?",
             (error, txn_id),
@@ -253,6 +265,7 @@ class Outbox:
                              oldest_pending_ms=min(pending) if pending else None)
 
     def backlog(self) -> int:
+        """How many results still wait for the carrier."""
         return int(self._db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()[0])
 
     def last_acked_ms(self) -> int:
@@ -261,4 +274,5 @@ class Outbox:
         return int(row[0])
 
     def last_counter(self) -> int:
+        """The last counter given to a result; pruning records never lowers it."""
         return int(self._db.execute("SELECT value FROM meta WHERE key = 'last_counter'").fetchone()[0])

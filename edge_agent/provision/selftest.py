@@ -38,6 +38,8 @@ CAMERA_TIMEOUT_S = 10.0
 
 @dataclass
 class CheckResult:
+    """One check's outcome: PASS, WARN, FAIL or SKIP, the line a technician acts on, and its figures."""
+
     name: str
     status: str
     detail: str
@@ -249,6 +251,7 @@ def _disk(state: DeviceState) -> Outcome:
 
 def run_selftest(config: Config, state_dir: Path, trusted: Path,
                  on_progress: Callable[[int, int, str, CheckResult | None], None] | None = None) -> list[CheckResult]:
+    """Every check in order, each timed; ``on_progress`` hears before and after each, for a live display."""
     config = config.effective()
     state = DeviceState(state_dir)
     # Read once for both the heartbeat's backlog and the outbox check; a read error is the outbox check's FAIL

@@ -24,6 +24,8 @@ DEFAULT_WIDTH, DEFAULT_FPS = 320, 10
 
 @dataclass(frozen=True)
 class PreviewImage:
+    """One preview frame as sent to the screen: the JPEG, its size and the session it belongs to."""
+
     jpeg: bytes
     width: int
     height: int
@@ -54,12 +56,14 @@ class PreviewHub:
         self._max_watchers = max_watchers
 
     def start(self, txn: str) -> None:
+        """A session begins: watchers waiting for one start receiving its frames."""
         with self._cond:
             self._txn, self._frame = txn, None
             self._seq += 1
             self._cond.notify_all()
 
     def publish(self, rgb: np.ndarray) -> None:
+        """Offer the session's newest frame (a reference, not a copy); ignored when no session runs."""
         with self._cond:
             if self._txn is not None:
                 self._frame = rgb
@@ -67,6 +71,7 @@ class PreviewHub:
                 self._cond.notify_all()
 
     def end(self) -> None:
+        """The session ended: drop the last frame so nothing of it outlives the session, and end the watchers."""
         with self._cond:
             self._txn, self._frame = None, None
             self._seq += 1
@@ -81,6 +86,7 @@ class PreviewHub:
             return True
 
     def unwatch(self) -> None:
+        """Give back the place a successful ``watch`` claimed."""
         with self._cond:
             self._watchers -= 1
 

@@ -36,6 +36,8 @@ SPECIES = ("phone", "monitor", "print")
 
 @dataclass(frozen=True)
 class AttackStyle:
+    """One attack instrument and its re-capture, drawn by ``style_for``; every random choice is a field."""
+
     species: str
     cover: float  # fraction of the captured frame's width the instrument's picture spans
     tilt_deg: float  # rotation of the instrument about its vertical axis

@@ -42,6 +42,8 @@ FRAME_WIDTH = 640
 
 @dataclass(frozen=True)
 class Keyframe:
+    """The head's pose and eyelids at one moment; scenes interpolate between keyframes."""
+
     t_ms: int
     yaw: float  # degrees, positive = the subject's left
     pitch: float = 0.0
@@ -50,6 +52,8 @@ class Keyframe:
 
 @dataclass
 class Scene:
+    """A clip's frames and times, and whether it shows a live person (what a session should decide)."""
+
     name: str
     frames: list[np.ndarray]
     times_ms: list[int]
@@ -144,6 +148,7 @@ class Face3D:
         self.focal = 2.0 * w
 
     def pose(self, key: Keyframe) -> np.ndarray:
+        """The mesh's 3-D points about its centre, eyelids closed by ``eyes_closed``, turned by yaw and pitch."""
         xyz = self.xyz.copy()
         if key.eyes_closed > 0:
             lids = ((_RIGHT_UPPER, _RIGHT_LOWER, _RIGHT_FOLD), (_LEFT_UPPER, _LEFT_LOWER, _LEFT_FOLD))
@@ -155,6 +160,7 @@ class Face3D:
         return posed
 
     def render(self, key: Keyframe) -> np.ndarray:
+        """The frame at ``key``: the posed mesh projected and drawn far triangles first over the face-less plate."""
         xyz = self.pose(key)
         z = xyz[:, 2] + self.focal
         proj = xyz[:, :2] * (self.focal / z)[:, None] + self.centre[:2]
@@ -175,6 +181,7 @@ def _times(keys: list[Keyframe], fps: float) -> list[int]:
 
 
 def live_scene(face: Face3D, actions: list[str], *, fps: float = 15.0, name: str = "live", **timing: float) -> Scene:
+    """A live person performing ``actions``: the face turned and blinking in 3-D, as a session should pass."""
     keys = challenge_timeline(actions, **timing)  # type: ignore[arg-type]
     times = _times(keys, fps)
     return Scene(name, [face.render(_interpolate(keys, t)) for t in times], times, True)
@@ -200,6 +207,7 @@ def planar_scene(face: Face3D, actions: list[str], *, fps: float = 15.0, name: s
 
 
 def static_scene(face: Face3D, seconds: float = 8.0, fps: float = 15.0) -> Scene:
+    """The photo held perfectly still for ``seconds``: an attack with no motion at all."""
     times = [round(i * 1000 / fps) for i in range(int(seconds * fps))]
     return Scene("static photo", [face.texture.copy() for _ in times], times, False)
 

@@ -77,10 +77,12 @@ def arcface_points(mesh_points: np.ndarray) -> np.ndarray:
 
 
 def chip_template(size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> np.ndarray:
+    """dlib's five chip positions in pixels for a ``size`` chip with dlib's padding, as dlib computes them."""
     return (padding + _DLIB_FIVE) / (2 * padding + 1) * size
 
 
 def five_points(mesh_points: np.ndarray) -> np.ndarray:
+    """The dlib baseline's five landmarks (eye corners, nose base) taken from the 468-point face mesh."""
     return np.asarray(mesh_points[list(MESH_FIVE_POINTS), :2], np.float64)
 
 

@@ -51,6 +51,8 @@ def crop_box(shape: tuple[int, ...], box: np.ndarray, scale: float) -> tuple[int
 
 
 class AntiSpoof:
+    """The passive PAD witnesses: each model with the crop scale it was trained on, and its name in reports."""
+
     def __init__(self, models: list[tuple[Model, float]], names: list[str] | None = None) -> None:
         self.models = models
         self.names = names or [f"model_{i}" for i in range(len(models))]

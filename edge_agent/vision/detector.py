@@ -36,10 +36,12 @@ class Detection:
 
     @property
     def width(self) -> float:
+        """Box width in pixels: how faces are ranked and compared for size."""
         return float(self.box[2] - self.box[0])
 
     @property
     def height(self) -> float:
+        """Box height in pixels."""
         return float(self.box[3] - self.box[1])
 
 
@@ -125,6 +127,7 @@ class BlazeFace:
         return canvas[None], scale, ox, oy
 
     def detect(self, rgb: np.ndarray, *, iou_threshold: float = 0.3) -> list[Detection]:
+        """Faces in ``rgb`` above the score floor, merged by weighted NMS, in the image's pixels."""
         tensor, scale, ox, oy = self._letterbox(rgb)
         raw, logits = self.model.run(tensor)
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0], -_RAW_SCORE_LIMIT, _RAW_SCORE_LIMIT)))
@@ -156,6 +159,7 @@ class FaceDetector:
         self.full = full
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """The faces found, largest first, so the customer nearest the camera comes first."""
         faces = self.short.detect(rgb)
         if not faces and self.full is not None:
             faces = self.full.detect(rgb)

@@ -10,11 +10,14 @@ __all__ = ["Embedder", "quantise_embedding"]
 
 
 class Embedder:
+    """The face embedder model behind one call, whatever its input size or precision."""
+
     def __init__(self, model: Model) -> None:
         self.model = model
         self.size = model.inputs[0].shape[1]
 
     def embed(self, chip: np.ndarray) -> np.ndarray:
+        """The unit-length embedding of an aligned chip of the model's input size; a wrong-sized chip is refused."""
         if chip.shape != (self.size, self.size, 3):
             raise ValueError(f"embedder wants a {self.size}x{self.size} RGB chip, got {chip.shape}")
         (vec,) = self.model.run(chip[None])  # uint8 pixels: TensorSpec maps them to the input type exactly

@@ -29,6 +29,8 @@ def openness(contour: np.ndarray) -> float:
 
 
 class EyeLandmarker:
+    """The eye-contour model behind one call: both eyes' lids from the face mesh's eye corners."""
+
     def __init__(self, model: Model) -> None:
         self.model = model
         self.size = model.inputs[0].shape[1]

@@ -41,11 +41,14 @@ def roi_transform(det: Detection, size: int, scale: float = ROI_SCALE) -> np.nda
 
 
 class FaceLandmarker:
+    """The face-mesh model behind one call: a detection in, the mesh in image pixels out."""
+
     def __init__(self, model: Model) -> None:
         self.model = model
         self.size = model.inputs[0].shape[1]
 
     def landmarks(self, rgb: np.ndarray, det: Detection) -> FaceMesh:
+        """The face mesh of ``det``, mapped back from the crop to image pixels, with the model's presence score."""
         m = roi_transform(det, self.size)
         crop = cv2.warpAffine(rgb, m, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         tensor = np.multiply(crop, np.float32(1.0 / 255.0), dtype=np.float32)[None]  # one pass, no temporary

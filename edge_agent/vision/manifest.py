@@ -32,12 +32,15 @@ DEFAULT_MODEL_DIR = _factory_model_dir()
 
 @dataclass(frozen=True)
 class Manifest:
+    """A model set's manifest as read, with the sha256 of its exact bytes that signed results carry."""
+
     directory: Path
     data: dict[str, Any]
     sha256: str
 
     @classmethod
     def load(cls, directory: Path | None = None) -> Manifest:
+        """The manifest in ``directory`` (the factory set by default); ModelError if unreadable or malformed."""
         directory = directory or DEFAULT_MODEL_DIR
         path = directory / "manifest.json"
         try:
@@ -54,9 +57,11 @@ class Manifest:
 
     @property
     def version(self) -> str:
+        """The model set's version as command output names it ("unknown" when the manifest has none)."""
         return str(self.data.get("version", "unknown"))
 
     def entry(self, key: str) -> dict[str, Any]:
+        """A copy of model ``key``'s entry; ModelError if it is absent or lacks a file or hash."""
         try:
             entry = self.data["models"][key]
         except KeyError:
@@ -66,6 +71,7 @@ class Manifest:
         return dict(entry)
 
     def load_model(self, key: str, *, num_threads: int = 2) -> Model:
+        """Model ``key`` loaded only if its bytes match the manifest's sha256."""
         entry = self.entry(key)
         return Model(self.directory / entry["file"], sha256=entry["sha256"], num_threads=num_threads)
 

@@ -158,9 +158,11 @@ class FacePipeline:
 
     @classmethod
     def from_directory(cls, directory: Path | None = None, **kwargs: object) -> FacePipeline:
+        """The pipeline over the model set in ``directory`` (the factory set by default)."""
         return cls(Manifest.load(directory), **kwargs)  # type: ignore[arg-type]
 
     def primary_face(self, faces: list[Detection], shape: tuple[int, ...]) -> Detection:
+        """The subject among ``faces``; NoFace when there is none, MultipleFaces when another rivals it."""
         if not faces:
             raise NoFace("no face found")
         face, rivals = dominant_face(faces, shape, self.rules.dominance_ratio, self.rules.centre_weight)
@@ -211,6 +213,7 @@ class FacePipeline:
         return sharp, self.embed_chip(chip)
 
     def analyse(self, rgb: np.ndarray) -> FaceAnalysis:
+        """The subject's face checked for pose, size and sharpness, then embedded; timed stage by stage."""
         timings: dict[str, float] = {}
         t = _clock()
         det = self.find_face(rgb)

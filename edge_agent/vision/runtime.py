@@ -43,6 +43,7 @@ def interpreter_class() -> tuple[Any, str]:
 
 
 def runtime_name() -> str:
+    """Which TFLite package is in use, as the benchmark's reports name it."""
     return interpreter_class()[1]
 
 
@@ -82,9 +83,11 @@ class TensorSpec:
 
     @property
     def quantised(self) -> bool:
+        """Whether the tensor is int8/uint8 with a scale, i.e. needs (de)quantisation at the boundary."""
         return self.dtype in (np.int8, np.uint8) and self.scale > 0
 
     def quantise(self, x: np.ndarray) -> np.ndarray:
+        """``x`` in the tensor's dtype; float values through its scale and zero point, clipped to range."""
         if x.dtype == self.dtype:
             return x
         if not self.quantised:
@@ -98,6 +101,7 @@ class TensorSpec:
         return out
 
     def dequantise(self, q: np.ndarray) -> np.ndarray:
+        """``q`` as float32 values, undoing the tensor's quantisation when it has one."""
         if not self.quantised:
             return q.astype(np.float32, copy=False)
         return (q.astype(np.float32) - self.zero_point) * self.scale
