@@ -17,15 +17,15 @@ class Clip:
         self.frames: list[FrameSignals] = []
         self.t = 0
 
-    def hold(self, n: int, *, yaw: float = 0.0, ear: float = OPEN, faces: int = 1,
+    def hold(self, n: int, *, yaw: float = 0.0, eye_open: float = OPEN, faces: int = 1,
              identity: float | None = None) -> Clip:
         for _ in range(n):
-            self.frames.append(FrameSignals(self.t, faces, ear, yaw, identity=identity))
+            self.frames.append(FrameSignals(self.t, faces, eye_open, yaw, identity=identity))
             self.t += 67
         return self
 
     def blink(self) -> Clip:
-        return self.hold(2, ear=CLOSED).hold(3)
+        return self.hold(2, eye_open=CLOSED).hold(3)
 
     def turn(self, yaw: float) -> Clip:
         return self.hold(1, yaw=yaw / 2).hold(3, yaw=yaw).hold(1, yaw=yaw / 2).hold(4)
@@ -68,7 +68,7 @@ def test_too_late_times_out() -> None:
 
 
 def test_noise_between_thresholds_is_not_a_blink() -> None:
-    ch = play([B, L, R], Clip().hold(4).hold(10, ear=OPEN * 0.85).hold(3))
+    ch = play([B, L, R], Clip().hold(4).hold(10, eye_open=OPEN * 0.85).hold(3))
     assert ch.state is State.ACTION and ch.step == 0  # 0.85 x baseline: neither closed nor a blink
 
 
@@ -82,7 +82,7 @@ def test_resting_pose_offset_is_allowed() -> None:
     ch = Challenge([R, L, B])
     clip = Clip().hold(4, yaw=12)
     clip.hold(1, yaw=0).hold(3, yaw=-18).hold(1, yaw=0).hold(4, yaw=12)
-    clip.hold(3, yaw=42).hold(4, yaw=12).hold(2, yaw=12, ear=CLOSED).hold(5, yaw=12)
+    clip.hold(3, yaw=42).hold(4, yaw=12).hold(2, yaw=12, eye_open=CLOSED).hold(5, yaw=12)
     for f in clip.frames:
         ch.update(f)
     assert ch.state is State.PASSED

@@ -194,8 +194,8 @@ class Challenge:
         if abs(yaw) <= c.frontal_deg:
             self._steady += 1
             base = self.baseline
-            if base is None or s.ear >= c.blink_open * base:
-                self._open_samples.append(s.ear)
+            if base is None or s.eye_open >= c.blink_open * base:
+                self._open_samples.append(s.eye_open)
         else:
             self._steady = 0
         if self._steady >= c.steady_frames and self.baseline is not None and self.yaw_rest is not None:
@@ -216,10 +216,10 @@ class Challenge:
         if action is Action.BLINK:
             if abs(yaw) >= c.turn_deg:
                 return self._fail("wrong_action", "turned the head when asked to blink")
-            base = self.baseline or s.ear
-            if not self._closed and s.ear < c.blink_close * base:
+            base = self.baseline or s.eye_open
+            if not self._closed and s.eye_open < c.blink_close * base:
                 self._closed = True
-            elif self._closed and s.ear > c.blink_open * base:
+            elif self._closed and s.eye_open > c.blink_open * base:
                 return self._complete(s.t_ms)
         else:
             sign = 1.0 if action is Action.TURN_LEFT else -1.0

@@ -43,7 +43,7 @@ class FrameSignals:
 
     t_ms: int
     faces: int
-    ear: float = 0.0  # mean eye aspect ratio of both eyes
+    eye_open: float = 0.0  # mean openness of both eyes (eyelid gap over eye width, from the eyelid model)
     yaw: float = 0.0  # degrees, positive = the subject's left
     pitch: float = 0.0  # degrees, positive = chin up
     roll: float = 0.0  # degrees
