@@ -33,6 +33,8 @@ __all__ = ["Action", "Challenge", "ChallengeConfig", "Event", "EventKind", "Stat
 
 
 class Action(StrEnum):
+    """The three things a customer can be asked to do; ``random_actions`` draws their order."""
+
     BLINK = "blink"
     TURN_LEFT = "turn_left"
     TURN_RIGHT = "turn_right"
@@ -46,6 +48,8 @@ PROMPTS = {
 
 
 class State(StrEnum):
+    """Where the challenge stands: waiting for a steady frontal face, waiting for the prompted action, or over."""
+
     FRONTAL = "frontal"  # waiting for a steady frontal face before the next step
     ACTION = "action"  # waiting for the prompted action
     PASSED = "passed"
@@ -54,6 +58,8 @@ class State(StrEnum):
 
 @dataclass(frozen=True)
 class ChallengeConfig:
+    """The thresholds and time limits of the rules above; the session sets ``identity_min`` to the match threshold."""
+
     turn_deg: float = 18.0
     frontal_deg: float = 10.0
     hold_frames: int = 2
@@ -102,6 +108,8 @@ def random_actions(rng: random.Random, n: int = 3) -> list[Action]:
 
 @dataclass
 class Challenge:
+    """One customer's challenge: fed one frame's signals at a time, it prompts each action, then PASSED or FAILED."""
+
     actions: list[Action]
     config: ChallengeConfig = field(default_factory=ChallengeConfig)
     state: State = State.FRONTAL
@@ -117,10 +125,12 @@ class Challenge:
 
     @property
     def done(self) -> bool:
+        """Ended, PASSED or FAILED: later frames change nothing."""
         return self.state in (State.PASSED, State.FAILED)
 
     @property
     def progress(self) -> float:
+        """The share of actions done, carried by every event so the screen can show it."""
         return self.step / len(self.actions) if self.actions else 1.0
 
     @property
@@ -133,6 +143,7 @@ class Challenge:
 
     @property
     def yaw_rest(self) -> float | None:
+        """The resting yaw (median of the first steady frames) that turns are measured from; None until then."""
         if len(self._yaw_samples) < self.config.steady_frames:
             return None
         s = sorted(self._yaw_samples[: 4 * self.config.steady_frames])
@@ -159,6 +170,7 @@ class Challenge:
         return [] if self.done else self._timeouts(t_ms)
 
     def update(self, s: FrameSignals) -> list[Event]:
+        """One frame: a second face, another person or a face gone over ``lost_ms`` fails; else the step moves on."""
         if self.done:
             return []
         if self._since_ms is None:

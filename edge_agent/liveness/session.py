@@ -57,6 +57,8 @@ _SPOOF_REASONS = {"wrong_action", "identity_changed"}
 
 @dataclass(frozen=True)
 class LivenessConfig:
+    """The session's settings beside the challenge's: PAD and parallax thresholds from real clips, sizes, limits."""
+
     challenge: ChallengeConfig = field(default_factory=ChallengeConfig)
     # Passive PAD: the session score is the median of MiniFASNet's per-frame real scores; below
     # pad_spoof_below the session is refused. Calibrated on real clips against made-up replays
@@ -74,6 +76,8 @@ class LivenessConfig:
 
 @dataclass
 class LivenessResult:
+    """What a session leaves behind: verdict, reason codes, scores and the match template; never a frame."""
+
     verdict: Verdict
     reasons: list[str]
     parallax: float | None
@@ -89,6 +93,7 @@ class LivenessResult:
 
     @property
     def live(self) -> bool:
+        """Only LIVE can lead to a PASS; INCONCLUSIVE and SPOOF both refuse."""
         return self.verdict == Verdict.LIVE
 
     def match(self, reference: np.ndarray, threshold: float) -> MatchResult | None:
@@ -105,6 +110,8 @@ def template(embeddings: list[np.ndarray]) -> np.ndarray:
 
 
 class LivenessSession:
+    """One customer's liveness check: the face pipeline on every frame, feeding the challenge and the witnesses."""
+
     def __init__(self, pipeline: FacePipeline, eyes: EyeLandmarker, actions: list[Action],
                  config: LivenessConfig | None = None, antispoof: AntiSpoof | None = None) -> None:
         self.pipeline = pipeline
@@ -137,6 +144,7 @@ class LivenessSession:
                 return
 
     def run_to_end(self, frames: Iterable[tuple[np.ndarray, int]]) -> LivenessResult:
+        """The result of a whole clip, for callers that need no events (tests, the benchmark)."""
         for _ in self.run(frames):
             pass
         return self.result()
@@ -149,6 +157,7 @@ class LivenessSession:
         return self._clock
 
     def feed(self, rgb: np.ndarray, t_ms: int) -> list[Event]:
+        """One frame at its source time, returning the events to show; past a session limit it ends the session."""
         if self.challenge.done:
             return []
         t0 = time.perf_counter()
@@ -219,6 +228,7 @@ class LivenessSession:
         return template([e for _, e in best]), len(best), best[0][0]
 
     def result(self) -> LivenessResult:
+        """The verdict from every witness, with the match template; before the challenge ends, INCONCLUSIVE."""
         ch = self.challenge
         reasons: list[str] = []
         score = self.parallax.score()

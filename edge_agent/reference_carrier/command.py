@@ -124,6 +124,7 @@ def _clear_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[arg
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``carrier-server`` and its subcommands on the ``edge-agent`` command line."""
     p = sub.add_parser("carrier-server", help="the reference carrier server (for tests and integrators)")
     p.add_argument("--state", type=Path, required=True, help="folder for the CA, TLS keys and carrier.db")
     p.add_argument("--hostname", action="append", help="name or IP in the server certificate (repeatable)")

@@ -45,6 +45,8 @@ APPLICATION_NAME = "edge-agent-carrier"
 
 
 class PostgresCarrierStore:
+    """``CarrierStore`` on a connection pool to one PostgreSQL database that any number of replicas share."""
+
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 16, timeout_s: float = 5.0) -> None:
         url = url.replace("postgres://", "postgresql://", 1)
         connect = {"autocommit": True, "connect_timeout": max(1, int(timeout_s)),
@@ -72,31 +74,37 @@ class PostgresCarrierStore:
             raise StoreUnavailable(f"carrier database unavailable: {exc}") from None
 
     def close(self) -> None:
+        """Close the pool and its connections."""
         self._pool.close()
 
     def add_token(self, token: str, expires_at_ms: int) -> None:
+        """Stores the token's digest, not the token."""
         with self._conn() as c:
             c.execute("INSERT INTO tokens (token_sha256, expires_ms) VALUES (%s, %s)",
                       (token_digest(token), expires_at_ms))
 
     def consume_token(self, token: str, now_ms: int) -> bool:
+        """One ``UPDATE ... WHERE NOT used``: of replicas racing for a token, exactly one wins."""
         with self._conn() as c:
             cur = c.execute("UPDATE tokens SET used = true WHERE token_sha256 = %s AND NOT used AND expires_ms > %s",
                             (token_digest(token), now_ms))
             return cur.rowcount == 1
 
     def add_device(self, device_id: str, signing_public_key: bytes, cert_sha256: str) -> None:
+        """A new row, unrevoked, its counter at 0."""
         with self._conn() as c:
             c.execute("INSERT INTO devices (device_id, signing_key, cert_sha256) VALUES (%s, %s, %s)",
                       (device_id, signing_public_key, cert_sha256))
 
     def rotate(self, device_id: str, signing_public_key: bytes, cert_pem: bytes, cert_sha256: str) -> None:
+        """One statement: the new key and certificate replace the old ones together."""
         with self._conn() as c:
             c.execute("UPDATE devices SET prev_cert_sha256 = cert_sha256, cert_sha256 = %s, signing_key = %s, "
                       "rotation_key = %s, rotation_cert = %s WHERE device_id = %s",
                       (cert_sha256, signing_public_key, signing_public_key, cert_pem, device_id))
 
     def device(self, device_id: str) -> Device | None:
+        """The device's row, or None."""
         with self._conn() as c:
             row = c.execute("SELECT device_id, signing_key, revoked, last_counter, cert_sha256, prev_cert_sha256, "
                             "rotation_key, rotation_cert FROM devices WHERE device_id = %s", (device_id,)).fetchone()
@@ -104,17 +112,20 @@ class PostgresCarrierStore:
                       bytes(row[7])) if row else None
 
     def revoke(self, device_id: str) -> None:
+        """Sets the flag; the row stays, so the device's calls answer ``device_revoked``."""
         with self._conn() as c:
             c.execute("UPDATE devices SET revoked = true WHERE device_id = %s", (device_id,))
 
     def add_nonce(self, nonce: bytes, device_id: str, transaction_id: str, issued_at_ms: int,
                   expires_at_ms: int) -> None:
+        """Inserts the nonce with no device check (the server has made it)."""
         with self._conn() as c:
             c.execute("INSERT INTO nonces (nonce, device_id, transaction_id, issued_ms, expires_ms) "
                       "VALUES (%s, %s, %s, %s, %s)", (nonce, device_id, transaction_id, issued_at_ms, expires_at_ms))
 
     def issue_nonce(self, nonce: bytes, device_id: str, cert_sha256: str, transaction_id: str, issued_at_ms: int,
                     expires_at_ms: int) -> bool:
+        """One ``INSERT ... SELECT`` from the device's row: nothing is stored unless the device qualifies."""
         with self._conn() as c:
             return c.execute(
                 "INSERT INTO nonces (nonce, device_id, transaction_id, issued_ms, expires_ms) "
@@ -123,18 +134,21 @@ class PostgresCarrierStore:
                 (nonce, transaction_id, issued_at_ms, expires_at_ms, device_id, cert_sha256)).rowcount == 1
 
     def nonce(self, nonce: bytes) -> NonceState | None:
+        """The nonce's row, or None."""
         with self._conn() as c:
             row = c.execute("SELECT device_id, transaction_id, expires_ms, issued_ms, used_by FROM nonces "
                             "WHERE nonce = %s", (nonce,)).fetchone()
         return NonceState(*row) if row else None
 
     def acceptance(self, device_id: str, transaction_id: str) -> Acceptance | None:
+        """From the audit table, keyed on (device, transaction)."""
         with self._conn() as c:
             row = c.execute("SELECT transaction_id, device_id, receipt_id, accepted_ms, result_sha256 FROM audit "
                             "WHERE device_id = %s AND transaction_id = %s", (device_id, transaction_id)).fetchone()
         return Acceptance(*row) if row else None
 
     def acceptances(self, transaction_id: str) -> list[Acceptance]:
+        """From the audit table, ordered by device."""
         with self._conn() as c:
             rows = c.execute("SELECT transaction_id, device_id, receipt_id, accepted_ms, result_sha256 FROM audit "
                              "WHERE transaction_id = %s ORDER BY device_id", (transaction_id,)).fetchall()
@@ -142,6 +156,7 @@ class PostgresCarrierStore:
 
     def submission(self, device_id: str, transaction_id: str, nonce: bytes) -> tuple[
             Device | None, Acceptance | None, NonceState | None]:
+        """One query, one round trip: the three rows LEFT JOINed onto a single row, each None when absent."""
         with self._conn() as c:
             row = c.execute(
                 "SELECT d.device_id, d.signing_key, d.revoked, d.last_counter, d.cert_sha256, d.prev_cert_sha256, "
@@ -197,16 +212,19 @@ class PostgresCarrierStore:
         return row is not None and row[0] == "accepted"
 
     def prune(self, nonces_expired_before_ms: int, tokens_expired_before_ms: int) -> PruneReport:
+        """Two ``DELETE``s; the audit table is left alone."""
         with self._conn() as c:
             nonces = c.execute("DELETE FROM nonces WHERE expires_ms < %s", (nonces_expired_before_ms,)).rowcount
             tokens = c.execute("DELETE FROM tokens WHERE expires_ms < %s", (tokens_expired_before_ms,)).rowcount
         return PruneReport(nonces, tokens)
 
     def audit_count(self) -> int:
+        """Rows of the audit table."""
         with self._conn() as c:
             row = c.execute("SELECT count(*) FROM audit").fetchone()
         return int(row[0]) if row else 0
 
     def audit_transactions(self) -> list[str]:
+        """From the audit table, by device and counter."""
         with self._conn() as c:
             return [r[0] for r in c.execute("SELECT transaction_id FROM audit ORDER BY device_id, counter")]

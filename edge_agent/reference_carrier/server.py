@@ -72,6 +72,8 @@ MAX_MESSAGE_BYTES = 64 * 1024
 
 
 class Abort(Exception):
+    """A refusal on its way to the caller: the gRPC status, and the stable reason code its message starts with."""
+
     def __init__(self, code: grpc.StatusCode, reason: str, message: str) -> None:
         super().__init__(f"{reason}: {message}")
         self.code = code
@@ -80,6 +82,8 @@ class Abort(Exception):
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """How long a nonce lives, and how far a device's clock may be off when a result's time is checked against it."""
+
     nonce_ttl_ms: int = 5 * 60 * 1000
     clock_skew_ms: int = 2 * 60 * 1000
 
@@ -163,6 +167,8 @@ class KeyCache:
 
 
 class CarrierService:
+    """The carrier's handlers over a store and a CA: raw bytes and a ``Peer`` in, so they run without gRPC too."""
+
     def __init__(self, store: CarrierStore, ca: CertificateAuthority, *, clock: Clock | None = None,
                  config: ServerConfig | None = None) -> None:
         self.store = store
@@ -201,6 +207,7 @@ class CarrierService:
 
     # -- handlers (raw bytes in, message out) ------------------------------
     def enroll(self, data: bytes, peer: Peer) -> pb.EnrollResponse:
+        """Consume a one-time token and certify the device's CSR under a new random device id."""
         req = _parse(pb.EnrollRequest, data)
         if len(req.signing_public_key) != 32 or not req.csr_pem:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "enrolment_invalid",
@@ -217,6 +224,7 @@ class CarrierService:
         return pb.EnrollResponse(device_id=device_id, certificate_pem=cert, ca_certificate_pem=self.ca.cert_pem)
 
     def get_nonce(self, data: bytes, peer: Peer) -> pb.NonceResponse:
+        """A fresh 32-byte nonce for one transaction of the calling device, valid for ``nonce_ttl_ms``."""
         req = _parse(pb.NonceRequest, data)
         device_id = peer.device_id()
         try:
@@ -235,6 +243,7 @@ class CarrierService:
         return pb.NonceResponse(nonce=nonce, expires_at_unix_ms=expires)
 
     def submit(self, data: bytes, peer: Peer) -> pb.SubmitAck:
+        """Verify and accept a signed result, or refuse it with a reason; a resubmission gets the first receipt."""
         try:
             signed = parse_signed(data)
         except MalformedResult as exc:
@@ -359,6 +368,7 @@ class CarrierService:
                             duplicate=True, receipt_id=prior.receipt_id)
 
     def rotate_keys(self, data: bytes, peer: Peer) -> pb.RotateResponse:
+        """A new key and certificate, proven by both keys; a repeat on the old certificate gets the same one again."""
         req = _parse(pb.RotateRequest, data)
         dev, previous = self._device_record(peer)
         new_key = bytes(req.new_signing_public_key)
@@ -385,6 +395,7 @@ class CarrierService:
         return pb.RotateResponse(certificate_pem=cert, rotated_at_unix_ms=self.clock.now_ms())
 
     def deregister(self, data: bytes, peer: Peer) -> pb.DeregisterResponse:
+        """Revoke the calling device, on a signature by its own key."""
         req = _parse(pb.DeregisterRequest, data)
         device_id, key, _ = self._device(peer)
         try:
@@ -400,6 +411,7 @@ class CarrierService:
         return pb.DeregisterResponse(revoked_at_unix_ms=self.clock.now_ms())
 
     def heartbeat(self, data: bytes, peer: Peer) -> pb.HeartbeatResponse:
+        """The carrier's clock, for an enrolled device on its current certificate (anyone else is refused)."""
         _parse(pb.HeartbeatRequest, data)
         self._device(peer)
         return pb.HeartbeatResponse(server_time_unix_ms=self.clock.now_ms())
@@ -423,6 +435,7 @@ class CarrierService:
         return handler
 
     def handlers(self, methods: list[str]) -> grpc.GenericRpcHandler:
+        """The gRPC handler for the named methods: each port serves only its own."""
         table = {"Enroll": self.enroll, "GetNonce": self.get_nonce, "SubmitResult": self.submit,
                  "Heartbeat": self.heartbeat, "RotateKeys": self.rotate_keys, "Deregister": self.deregister}
 
@@ -488,17 +501,20 @@ class CarrierServer:
             f"{host}:{enroll_port}", grpc.ssl_server_credentials([(server_key, server_cert)]))
 
     def start(self) -> CarrierServer:
+        """Start both listeners; returns the server, so it can be started where it is built."""
         self.main.start()
         self.enrol.start()
         return self
 
     def stop(self, grace: float | None = None) -> None:
+        """Stop both listeners, giving calls in flight ``grace`` seconds, and wait until they have stopped."""
         done = [self.main.stop(grace), self.enrol.stop(grace)]
         for event in done:
             event.wait()
 
 
 def default_store_url(state: Path) -> str:
+    """carrier.db under ``state``: the store when no URL is given."""
     return f"sqlite:///{state / 'carrier.db'}"
 
 

@@ -50,6 +50,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Device:
+    """A device as the server checks it: its key, revocation, last accepted counter and certificates."""
+
     device_id: str
     signing_public_key: bytes
     revoked: bool
@@ -62,6 +64,8 @@ class Device:
 
 @dataclass(frozen=True)
 class Acceptance:
+    """The receipt of an accepted result; ``result_sha256`` tells a resubmission from a conflicting result."""
+
     transaction_id: str
     device_id: str
     receipt_id: str
@@ -97,6 +101,8 @@ class Expected:
 
 @dataclass(frozen=True)
 class NonceState:
+    """A nonce as issued: to which device, for which transaction, until when, and which transaction used it."""
+
     device_id: str
     transaction_id: str
     expires_at_ms: int
@@ -106,37 +112,76 @@ class NonceState:
 
 @dataclass(frozen=True)
 class PruneReport:
+    """How many expired nonces and tokens a prune deleted."""
+
     nonces: int
     tokens: int
 
 
 class CarrierStore(Protocol):
-    def add_token(self, token: str, expires_at_ms: int) -> None: ...
-    def consume_token(self, token: str, now_ms: int) -> bool: ...
-    def add_device(self, device_id: str, signing_public_key: bytes, cert_sha256: str) -> None: ...
-    def rotate(self, device_id: str, signing_public_key: bytes, cert_pem: bytes, cert_sha256: str) -> None: ...
-    def device(self, device_id: str) -> Device | None: ...
-    def revoke(self, device_id: str) -> None: ...
+    """What the server needs of its storage; each implementation keeps the guarantees above in its database."""
+
+    def add_token(self, token: str, expires_at_ms: int) -> None:
+        """Remember a one-time enrolment token (as its digest) until ``expires_at_ms``."""
+        ...
+    def consume_token(self, token: str, now_ms: int) -> bool:
+        """Use up the token: True for the one call that finds it unused and unexpired."""
+        ...
+    def add_device(self, device_id: str, signing_public_key: bytes, cert_sha256: str) -> None:
+        """A newly enrolled device, with its signing key and the fingerprint of its first certificate."""
+        ...
+    def rotate(self, device_id: str, signing_public_key: bytes, cert_pem: bytes, cert_sha256: str) -> None:
+        """Replace the device's key and certificate together, keeping what a repeat of this rotation needs."""
+        ...
+    def device(self, device_id: str) -> Device | None:
+        """The device, or None if no device of that id ever enrolled."""
+        ...
+    def revoke(self, device_id: str) -> None:
+        """Revoke the device: every later call with its certificate is refused."""
+        ...
     def add_nonce(self, nonce: bytes, device_id: str, transaction_id: str, issued_at_ms: int,
-                  expires_at_ms: int) -> None: ...
+                  expires_at_ms: int) -> None:
+        """Store a nonce without checks, for a device the server has just checked itself."""
+        ...
     def issue_nonce(self, nonce: bytes, device_id: str, cert_sha256: str, transaction_id: str, issued_at_ms: int,
-                    expires_at_ms: int) -> bool: ...
-    def nonce(self, nonce: bytes) -> NonceState | None: ...
-    def acceptance(self, device_id: str, transaction_id: str) -> Acceptance | None: ...
-    def acceptances(self, transaction_id: str) -> list[Acceptance]: ...
+                    expires_at_ms: int) -> bool:
+        """Store a nonce only for an enrolled, unrevoked device on certificate ``cert_sha256``; False: none stored."""
+        ...
+    def nonce(self, nonce: bytes) -> NonceState | None:
+        """The nonce's state, or None if it was never issued (or was pruned)."""
+        ...
+    def acceptance(self, device_id: str, transaction_id: str) -> Acceptance | None:
+        """This device's acceptance of the transaction, or None."""
+        ...
+    def acceptances(self, transaction_id: str) -> list[Acceptance]:
+        """Every device's acceptance of this transaction id, by device (ids are only unique per device)."""
+        ...
     def submission(self, device_id: str, transaction_id: str, nonce: bytes) -> tuple[
-            Device | None, Acceptance | None, NonceState | None]: ...
-    def accept(self, record: AuditRecord) -> Acceptance: ...
+            Device | None, Acceptance | None, NonceState | None]:
+        """What ``submit`` reads in one call: the device, its acceptance of the transaction, and the nonce."""
+        ...
+    def accept(self, record: AuditRecord) -> Acceptance:
+        """Consume the nonce, advance the counter and write the audit row, all or nothing (``StaleSubmission``)."""
+        ...
     def accept_current(self, record: AuditRecord, expected: Expected) -> bool:
         """Accept ``record`` only if everything is as ``expected`` (one round trip); False means take the full path."""
         ...
-    def prune(self, nonces_expired_before_ms: int, tokens_expired_before_ms: int) -> PruneReport: ...
-    def audit_count(self) -> int: ...
-    def audit_transactions(self) -> list[str]: ...
-    def close(self) -> None: ...
+    def prune(self, nonces_expired_before_ms: int, tokens_expired_before_ms: int) -> PruneReport:
+        """Delete nonces and tokens that expired before the given times; the audit is never pruned."""
+        ...
+    def audit_count(self) -> int:
+        """How many results were accepted, for tests to count deliveries."""
+        ...
+    def audit_transactions(self) -> list[str]:
+        """The accepted transaction ids by device and counter, for tests to check order, loss and repeats."""
+        ...
+    def close(self) -> None:
+        """Release the database connections."""
+        ...
 
 
 def token_digest(token: str) -> str:
+    """Tokens are stored only as this SHA-256 digest, so a copy of the database enrols no device."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -176,21 +221,25 @@ class SqliteCarrierStore:
                 raise
 
     def close(self) -> None:
+        """Close the connection, under the lock so no call is left mid-statement."""
         with self._lock:
             self._db.close()
 
     def add_token(self, token: str, expires_at_ms: int) -> None:
+        """Stores the token's digest, not the token."""
         with self._locked() as db:
             db.execute("INSERT INTO tokens (token_sha256, expires_ms) VALUES (?, ?)", (token_digest(token),
                                                                                      expires_at_ms))
 
     def consume_token(self, token: str, now_ms: int) -> bool:
+        """One ``UPDATE`` that matches only an unused, unexpired token."""
         with self._locked() as db:
             cur = db.execute("UPDATE tokens SET used = 1 WHERE token_sha256 = ? AND used = 0 AND expires_ms > ?",
                              (token_digest(token), now_ms))
             return cur.rowcount == 1
 
     def add_device(self, device_id: str, signing_public_key: bytes, cert_sha256: str) -> None:
+        """A new row, unrevoked, its counter at 0."""
         with self._locked() as db:
             db.execute("INSERT INTO devices (device_id, signing_key, cert_sha256) VALUES (?, ?, ?)",
                        (device_id, signing_public_key, cert_sha256))
@@ -204,6 +253,7 @@ class SqliteCarrierStore:
                 (cert_sha256, signing_public_key, signing_public_key, cert_pem, device_id))
 
     def device(self, device_id: str) -> Device | None:
+        """The row read under the lock, or None."""
         with self._locked() as db:
             row = db.execute(
                 "SELECT device_id, signing_key, revoked, last_counter, cert_sha256, prev_cert_sha256, rotation_key, "
@@ -213,11 +263,13 @@ class SqliteCarrierStore:
                       bytes(row[7])) if row else None
 
     def revoke(self, device_id: str) -> None:
+        """Sets the flag; the row stays, so the device's calls answer ``device_revoked``."""
         with self._locked() as db:
             db.execute("UPDATE devices SET revoked = 1 WHERE device_id = ?", (device_id,))
 
     def add_nonce(self, nonce: bytes, device_id: str, transaction_id: str, issued_at_ms: int,
                   expires_at_ms: int) -> None:
+        """Inserts the nonce with no device check (the server has made it)."""
         with self._locked() as db:
             db.execute("INSERT INTO nonces (nonce, device_id, transaction_id, issued_ms, expires_ms) "
                        "VALUES (?, ?, ?, ?, ?)", (nonce, device_id, transaction_id, issued_at_ms, expires_at_ms))
@@ -232,6 +284,7 @@ class SqliteCarrierStore:
                 (nonce, transaction_id, issued_at_ms, expires_at_ms, device_id, cert_sha256)).rowcount == 1
 
     def nonce(self, nonce: bytes) -> NonceState | None:
+        """The nonce's row, or None."""
         with self._locked() as db:
             row = db.execute("SELECT device_id, transaction_id, expires_ms, issued_ms, used_by FROM nonces "
                              "WHERE nonce = ?", (nonce,)).fetchone()
@@ -240,12 +293,14 @@ class SqliteCarrierStore:
     _ACCEPTANCE = "SELECT transaction_id, device_id, receipt_id, accepted_ms, result_sha256 FROM audit "
 
     def acceptance(self, device_id: str, transaction_id: str) -> Acceptance | None:
+        """From the audit table, keyed on (device, transaction)."""
         with self._locked() as db:
             row = db.execute(self._ACCEPTANCE + "WHERE device_id = ? AND transaction_id = ?",
                              (device_id, transaction_id)).fetchone()
         return Acceptance(*row) if row else None
 
     def acceptances(self, transaction_id: str) -> list[Acceptance]:
+        """From the audit table, ordered by device."""
         with self._locked() as db:
             rows = db.execute(self._ACCEPTANCE + "WHERE transaction_id = ? ORDER BY device_id",
                               (transaction_id,)).fetchall()
@@ -258,6 +313,7 @@ class SqliteCarrierStore:
         return self.device(device_id), self.acceptance(device_id, transaction_id), self.nonce(nonce)
 
     def accept(self, record: AuditRecord) -> Acceptance:
+        """``_accept`` with nothing expected: ``BEGIN IMMEDIATE`` takes the file's write lock for all three writes."""
         if not self._accept(record, None):
             raise StaleSubmission("nonce used, counter not increasing or transaction already accepted")
         return record.acceptance
@@ -302,15 +358,18 @@ class SqliteCarrierStore:
                 raise
 
     def prune(self, nonces_expired_before_ms: int, tokens_expired_before_ms: int) -> PruneReport:
+        """Two ``DELETE``s under the lock; the audit table is left alone."""
         with self._locked() as db:
             nonces = db.execute("DELETE FROM nonces WHERE expires_ms < ?", (nonces_expired_before_ms,)).rowcount
             tokens = db.execute("DELETE FROM tokens WHERE expires_ms < ?", (tokens_expired_before_ms,)).rowcount
         return PruneReport(nonces, tokens)
 
     def audit_count(self) -> int:
+        """Rows of the audit table."""
         with self._locked() as db:
             return int(db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
 
     def audit_transactions(self) -> list[str]:
+        """From the audit table, by device and counter."""
         with self._locked() as db:
             return [r[0] for r in db.execute("SELECT transaction_id FROM audit ORDER BY device_id, counter")]

@@ -24,6 +24,7 @@ _KNOWN_LIVENESS = frozenset(pb.LivenessVerdict.values())
 
 
 def check_transaction_id(transaction_id: str) -> None:
+    """Raise ``InvalidResult`` unless the id is 1 to 128 characters: checked before a nonce is issued for it."""
     if not transaction_id or len(transaction_id) > 128:
         raise InvalidResult("transaction_id_invalid", "a transaction id of 1 to 128 characters is required")
 

@@ -31,6 +31,8 @@ _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 @dataclass(frozen=True)
 class Migration:
+    """One numbered SQL file of a dialect's schema history."""
+
     version: int
     name: str
     sql: str
