@@ -7,7 +7,7 @@
    image_F1/F2, hyperfas fake_screen.png: real attacks) and screen / print
    replays MADE here from the real clips and photos
    (edge_agent/simulation/attacks.py: made-up attacks, marked as such).
-   The data is split: a tuning part (the threshold in LivenessConfig was
+   The data is split: a tuning part (the threshold in SessionTuning was
    chosen on it) and a held-out part never used for tuning; both are
    reported, separately. APCER per attack species = attacks accepted /
    attacks of that species; BPCER = bona fide refused / bona fide.
@@ -42,7 +42,7 @@ from edge_agent.liveness.challenge import ChallengeConfig, random_actions
 from edge_agent.liveness.fusion import RULE_TEXT as PAD_RULE_TEXT
 from edge_agent.liveness.fusion import session_pad_score
 from edge_agent.liveness.pad import passive_pad
-from edge_agent.liveness.session import LivenessConfig, LivenessResult, LivenessSession
+from edge_agent.liveness.session import LivenessResult, LivenessSession, SessionTuning
 from edge_agent.liveness.signals import head_pose
 from edge_agent.simulation.attacks import SPECIES, make_attack, style_for
 from edge_agent.simulation.scenes import Face3D, Scene, live_scene, planar_scene, static_scene, swap_scene
@@ -54,7 +54,7 @@ from edge_agent.vision.pipeline import FacePipeline
 PHOTOS = ["img1.jpg", "img5.jpg", "img20.jpg", "img30.jpg", "img38.jpg", "img13.jpg", "img22.jpg", "img26.jpg"]
 # Clips and photos the PAD threshold was tuned on; everything else is held out.
 TUNE_CLIPS = ("v07", "v09", "v10", "v12")
-PAD_SAMPLE_MS = 200  # as the session samples (LivenessConfig.pad_every_ms); --pad-every-ms changes it
+PAD_SAMPLE_MS = 200  # as the session samples (SessionTuning.pad_every_ms); --pad-every-ms changes it
 CLIP_SEEDS = (0, 1)  # made-up replays per species of every clip
 
 
@@ -89,7 +89,7 @@ def pad_raw(pipeline: FacePipeline, pad: AntiSpoof, every_ms: int, clips: list[s
     def add(kind: str, species: str, source: str, made_up: bool,
             frames: Iterator[tuple[np.ndarray, int]] | list[tuple[np.ndarray, int]]) -> None:
         try:
-            report = passive_pad(pipeline.detector, pad, frames, LivenessConfig(pad_every_ms=0))
+            report = passive_pad(pipeline.detector, pad, frames, SessionTuning(pad_every_ms=0))
         except NoFace:  # a failed attack render: not a presentation
             return
         group = source[:3] if source.startswith("v") else source
@@ -393,7 +393,7 @@ def main() -> int:
     if args.pad_from:
         earlier = [json.loads(p.read_text()) for p in args.pad_from]
         rows = [r for e in earlier for r in e.get("pad", [])]
-        figures = {"source": "bench/liveness.py", "pad": pad_figures(rows, LivenessConfig().pad_spoof_below),
+        figures = {"source": "bench/liveness.py", "pad": pad_figures(rows, SessionTuning().pad_spoof_below),
                    **{part: e[part] for e in earlier for part in ("blinks", "cost") if part in e}}
         print("\n".join(pad_table(figures["pad"])))  # type: ignore[arg-type]
         if args.figures:
@@ -415,7 +415,7 @@ def main() -> int:
         report["pad"] = rows = pad_raw(pipeline, pad, args.pad_every_ms, clips,
                                        photos=clips is None or "photos" in clips)
         if clips is None:
-            figures = pad_figures(rows, LivenessConfig().pad_spoof_below)
+            figures = pad_figures(rows, SessionTuning().pad_spoof_below)
             lines, report["blinks"] = blink_part(pipeline)
             sections += ["### Passive PAD on real footage and attacks", "", *pad_table(figures, args.pad_every_ms),
                          "", "### Blinks and turns on the real clips", "", *lines, ""]

@@ -19,7 +19,7 @@ import pytest
 from bench.common import data_root
 from edge_agent.camera.files import iter_frames
 from edge_agent.liveness.challenge import Action, ChallengeConfig
-from edge_agent.liveness.session import LivenessConfig, LivenessResult, LivenessSession
+from edge_agent.liveness.session import LivenessResult, LivenessSession, SessionTuning
 from edge_agent.liveness.verdict import Verdict
 from edge_agent.vision.image import read_image
 
@@ -29,7 +29,7 @@ REAL = data_root() / "video" / "real"
 VICTIM = "v07_talking_blinks__SadTalker_WDA_AlexandriaOcasioCortez_000.mp4"  # no head turns: runs to the end
 # One step that never completes nor fails (a 90 degree turn) and no time-outs: the session reads the whole
 # clip, so every inserted frame is reached and the identity witness is the only one that can end it.
-PATIENT = LivenessConfig(challenge=ChallengeConfig(step_timeout_ms=10**6, frontal_timeout_ms=10**6, turn_deg=90.0))
+PATIENT = SessionTuning(challenge=ChallengeConfig(step_timeout_ms=10**6, frontal_timeout_ms=10**6, turn_deg=90.0))
 
 
 @pytest.fixture(scope="module")

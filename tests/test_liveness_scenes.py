@@ -17,7 +17,7 @@ import pytest
 
 from edge_agent.liveness.challenge import Action, random_actions
 from edge_agent.liveness.parallax import ParallaxEvidence
-from edge_agent.liveness.session import LivenessConfig, LivenessResult, LivenessSession
+from edge_agent.liveness.session import LivenessResult, LivenessSession, SessionTuning
 from edge_agent.liveness.signals import head_pose
 from edge_agent.liveness.verdict import Verdict
 from edge_agent.matching.matcher import decide
@@ -61,7 +61,7 @@ def live(face3d: Face3D) -> Scene:
     return live_scene(face3d, [a.value for a in ORDER])
 
 
-def run(pipeline, scene: Scene, actions: list[Action], config: LivenessConfig | None = None) -> LivenessResult:
+def run(pipeline, scene: Scene, actions: list[Action], config: SessionTuning | None = None) -> LivenessResult:
     return LivenessSession(pipeline, pipeline.eye_landmarker(), actions, config,
                            antispoof=AntiSpoof.require(pipeline.manifest)).run_to_end(scene)
 
@@ -72,7 +72,7 @@ def test_live_scene_passes_and_matches_another_photo(pipeline, live: Scene, face
     assert r.verdict == Verdict.LIVE, r.reasons
     assert r.reasons == ["challenge_passed", "pad_model_ok", "parallax_ok"]
     assert r.embedding is not None
-    assert r.template_frames == LivenessConfig().template_frames  # several frames, not the sharpest one
+    assert r.template_frames == SessionTuning().template_frames  # several frames, not the sharpest one
     assert r.pad_frames >= 10  # PAD sampled over the whole challenge, not a handful of frontal frames
     other_photo = pipeline.analyse(read_image(faces_dir / "img2.jpg")).embedding  # same person, another photo
     assert decide(other_photo, r.embedding, pipeline.threshold).matched
@@ -140,7 +140,7 @@ def test_parallax_separates_a_head_from_a_plane(pipeline, face3d: Face3D) -> Non
     turns = ["turn_left", "turn_right"]
     head = _parallax(pipeline, live_scene(face3d, turns), turns)
     flat = _parallax(pipeline, planar_scene(face3d, turns, name="planar"), turns)
-    limit = LivenessConfig().min_parallax
+    limit = SessionTuning().min_parallax
     assert head is not None and head > limit
     assert flat is not None and flat < limit  # a number: the plane turned 32 degrees, and measured flat
 

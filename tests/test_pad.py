@@ -17,7 +17,7 @@ from edge_agent.camera.files import iter_frames
 from edge_agent.errors import BadInput
 from edge_agent.liveness.challenge import Action, ChallengeConfig
 from edge_agent.liveness.pad import passive_pad
-from edge_agent.liveness.session import LivenessConfig, LivenessSession
+from edge_agent.liveness.session import LivenessSession, SessionTuning
 from edge_agent.simulation.attacks import SPECIES, make_attack, style_for
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import read_image
@@ -107,7 +107,7 @@ def test_frame_folder_reader_refuses_bad_rates(tmp_path: Path) -> None:
 def test_session_clock_does_not_go_backwards_and_the_session_is_time_limited(pipeline) -> None:
     """Timestamps that jump back do not buy time; a stuck clock ends by frame count."""
     frame = np.zeros((240, 320, 3), np.uint8)  # no face: cheap frames, the clock rules alone
-    cfg = LivenessConfig(challenge=ChallengeConfig(frontal_timeout_ms=10**9, lost_ms=10**9), session_limit_ms=5000,
+    cfg = SessionTuning(challenge=ChallengeConfig(frontal_timeout_ms=10**9, lost_ms=10**9), session_limit_ms=5000,
                          max_frames=50)
     s = LivenessSession(pipeline, pipeline.eye_landmarker(), [Action.BLINK], cfg)
     stamps = [0, 1000, 2000, 100, 200, 300, 5200]  # back to 100 ms: the session clock stays at 2000, then ends

@@ -2,7 +2,7 @@
 
 Pure logic. Each PAD frame gives one probability of a real face per witness
 model; the session score is RULE_TEXT below, compared with
-``LivenessConfig.pad_spoof_below``.
+``SessionTuning.pad_spoof_below``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import numpy as np
 from edge_agent.camera.files import IMAGE_SUFFIXES, iter_frames
 from edge_agent.errors import NoFace
 from edge_agent.liveness.fusion import frame_score, session_pad_score
-from edge_agent.liveness.session import LivenessConfig
+from edge_agent.liveness.session import SessionTuning
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.detector import FaceDetector
 from edge_agent.vision.image import read_image
@@ -65,10 +65,10 @@ class PadReport:
 
 
 def passive_pad(detector: FaceDetector, antispoof: AntiSpoof, frames: Iterable[tuple[np.ndarray, int]],
-                config: LivenessConfig | None = None, *, competitor_ratio: float = 0.5,
+                config: SessionTuning | None = None, *, competitor_ratio: float = 0.5,
                 max_frames: int = 200) -> PadReport:
     """PAD on frames with exactly one face, one every ``pad_every_ms`` (at most ``max_frames``); NoFace if none."""
-    cfg = config or LivenessConfig()
+    cfg = config or SessionTuning()
     used: list[PadFrame] = []
     last: int | None = None
     clock: int | None = None

@@ -49,15 +49,19 @@ from edge_agent.vision.eyes import EyeLandmarker, openness
 from edge_agent.vision.pipeline import FacePipeline
 from edge_agent.vision.quality import sharpness
 
-__all__ = ["LivenessConfig", "LivenessResult", "LivenessSession", "template"]
+__all__ = ["LivenessResult", "LivenessSession", "SessionTuning", "template"]
 
 # Failures that show an attack rather than a customer who was slow or left.
 _SPOOF_REASONS = {"wrong_action", "identity_changed"}
 
 
 @dataclass(frozen=True)
-class LivenessConfig:
-    """The session's settings beside the challenge's: PAD and parallax thresholds from real clips, sizes, limits."""
+class SessionTuning:
+    """The session's calibrated constants beside the challenge's: PAD and parallax thresholds, sizes, limits.
+
+    Not operator settings: what a store may change is ``config.LivenessSettings`` (``[liveness]`` in
+    config.toml: steps, time per step, seed), which the daemon turns into this and ``ChallengeConfig``.
+    """
 
     challenge: ChallengeConfig = field(default_factory=ChallengeConfig)
     # Passive PAD: the session score is the median of MiniFASNet's per-frame real scores; below
@@ -113,10 +117,10 @@ class LivenessSession:
     """One customer's liveness check: the face pipeline on every frame, feeding the challenge and the witnesses."""
 
     def __init__(self, pipeline: FacePipeline, eyes: EyeLandmarker, actions: list[Action],
-                 config: LivenessConfig | None = None, antispoof: AntiSpoof | None = None) -> None:
+                 config: SessionTuning | None = None, antispoof: AntiSpoof | None = None) -> None:
         self.pipeline = pipeline
         self.eyes = eyes
-        self.config = config or LivenessConfig()
+        self.config = config or SessionTuning()
         # Identity continuity compares at match strictness, whatever embedder the model set ships.
         self.challenge = Challenge(actions, dataclasses.replace(self.config.challenge,
                                                                 identity_min=pipeline.threshold))

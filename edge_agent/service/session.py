@@ -25,7 +25,7 @@ from edge_agent.carrier.client import CARRIER_ERRORS, Carrier
 from edge_agent.config import Config
 from edge_agent.errors import BadCarrierNonce, CameraError, CarrierUnavailable, NoCarrier, SessionCancelled
 from edge_agent.liveness.challenge import ChallengeConfig, Event, EventKind, random_actions
-from edge_agent.liveness.session import LivenessConfig, LivenessSession
+from edge_agent.liveness.session import LivenessSession, SessionTuning
 from edge_agent.logs import log_event
 from edge_agent.recorder import ResultRecorder, SignedSummary, signed_summary
 from edge_agent.service.preview import PreviewHub
@@ -109,7 +109,7 @@ class SessionRunner:
         actions = random_actions(rng, cfg.steps)
         session = LivenessSession(
             self.pipeline, self.pipeline.eye_landmarker(), actions,
-            LivenessConfig(challenge=ChallengeConfig(step_timeout_ms=self.step_time_limit_ms)),
+            SessionTuning(challenge=ChallengeConfig(step_timeout_ms=self.step_time_limit_ms)),
             antispoof=self.antispoof,
         )
         source = self.source_factory()
