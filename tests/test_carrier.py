@@ -183,6 +183,7 @@ def test_garbage_and_oversized_messages(carrier: Carrier, device: Device, method
     assert client.heartbeat(device.device_id, 0, 0).server_time_unix_ms > 0
 
 
+@pytest.mark.slow  # 300 fuzzed requests per store (~3 s each)
 @given(data=st.binary(max_size=2048), method=st.sampled_from(["SubmitResult", "GetNonce", "Heartbeat"]))
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_fuzzed_requests_never_break_the_server(carrier: Carrier, device: Device, data: bytes, method: str) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from edge_agent.vision.align import arcface_points
 from edge_agent.vision.detector import Detection
@@ -40,6 +41,7 @@ def test_roll_of_the_eye_line() -> None:
     assert abs(roll_degrees(upright[[1, 0, 2, 4, 3]] * [1, -1])) == 180.0  # upside down
 
 
+@pytest.mark.slow  # real photos, blurred at several strengths (~5 s)
 def test_sharpness_ignores_contrast_and_sees_blur(pipeline: FacePipeline, faces_dir: Path) -> None:
     rgb = read_image(faces_dir / "img1.jpg")
     mesh = pipeline.landmarker.landmarks(rgb, pipeline.find_face(rgb)).points

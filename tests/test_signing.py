@@ -73,6 +73,7 @@ def test_oversized_is_rejected() -> None:
         parse_signed(b"\x0a" + b"\x00" * 5000)
 
 
+@pytest.mark.slow  # every bit of a signed result (~4 s)
 @given(st.integers(0, len(SIGNED) * 8 - 1))
 @settings(max_examples=len(SIGNED) * 8, deadline=None)
 def test_every_bit_flip_is_rejected(bit: int) -> None:
