@@ -180,9 +180,7 @@ class PostgresCarrierStore:
                 row = c.execute(
                     "SELECT carrier_accept(%s, %s, %s, %s::bigint, %s, %s, %s::bigint, %s::smallint, %s, "
                     "%s::smallint, %s, %s)",
-                    (acc.device_id, acc.transaction_id, acc.receipt_id, acc.accepted_at_ms, acc.result_sha256,
-                     record.nonce, record.counter, record.decision, record.reasons, record.liveness,
-                     record.commitment, record.signed_result)).fetchone()
+                    _audit_args(record)).fetchone()
             except pg_errors.UniqueViolation:
                 raise StaleSubmission("transaction already accepted") from None
             except psycopg.DatabaseError as exc:
@@ -195,15 +193,12 @@ class PostgresCarrierStore:
 
     def accept_current(self, record: AuditRecord, expected: Expected) -> bool:
         """One round trip: ``carrier_accept_current`` (migration 0003) accepts, or changes nothing."""
-        acc = record.acceptance
         with self._conn() as c:
             try:
                 row = c.execute(
                     "SELECT carrier_accept_current(%s, %s, %s, %s::bigint, %s, %s, %s::bigint, %s::smallint, %s, "
                     "%s::smallint, %s, %s, %s, %s, %s::bigint, %s::bigint)",
-                    (acc.device_id, acc.transaction_id, acc.receipt_id, acc.accepted_at_ms, acc.result_sha256,
-                     record.nonce, record.counter, record.decision, record.reasons, record.liveness,
-                     record.commitment, record.signed_result, expected.cert_sha256, expected.signing_key,
+                    (*_audit_args(record), expected.cert_sha256, expected.signing_key,
                      expected.created_at_ms, expected.clock_skew_ms)).fetchone()
             except psycopg.DatabaseError as exc:
                 if exc.sqlstate == COUNTER_MOVED_ON:  # rolled back: the device or the audit is not as expected
@@ -228,3 +223,11 @@ class PostgresCarrierStore:
         """From the audit table, by device and counter."""
         with self._conn() as c:
             return [r[0] for r in c.execute("SELECT transaction_id FROM audit ORDER BY device_id, counter")]
+
+
+def _audit_args(record: AuditRecord) -> tuple[Any, ...]:
+    """The first twelve arguments of ``carrier_accept`` and ``carrier_accept_current``, in their order."""
+    acc = record.acceptance
+    return (acc.device_id, acc.transaction_id, acc.receipt_id, acc.accepted_at_ms, acc.result_sha256,
+            record.nonce, record.counter, record.decision, record.reasons, record.liveness,
+            record.commitment, record.signed_result)
