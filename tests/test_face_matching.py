@@ -48,10 +48,10 @@ def test_chip_portrait_is_what_a_chip_holds(pipeline: FacePipeline, lfw_dir: Pat
 
 
 def test_chip_reference_matches_the_person_not_a_stranger(pipeline: FacePipeline, lfw_dir: Path) -> None:
-    """End to end for one person whose chip reference matches (0.47-0.52 against 0.42).
+    """End to end for one person whose chip reference matches (0.63-0.70 against 0.42; a stranger -0.02).
 
-    Only about a third of chip references match at FMR 1e-4 (docs/face-matching.md: FNMR 65 %), so this is a
-    person picked among those that do, as a functional check; the rate itself is guarded by the sample test.
+    About one chip reference in seven misses at FMR 1e-4 (docs/face-matching.md), so this is a person whose
+    chip matches, as a functional check; the rate itself is guarded by the sample test.
     """
     person = "Al_Sharpton"
     source = read_image(lfw_dir / person / f"{person}_0001.jpg")
@@ -67,10 +67,11 @@ def test_chip_reference_matches_the_person_not_a_stranger(pipeline: FacePipeline
 
 
 # Recorded on 2026-11-30 (model set 2026.12.1, tflite-runtime 2.14): photo 0 of 100 genuine pairs missed, 0 of
-# 200 impostors accepted; id-chip 55 of 100 missed (2 chip references refused), 0 accepted. The bounds allow two
-# pairs (photo) and five pairs (chip) of drift, e.g. another TFLite runtime's rounding.
+# 200 impostors accepted; id-chip (JPEG 2000 with the colour transform) 9 of 100 missed (1 chip reference refused),
+# 0 accepted; with OpenCV's writer it was 55 of 100. The bounds allow two pairs (photo) and five pairs (chip) of
+# drift, e.g. another TFLite runtime's rounding.
 @pytest.mark.slow
-@pytest.mark.parametrize(("reference_format", "max_fnmr"), [("photo", 0.02), ("id-chip", 0.60)])
+@pytest.mark.parametrize(("reference_format", "max_fnmr"), [("photo", 0.02), ("id-chip", 0.14)])
 def test_held_out_sample_reproduces_recorded_rates(lfw_dir: Path, reference_format: str, max_fnmr: float) -> None:
     _, held_out = split_by_person(read_pairs(lfw_dir / "pairs.tsv"))
     sample = [p for p in held_out if p.same][:100] + [p for p in held_out if not p.same][:200]

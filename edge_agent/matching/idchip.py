@@ -12,8 +12,11 @@ Everything here works on arrays and bytes in memory; nothing is written.
 
 from __future__ import annotations
 
+import io
+
 import cv2
 import numpy as np
+from PIL import Image
 
 from edge_agent.vision.align import similarity_transform
 from edge_agent.vision.image import decode_image
@@ -52,29 +55,38 @@ def chip_portrait(rgb: np.ndarray, right_eye: np.ndarray, left_eye: np.ndarray) 
 
 
 def encode_chip(portrait: np.ndarray, budget: int = CHIP_BYTES) -> bytes:
-    """JPEG 2000 at about the highest quality whose file fits ``budget`` bytes."""
-    bgr = cv2.cvtColor(portrait, cv2.COLOR_RGB2BGR)
+    """JPEG 2000 (JP2 file) at about the highest quality whose file fits ``budget`` bytes.
 
-    def encode(quality: int) -> bytes:
-        ok, buf = cv2.imencode(".jp2", bgr, [cv2.IMWRITE_JPEG2000_COMPRESSION_X1000, quality])
-        if not ok:
-            raise RuntimeError("OpenCV cannot write JPEG 2000 (built without OpenJPEG?)")
-        return buf.tobytes()
+    Coded as a photo encoder codes colour: the irreversible 9/7 wavelet on the
+    YCbCr transform of the RGB pixels (the standard's multiple-component
+    transform), one quality layer at a target rate. OpenCV's writer codes R, G
+    and B separately with no colour transform and so spends the budget three
+    times on the same luminance: at 1,024 bytes its portraits are 3.5-4.5 dB
+    worse (PSNR) and chip references made with it missed 66 % of genuine pairs
+    at FMR 1e-4 against 13 % with this one (docs/face-matching.md), a loss
+    that comes from the simulated encoder, not from the chip.
+    """
+    image = Image.fromarray(np.ascontiguousarray(portrait[:, :, :3]), "RGB")
+    raw = portrait.shape[0] * portrait.shape[1] * 3
 
-    # File size grows about linearly with the rate parameter: fit the line through two encodes, jump to where
-    # it meets the budget, then step down until the file fits. Three or four encodes instead of a bisection's
-    # ten (OpenJPEG takes ~15 ms per encode even for 102x126).
-    q1, q2 = 40, 120
-    s1, s2 = len(encode(q1)), len(encode(q2))
-    slope = max(1e-3, (s2 - s1) / (q2 - q1))
-    quality = max(1, min(1000, int((budget - s1) / slope + q1)))
-    while True:
-        data = encode(quality)
+    def encode(ratio: float) -> bytes:
+        out = io.BytesIO()
+        image.save(out, "JPEG2000", quality_mode="rates", quality_layers=[ratio], irreversible=True, mct=1)
+        return out.getvalue()
+
+    # Bisect the compression ratio in log space: the rate control lands near, not exactly on, its target.
+    low, high = raw / (4.0 * budget), raw / (0.25 * budget)
+    best = encode(high)
+    if len(best) > budget:
+        raise ValueError(f"even at ratio {high:.0f}:1 the JPEG 2000 file takes {len(best)} bytes, over {budget}")
+    for _ in range(7):  # to within 2 % of the ratio
+        mid = (low * high) ** 0.5
+        data = encode(mid)
         if len(data) <= budget:
-            return data
-        if quality == 1:
-            raise ValueError(f"even the lowest JPEG 2000 quality takes {len(data)} bytes, over {budget}")
-        quality = max(1, int(quality * min(0.97, budget / len(data))))
+            best, high = data, mid
+        else:
+            low = mid
+    return best
 
 
 def to_id_chip(rgb: np.ndarray, right_eye: np.ndarray, left_eye: np.ndarray) -> np.ndarray:
