@@ -168,7 +168,8 @@ class Face3D:
         depth = z[self.triangles].mean(1)
         for tri in self.triangles[np.argsort(-depth)]:
             d = proj[tri]
-            # back-facing triangles (turned away from the camera) are not drawn
+            # degenerate triangles (seen edge-on: zero area on screen) are not drawn; the far-to-near order hides
+            # the ones turned away from the camera
             if (d[1, 0] - d[0, 0]) * (d[2, 1] - d[0, 1]) - (d[1, 1] - d[0, 1]) * (d[2, 0] - d[0, 0]) == 0:
                 continue
             _warp_triangle(self.texture, frame, self.uv[tri], d)
