@@ -1,4 +1,8 @@
-"""The benchmarks run (on a tiny input). They are measured by hand, never asserted on time."""
+"""The benchmarks run (on a tiny input). They are measured by hand, never asserted on time.
+
+The subprocess timeouts only stop a hung benchmark: they are sized for a 2-core machine shared with other
+jobs (the pi4 target runs 3 interpreter threads on 2 cores and took over 600 s at load average 8-12).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ def test_accuracy_benchmark_runs(lfw_dir: Path, tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--people", "3", "--per-person", "2",
          "--systems", "SFace float16,dlib port int8 (old default)", "--out", str(tmp_path)],
-        check=True, capture_output=True, timeout=300,
+        check=True, capture_output=True, timeout=900,
     )
     report = json.loads((tmp_path / "accuracy.json").read_text())
     assert set(report["systems"]) == {"SFace float16", "dlib port int8 (old default)"}
@@ -33,7 +37,7 @@ def test_speed_benchmark_runs(faces_dir: Path, tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, str(ROOT / "bench" / "speed.py"), "--runs", "2", "--threads", "1", "--no-dlib",
          "--out", str(tmp_path)],
-        check=True, capture_output=True, timeout=300,
+        check=True, capture_output=True, timeout=900,
     )
     results = json.loads((tmp_path / "speed.json").read_text())
     assert [r["kind"] for r in results] == ["int8", "float"]
@@ -47,7 +51,7 @@ def test_liveness_benchmark_runs(faces_dir: Path, tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, str(ROOT / "bench" / "liveness.py"), "--photos", "1", "--seeds", "1", "--no-real", "--out",
          str(tmp_path)],
-        check=True, capture_output=True, timeout=300,
+        check=True, capture_output=True, timeout=900,
     )
     report = json.loads((tmp_path / "liveness.json").read_text())
     assert set(report["rows"]) == {"live", "planar", "static", "replay", "swap"}
@@ -57,7 +61,7 @@ def test_liveness_benchmark_runs(faces_dir: Path, tmp_path: Path) -> None:
 
 def test_one_command_benchmark_writes_report_and_plots(faces_dir: Path, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--target", "pi4",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (tmp_path / "README.md").read_text()
     for heading in ("## Speed", "## Accuracy", "## Where the time goes", "## Raspberry Pi budget"):
