@@ -14,8 +14,8 @@ Witnesses, each able to refuse on its own:
   was, and no more than ``continuity_every`` - 1 frames in a row lean on
   one check. Always embedded: the anchor's frames, PAD frames, a frontal
   open-eye frame that enters the template's sharpest few (so every template
-  frame was checked), the closed-eye and turned frames while a step is
-  asked, the frame that completes a step or the session (tried first on a
+  frame was checked), the frames that perform the step asked (closed eyes
+  for a blink, a turned head for a turn), the frame that completes a step or the session (tried first on a
   copy of the challenge, so the event is never emitted before the check),
   and blurred frames. One frame of another person anywhere gives SPOOF
   ``identity_changed``;
@@ -225,10 +225,14 @@ class LivenessSession:
         cfg = self.config.challenge
         good = abs(rel_yaw) <= cfg.frontal_deg and (base is None or eye_open >= 0.9 * base)
         # The frames the session uses are embedded whatever the gate says: the anchor's, PAD's, the template's
-        # candidates (a frame that enters the current sharpest few), and while a step is asked, the closed-eye
-        # and turned frames that perform it.
-        acting = self.challenge.state is State.ACTION and (
-            abs(rel_yaw) >= cfg.turn_deg or (base is not None and eye_open < cfg.blink_close * base))
+        # candidates (a frame that enters the current sharpest few), and the frames that perform the step
+        # asked: closed eyes for a blink, a turned head for a turn.
+        acting = False
+        if self.challenge.state is State.ACTION:
+            if self.challenge.actions[self.challenge.step] is Action.BLINK:
+                acting = base is not None and eye_open < cfg.blink_close * base
+            else:
+                acting = abs(rel_yaw) >= cfg.turn_deg
         used = self._anchor is None or pad_due or acting or (good and self._enters_template(sharp))
         emb = self._embed(chip, thumb) if used or self._gate.needs_embedding(thumb) else None
         xs = mesh[:, 0]
@@ -263,7 +267,7 @@ class LivenessSession:
     def _enters_template(self, sharp: float) -> bool:
         """Whether a good frame this sharp would be among the ``template_frames`` sharpest so far."""
         n = self.config.template_frames
-        if len(self._good) < n:
+        if n <= 0 or len(self._good) < n:
             return n > 0
         return sharp > heapq.nlargest(n, (s for s, _ in self._good))[-1]
 
