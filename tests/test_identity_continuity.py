@@ -97,10 +97,10 @@ def test_inserted_frames_of_another_person_are_refused(pipeline, victim, intrude
     assert r.frames <= at + 2  # caught at the first inserted frame (or the next, when the first frame was swapped)
 
 
-# One trigger at a time: no PAD (no antispoof), no template candidates, the other trigger switched off.
-# What remains forced is the anchor's first frames.
-DISTANCE_ONLY = dataclasses.replace(PATIENT, template_frames=0, continuity_every=10**6)
-EVERY_ONLY = dataclasses.replace(PATIENT, template_frames=0, continuity_distance=2.1)  # 2.1: beyond any distance
+# One trigger at a time: no PAD (no antispoof), no step performed (a 90 degree turn), the other trigger
+# switched off. What remains forced is the anchor's first frames.
+DISTANCE_ONLY = dataclasses.replace(PATIENT, continuity_every=10**6)
+EVERY_ONLY = dataclasses.replace(PATIENT, continuity_distance=2.1)  # 2.1: beyond any distance
 NEITHER = dataclasses.replace(EVERY_ONLY, continuity_every=10**6)
 
 
@@ -140,3 +140,16 @@ def test_a_slow_morph_is_caught_by_the_every_n_frames_rule_alone(pipeline, victi
     caught = run(pipeline, frames)  # and the default gate, with everything on
     assert caught.reasons == ["challenge_identity_changed"], caught.reasons
 
+
+
+def test_the_frame_that_completes_a_step_is_checked_before_the_step_counts(pipeline, victim, faces_dir) -> None:
+    """The eyes-open frame that ends a blink, replaced by another person's open-eyed face (warped onto the
+    victim's, so the blink completes on it): with both gate triggers off, only the rule that a completing
+    frame is embedded before the event can refuse it. Frame 15 is where v07's first blink completes."""
+    frames = list(victim)
+    frames[15] = (onto(pipeline, read_image(faces_dir / "img13.jpg"), frames[15][0]), frames[15][1])
+    session = LivenessSession(pipeline, pipeline.eye_landmarker(), [Action.BLINK], NEITHER)
+    events = [e for _, e in session.run(frames)]
+    assert [e.kind for e in events if e.kind in ("progress", "failed")] == ["failed"], events
+    assert session.result().reasons == ["challenge_identity_changed"]
+    assert session.result().frames == 16

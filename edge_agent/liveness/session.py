@@ -12,13 +12,13 @@ Witnesses, each able to refuse on its own:
   compared with the anchor at match strictness, or its aligned chip lies
   within ``continuity_distance`` (0.05, ``continuity.py``) of a frame that
   was, and no more than ``continuity_every`` - 1 frames in a row lean on
-  one check. Always embedded: the anchor's frames, PAD frames, a frontal
-  open-eye frame that enters the template's sharpest few (so every template
-  frame was checked), the frames that perform the step asked (closed eyes
+  one check. Always embedded: the anchor's frames, PAD frames (one every
+  ``pad_every_ms``), the frames that perform the step asked (closed eyes
   for a blink, a turned head for a turn), the frame that completes a step or the session (tried first on a
   copy of the challenge, so the event is never emitted before the check),
-  and blurred frames. One frame of another person anywhere gives SPOOF
-  ``identity_changed``;
+  and blurred frames. The match template is drawn from embedded frames
+  only (the sharpest frontal open-eye ones), so each of them was checked.
+  One frame of another person anywhere gives SPOOF ``identity_changed``;
 * passive PAD (MiniFASNet, ``vision/antispoof.py``), sampled over the whole
   challenge by time, turned frames included, on the crop its training used;
 * nose-tip parallax (``parallax.py``): a flat picture moves as one plane.
@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import heapq
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -82,7 +81,7 @@ class SessionTuning:
     pad_every_ms: int = 200  # one PAD frame per this much session time, turned frames included
     pad_min_frames: int = 3  # fewer PAD frames than this: no passive evidence, the session is not live
     min_parallax: float = 0.09  # nose-tip parallax / eye distance: live 0.13-0.18, flat 0.03-0.07 (bench/liveness.py)
-    template_frames: int = 5  # good frames whose mean unit embedding is matched against the reference
+    template_frames: int = 5  # embedded good frames whose mean unit embedding is matched against the reference
     anchor_frames: int = 5  # first frames whose mean unit embedding every later frame must match
     # Identity continuity's gate (continuity.py): a frame is embedded when its chip thumbnail lies further than
     # this from the last embedded frame's (0.05: under a third of the nearest other person's on real data,
@@ -145,7 +144,7 @@ class LivenessSession:
         self.antispoof = antispoof
         self._anchors: list[np.ndarray] = []
         self._anchor: np.ndarray | None = None
-        self._good: list[tuple[float, np.ndarray]] = []  # (sharpness, embedding) of frontal open-eye frames
+        self._good: list[tuple[float, np.ndarray]] = []  # (sharpness, embedding): embedded frontal open-eye frames
         self._sharp: list[float] = []
         self._frames = 0
         self._skipped = 0
@@ -224,16 +223,16 @@ class LivenessSession:
         base = self.challenge.baseline
         cfg = self.config.challenge
         good = abs(rel_yaw) <= cfg.frontal_deg and (base is None or eye_open >= 0.9 * base)
-        # The frames the session uses are embedded whatever the gate says: the anchor's, PAD's, the template's
-        # candidates (a frame that enters the current sharpest few), and the frames that perform the step
-        # asked: closed eyes for a blink, a turned head for a turn.
+        # The frames the session uses are embedded whatever the gate says: the anchor's, PAD's, and the frames
+        # that perform the step asked (closed eyes for a blink, a turned head for a turn). The template draws
+        # only on embedded frames, so it needs no embedding of its own.
         acting = False
         if self.challenge.state is State.ACTION:
             if self.challenge.actions[self.challenge.step] is Action.BLINK:
                 acting = base is not None and eye_open < cfg.blink_close * base
             else:
                 acting = abs(rel_yaw) >= cfg.turn_deg
-        used = self._anchor is None or pad_due or acting or (good and self._enters_template(sharp))
+        used = self._anchor is None or pad_due or acting
         emb = self._embed(chip, thumb) if used or self._gate.needs_embedding(thumb) else None
         xs = mesh[:, 0]
         signals = FrameSignals(t, 1, eye_open, yaw, pitch, roll, float((xs.max() - xs.min()) / rgb.shape[1]),
@@ -263,13 +262,6 @@ class LivenessSession:
         self._embedded += 1
         self._gate.embedded(thumb)
         return self.pipeline.embed_chip(chip)
-
-    def _enters_template(self, sharp: float) -> bool:
-        """Whether a good frame this sharp would be among the ``template_frames`` sharpest so far."""
-        n = self.config.template_frames
-        if n <= 0 or len(self._good) < n:
-            return n > 0
-        return sharp > heapq.nlargest(n, (s for s, _ in self._good))[-1]
 
     def _identity(self, emb: np.ndarray) -> float:
         """Cosine to the anchor; while the anchor forms, the lowest cosine to the frames that form it."""
