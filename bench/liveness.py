@@ -39,6 +39,7 @@ from bench.common import RESULTS, data_root, deepface_dir
 from edge_agent.camera.files import iter_frames
 from edge_agent.errors import NoFace
 from edge_agent.liveness.challenge import ChallengeConfig, random_actions
+from edge_agent.liveness.continuity import thumbnail
 from edge_agent.liveness.fusion import RULE_TEXT as PAD_RULE_TEXT
 from edge_agent.liveness.fusion import session_pad_score
 from edge_agent.liveness.pad import passive_pad
@@ -275,10 +276,11 @@ def cost_part(pipeline: FacePipeline, pad: AntiSpoof, frames_per_clip: int = 100
     """
     real = data_root() / "video" / "real"
     labels = json.loads((real / "labels.json").read_text())["clips"]
-    lines = ["| clip | frames | CPU ms per frame (median / p90) | PAD frames | skipped as blurred |",
-             "|---|---|---|---|---|"]
+    lines = ["| clip | frames | CPU ms per frame (median / p90 / mean) | PAD frames | embedded | skipped as blurred |",
+             "|---|---|---|---|---|---|"]
     per_clip: dict[str, object] = {}
     every: list[float] = []
+    embedded = 0
     for name in labels:
         session = LivenessSession(pipeline, pipeline.eye_landmarker(), random_actions(random.Random(0)),
                                   antispoof=pad)
@@ -292,13 +294,70 @@ def cost_part(pipeline: FacePipeline, pad: AntiSpoof, frames_per_clip: int = 100
         every += ms
         result = session.result()
         per_clip[name[:3]] = {"frames": len(ms), "ms_median": round(float(np.median(ms)), 1),
-                              "ms_p90": round(float(np.quantile(ms, 0.9)), 1), "pad_frames": result.pad_frames,
+                              "ms_p90": round(float(np.quantile(ms, 0.9)), 1), "ms_mean": round(float(np.mean(ms)), 1),
+                              "pad_frames": result.pad_frames,
+                              "embedded": round(result.embedded_frames / len(ms), 2),
                               "skipped_blurred": result.skipped_blurred}
-        lines.append(f"| {name[:3]} | {len(ms)} | {np.median(ms):.1f} / {np.quantile(ms, 0.9):.1f} | "
-                     f"{result.pad_frames} | {result.skipped_blurred} |")
-    lines.append(f"| all | {len(every)} | {np.median(every):.1f} / {np.quantile(every, 0.9):.1f} | | |")
+        embedded += result.embedded_frames
+        lines.append(f"| {name[:3]} | {len(ms)} | {np.median(ms):.1f} / {np.quantile(ms, 0.9):.1f} / "
+                     f"{np.mean(ms):.1f} | "
+                     f"{result.pad_frames} | {result.embedded_frames / len(ms):.0%} | {result.skipped_blurred} |")
+    lines.append(f"| all | {len(every)} | {np.median(every):.1f} / {np.quantile(every, 0.9):.1f} / "
+                 f"{np.mean(every):.1f} | | "
+                 f"{embedded / len(every):.0%} | |")
     return lines, {"clips": per_clip, "ms_median": round(float(np.median(every)), 1),
-                   "ms_p90": round(float(np.quantile(every, 0.9)), 1)}
+                   "ms_p90": round(float(np.quantile(every, 0.9)), 1), "ms_mean": round(float(np.mean(every)), 1),
+                   "embedded": round(embedded / len(every), 2)}
+
+
+def continuity_part(pipeline: FacePipeline, lfw_photos: int = 150) -> tuple[list[str], dict[str, object]]:
+    """The chip distance (edge_agent/liveness/continuity.py) between a frame and an earlier frame of the SAME
+    person (every frame of the real clips, 1, 2 and 6 frames back: what the gate's bound must let through,
+    at a cost), against the nearest chip of ANOTHER person (every other frame of a clip against every third
+    frame of the other clips, the deepface photos and ``lfw_photos`` lfw-dev photos: what it must catch).
+
+    The gate's ``continuity_distance`` must sit well below the other-person side; the same-person side only
+    sets how many frames are embedded.
+    """
+    def chip(rgb: np.ndarray) -> np.ndarray | None:
+        faces = pipeline.detector.detect(rgb)
+        if not faces:
+            return None
+        return pipeline.align(rgb, pipeline.landmarker.landmarks(rgb, faces[0]).points)
+
+    real = data_root() / "video" / "real"
+    labels = json.loads((real / "labels.json").read_text())["clips"]
+    clips: dict[str, np.ndarray] = {}
+    for name in labels:
+        chips = [chip(rgb) for rgb, _ in iter_frames(real / name)]
+        clips[name[:3]] = np.array([thumbnail(c) for c in chips if c is not None])
+    lfw = sorted((data_root() / "faces" / "lfw-dev").glob("*/*.jpg"))
+    random.Random(0).shuffle(lfw)
+    stills = [chip(read_image(p)) for p in [*sorted(deepface_dir().glob("*.jpg")), *lfw[:lfw_photos]]]
+    others = np.array([thumbnail(c) for c in stills if c is not None])
+    same: dict[str, list[float]] = {"1": [], "2": [], "6": []}
+    other: list[float] = []
+    for key, a in clips.items():
+        for lag in same:
+            same[lag] += list(1 - np.sum(a[int(lag):] * a[: -int(lag)], axis=1))
+        pool = np.concatenate([b[::3] for k, b in clips.items() if k != key] + [others])
+        other += list((1 - a[::2] @ pool.T).min(axis=1))  # per frame: the nearest other person's chip
+
+    def spread(xs: list[float]) -> dict[str, float]:
+        q = np.quantile(xs, [0.0, 0.01, 0.5, 0.99, 1.0])
+        return {"count": len(xs), **{k: round(float(v), 3) for k, v in zip(("min", "p1", "median", "p99", "max"),
+                                                                           q, strict=True)}}
+
+    figures = {"same_person": {lag: spread(v) for lag, v in same.items()}, "other_person_nearest": spread(other),
+               "stills": len(others), "bound": SessionTuning().continuity_distance}
+    lines = ["| chip distance (1 - correlation, 32x32 grey) | pairs | min | 1 % | median | 99 % | max |",
+             "|---|---|---|---|---|---|---|"]
+    rows = [(f"same person, {lag} frame(s) apart", g) for lag, g in figures["same_person"].items()]  # type: ignore[attr-defined]
+    rows.append(("nearest other person (per frame)", figures["other_person_nearest"]))
+    for what, g in rows:
+        lines.append(f"| {what} | {g['count']} | {g['min']:.3f} | {g['p1']:.3f} | {g['median']:.3f} | "
+                     f"{g['p99']:.3f} | {g['max']:.3f} |")
+    return lines, figures
 
 
 def detect_blinks(ears: list[float | None], close: float, reopen: float) -> list[int]:
@@ -381,12 +440,14 @@ def main() -> int:
                     "v07,v08; 'photos' for the stills): to split the run over processes; merge with --pad-from")
     ap.add_argument("--blinks-only", action="store_true", help="only the blinks and turns on the real clips")
     ap.add_argument("--cost-only", action="store_true",
-                    help="only the per-frame cost with PAD on and the blurred frames on the real clips")
+                    help="only the per-frame cost with PAD on, the frames embedded and skipped as blurred, and "
+                    "the chip distances that bound identity continuity's gate, on the real clips")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--pad-from", type=Path, nargs="*", default=None,
                     help="no measuring: the PAD figures of today's rule from earlier runs' liveness.json")
     ap.add_argument("--figures", type=Path, default=None,
-                    help="also write the figures (PAD, blinks) here, e.g. docs/liveness-figures.json")
+                    help="also write the figures (PAD, blinks) here, e.g. docs/liveness-figures.json; with "
+                    "--cost-only, only the file's cost part is replaced")
     args = ap.parse_args()
     report: dict[str, object] = {}
     sections: list[str] = []
@@ -405,8 +466,14 @@ def main() -> int:
     pipeline = FacePipeline.from_directory(num_threads=1) if args.cost_only else FacePipeline.from_directory()
     pad = AntiSpoof.require(pipeline.manifest)
     if args.cost_only:
-        lines, report["cost"] = cost_part(pipeline, pad)
-        sections += ["### Per-frame cost with PAD on, real clips", "", *lines, ""]
+        lines, cost = cost_part(pipeline, pad)
+        spread, cost["continuity"] = continuity_part(pipeline)
+        report["cost"] = cost
+        sections += ["### Per-frame cost with PAD on, real clips", "", *lines, "",
+                     "### Identity continuity: chip distances on real faces", "", *spread, ""]
+        if args.figures:  # only the cost part of the figures file changes
+            figures = json.loads(args.figures.read_text()) if args.figures.exists() else {}
+            args.figures.write_text(json.dumps({**figures, "cost": cost}, indent=1) + "\n")
     elif args.blinks_only:
         lines, report["blinks"] = blink_part(pipeline)
         sections += ["### Blinks and turns on the real clips", "", *lines, ""]

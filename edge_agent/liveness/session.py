@@ -3,14 +3,22 @@
 Witnesses, each able to refuse on its own:
 
 * the challenge (random order of blinks and turns, ``challenge.py``);
-* identity continuity: every frame that counts is embedded and compared with
-  the session's anchor at the match threshold (``pipeline.threshold``, so it
-  follows whichever embedder the model set ships). The anchor is the mean
-  unit embedding of the first ``anchor_frames`` frames (each of them checked
-  against the first); on real clips a mean holds a real person's turned and
-  blinking frames 0.005-0.014 further above the threshold than a single
-  frame does (docs/liveness.md). One frame of another person anywhere gives
-  SPOOF ``identity_changed``;
+* identity continuity: frames are embedded and compared with the session's
+  anchor at the match threshold (``pipeline.threshold``, so it follows
+  whichever embedder the model set ships). The anchor is the mean unit
+  embedding of the first ``anchor_frames`` frames (each of them checked
+  against the first). Not every frame is embedded (that was over half the
+  loop's cost); the invariant is: every frame that counts either was
+  compared with the anchor at match strictness, or its aligned chip lies
+  within ``continuity_distance`` (0.05, ``continuity.py``) of a frame that
+  was, and no more than ``continuity_every`` - 1 frames in a row lean on
+  one check. Always embedded: the anchor's frames, PAD frames (one every
+  ``pad_every_ms``), the frames that perform the step asked (closed eyes
+  for a blink, a turned head for a turn), the frame that completes a step or the session (tried first on a
+  copy of the challenge, so the event is never emitted before the check),
+  and blurred frames. The match template is drawn from embedded frames
+  only (the sharpest frontal open-eye ones), so each of them was checked.
+  One frame of another person anywhere gives SPOOF ``identity_changed``;
 * passive PAD (MiniFASNet, ``vision/antispoof.py``), sampled over the whole
   challenge by time, turned frames included, on the crop its training used;
 * nose-tip parallax (``parallax.py``): a flat picture moves as one plane.
@@ -31,6 +39,7 @@ unit embeddings of several good frames), nothing else.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Iterable, Iterator
@@ -38,7 +47,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge_agent.liveness.challenge import Action, Challenge, ChallengeConfig, Event, State
+from edge_agent.liveness.challenge import Action, Challenge, ChallengeConfig, Event, EventKind, State
+from edge_agent.liveness.continuity import ContinuityGate, thumbnail
 from edge_agent.liveness.fusion import session_pad_score
 from edge_agent.liveness.parallax import ParallaxEvidence
 from edge_agent.liveness.signals import FrameSignals, head_pose
@@ -71,8 +81,13 @@ class SessionTuning:
     pad_every_ms: int = 200  # one PAD frame per this much session time, turned frames included
     pad_min_frames: int = 3  # fewer PAD frames than this: no passive evidence, the session is not live
     min_parallax: float = 0.09  # nose-tip parallax / eye distance: live 0.13-0.18, flat 0.03-0.07 (bench/liveness.py)
-    template_frames: int = 5  # good frames whose mean unit embedding is matched against the reference
+    template_frames: int = 5  # embedded good frames whose mean unit embedding is matched against the reference
     anchor_frames: int = 5  # first frames whose mean unit embedding every later frame must match
+    # Identity continuity's gate (continuity.py): a frame is embedded when its chip thumbnail lies further than
+    # this from the last embedded frame's (0.05: under a third of the nearest other person's on real data,
+    # docs/liveness.md), or this many frames after it (200 ms at 30 frames/s, PAD's own period).
+    continuity_distance: float = 0.05
+    continuity_every: int = 6
     blur_ratio: float = 0.3  # a frame below this fraction of the session's median sharpness is skipped
     session_limit_ms: int = 40_000  # the whole session, on the session clock
     max_frames: int = 2400  # and in frames (40 s at 60 frames/s): a stuck clock cannot keep a session open
@@ -94,6 +109,7 @@ class LivenessResult:
     identity_min: float | None = None  # lowest cosine of any counted frame to the session's first face
     template_frames: int = 0
     skipped_blurred: int = 0
+    embedded_frames: int = 0  # frames embedded and checked for identity (the rest lean on one that was)
 
     @property
     def live(self) -> bool:
@@ -128,7 +144,7 @@ class LivenessSession:
         self.antispoof = antispoof
         self._anchors: list[np.ndarray] = []
         self._anchor: np.ndarray | None = None
-        self._good: list[tuple[float, np.ndarray]] = []  # (sharpness, embedding) of frontal open-eye frames
+        self._good: list[tuple[float, np.ndarray]] = []  # (sharpness, embedding): embedded frontal open-eye frames
         self._sharp: list[float] = []
         self._frames = 0
         self._skipped = 0
@@ -138,6 +154,8 @@ class LivenessSession:
         self._pad_scores: list[dict[str, float]] = []  # per PAD frame: each witness model's real probability
         self._last_pad: int | None = None
         self._identity_min: float | None = None
+        self._gate = ContinuityGate(self.config.continuity_distance, self.config.continuity_every)
+        self._embedded = 0
 
     def run(self, frames: Iterable[tuple[np.ndarray, int]]) -> Iterator[tuple[int, Event]]:
         """Feed frames until the challenge ends, yielding (session time, event); stops reading the source then."""
@@ -184,35 +202,66 @@ class LivenessSession:
         det = faces[0]
         mesh = self.pipeline.landmarker.landmarks(rgb, det).points
         chip = self.pipeline.align(rgb, mesh)
+        thumb = thumbnail(chip)
         sharp = sharpness(chip)
         self._sharp.append(sharp)
-        emb = self.pipeline.embed_chip(chip)
         if len(self._sharp) >= 3 and sharp < self.config.blur_ratio * float(np.median(self._sharp[-60:])):
-            # A blurred frame is skipped (it counts for nothing) but still checked for identity: a frame of
+            # A blurred frame is skipped (it counts for nothing) but still embedded and checked: a frame of
             # another person is refused even when it is blurred.
             self._skipped += 1
+            checked = self._embed(chip, thumb)
             refs = [self._anchor] if self._anchor is not None else self._anchors
-            if refs and min(cosine(r, emb) for r in refs) < self.pipeline.threshold:
+            if refs and min(cosine(r, checked) for r in refs) < self.pipeline.threshold:
                 return self.challenge.abort("identity_changed", "a different person appeared during the check")
             return self.challenge.tick(t)
-        identity = self._identity(emb)
-        self._identity_min = identity if self._identity_min is None else min(self._identity_min, identity)
         contours = self.eyes.contours(rgb, mesh)
         eye_open = (openness(contours[0]) + openness(contours[1])) / 2
         yaw, pitch, roll = head_pose(mesh, rgb.shape)
-        if self.antispoof is not None and (self._last_pad is None or t - self._last_pad >= self.config.pad_every_ms):
-            self._last_pad = t
-            self._pad_scores.append(self.antispoof.scores(rgb, det))
+        pad_due = self.antispoof is not None and (self._last_pad is None
+                                                  or t - self._last_pad >= self.config.pad_every_ms)
         rel_yaw = yaw - (self.challenge.yaw_rest or 0.0)
         base = self.challenge.baseline
-        if abs(rel_yaw) <= self.config.challenge.frontal_deg and (base is None or eye_open >= 0.9 * base):
-            self._good.append((sharp, emb))
-        self.parallax.add(yaw, mesh)
+        cfg = self.config.challenge
+        good = abs(rel_yaw) <= cfg.frontal_deg and (base is None or eye_open >= 0.9 * base)
+        # The frames the session uses are embedded whatever the gate says: the anchor's, PAD's, and the frames
+        # that perform the step asked (closed eyes for a blink, a turned head for a turn). The template draws
+        # only on embedded frames, so it needs no embedding of its own.
+        acting = False
+        if self.challenge.state is State.ACTION:
+            if self.challenge.actions[self.challenge.step] is Action.BLINK:
+                acting = base is not None and eye_open < cfg.blink_close * base
+            else:
+                acting = abs(rel_yaw) >= cfg.turn_deg
+        used = self._anchor is None or pad_due or acting
+        emb = self._embed(chip, thumb) if used or self._gate.needs_embedding(thumb) else None
         xs = mesh[:, 0]
         signals = FrameSignals(t, 1, eye_open, yaw, pitch, roll, float((xs.max() - xs.min()) / rgb.shape[1]),
                                (float(xs.mean() / rgb.shape[1]), float(mesh[:, 1].mean() / rgb.shape[0])),
-                               identity)
+                               None if emb is None else self._identity(emb))
+        if emb is None and _completes(self.challenge, signals):
+            # The frame that completes a step (or the session) must never be one that was not embedded.
+            emb = self._embed(chip, thumb)
+            signals = dataclasses.replace(signals, identity=self._identity(emb))
+        if emb is None:
+            self._gate.skipped()
+        else:
+            assert signals.identity is not None
+            self._identity_min = signals.identity if self._identity_min is None else min(self._identity_min,
+                                                                                         signals.identity)
+            if good:
+                self._good.append((sharp, emb))
+        if pad_due:
+            assert self.antispoof is not None
+            self._last_pad = t
+            self._pad_scores.append(self.antispoof.scores(rgb, det))
+        self.parallax.add(yaw, mesh)
         return self.challenge.update(signals)
+
+    def _embed(self, chip: np.ndarray, thumb: np.ndarray) -> np.ndarray:
+        """The chip's embedding; later frames within the gate's distance of this one lean on its check."""
+        self._embedded += 1
+        self._gate.embedded(thumb)
+        return self.pipeline.embed_chip(chip)
 
     def _identity(self, emb: np.ndarray) -> float:
         """Cosine to the anchor; while the anchor forms, the lowest cosine to the frames that form it."""
@@ -262,5 +311,11 @@ class LivenessSession:
             verdict = Verdict.INCONCLUSIVE
         return LivenessResult(
             verdict, reasons, score, self._frames, best_sharp, emb, self._busy_ms / max(1, self._frames),
-            pad, len(self._pad_scores), self._identity_min, used, self._skipped,
+            pad, len(self._pad_scores), self._identity_min, used, self._skipped, self._embedded,
         )
+
+
+def _completes(challenge: Challenge, signals: FrameSignals) -> bool:
+    """Whether this frame would complete a step or the session, tried on a copy so the challenge is unchanged."""
+    events = copy.deepcopy(challenge).update(signals)
+    return any(e.kind in (EventKind.PROGRESS, EventKind.PASSED) for e in events)
