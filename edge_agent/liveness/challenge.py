@@ -23,6 +23,7 @@ reason. Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -122,6 +123,10 @@ class Challenge:
     _closed: bool = False
     _open_samples: list[float] = field(default_factory=list)
     _yaw_samples: list[float] = field(default_factory=list)
+
+    def copy(self) -> Challenge:
+        """An independent copy, to try a frame on without changing this challenge (its sample lists are its own)."""
+        return dataclasses.replace(self, _open_samples=list(self._open_samples), _yaw_samples=list(self._yaw_samples))
 
     @property
     def done(self) -> bool:

@@ -39,7 +39,6 @@ unit embeddings of several good frames), nothing else.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from collections.abc import Iterable, Iterator
@@ -317,5 +316,5 @@ class LivenessSession:
 
 def _completes(challenge: Challenge, signals: FrameSignals) -> bool:
     """Whether this frame would complete a step or the session, tried on a copy so the challenge is unchanged."""
-    events = copy.deepcopy(challenge).update(signals)
+    events = challenge.copy().update(signals)
     return any(e.kind in (EventKind.PROGRESS, EventKind.PASSED) for e in events)

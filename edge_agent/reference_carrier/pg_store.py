@@ -108,8 +108,7 @@ class PostgresCarrierStore:
         with self._conn() as c:
             row = c.execute("SELECT device_id, signing_key, revoked, last_counter, cert_sha256, prev_cert_sha256, "
                             "rotation_key, rotation_cert FROM devices WHERE device_id = %s", (device_id,)).fetchone()
-        return Device(row[0], bytes(row[1]), row[2], row[3], row[4], row[5], bytes(row[6]),
-                      bytes(row[7])) if row else None
+        return Device.from_row(row) if row else None
 
     def revoke(self, device_id: str) -> None:
         """Sets the flag; the row stays, so the device's calls answer ``device_revoked``."""
@@ -166,8 +165,7 @@ class PostgresCarrierStore:
                 "LEFT JOIN audit a ON a.device_id = %s AND a.transaction_id = %s "
                 "LEFT JOIN nonces n ON n.nonce = %s", (device_id, device_id, transaction_id, nonce)).fetchone()
         assert row is not None
-        dev = Device(row[0], bytes(row[1]), row[2], row[3], row[4], row[5], bytes(row[6]),
-                     bytes(row[7])) if row[0] is not None else None
+        dev = Device.from_row(row[:8]) if row[0] is not None else None
         acc = Acceptance(transaction_id, device_id, row[8], row[9], row[10]) if row[8] is not None else None
         state = NonceState(row[11], row[12], row[13], row[14], row[15]) if row[11] is not None else None
         return dev, acc, state

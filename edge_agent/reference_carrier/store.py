@@ -25,11 +25,11 @@ import hashlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from edge_agent.errors import StaleSubmission, StoreUnavailable
 from edge_agent.reference_carrier.migrations import migrate_sqlite
@@ -60,6 +60,11 @@ class Device:
     prev_cert_sha256: str = ""  # the certificate replaced by the last rotation (only to repeat that rotation)
     rotation_key: bytes = b""  # the last rotation's new signing key and certificate, to answer a repeat
     rotation_cert: bytes = b""
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Device:
+        """The device from its columns in table order (``device_id`` .. ``rotation_cert``), for either store."""
+        return cls(row[0], bytes(row[1]), bool(row[2]), row[3], row[4], row[5], bytes(row[6]), bytes(row[7]))
 
 
 @dataclass(frozen=True)
@@ -259,8 +264,7 @@ class SqliteCarrierStore:
                 "SELECT device_id, signing_key, revoked, last_counter, cert_sha256, prev_cert_sha256, rotation_key, "
                 "rotation_cert FROM devices WHERE device_id = ?", (device_id,)
             ).fetchone()
-        return Device(row[0], bytes(row[1]), bool(row[2]), row[3], row[4], row[5], bytes(row[6]),
-                      bytes(row[7])) if row else None
+        return Device.from_row(row) if row else None
 
     def revoke(self, device_id: str) -> None:
         """Sets the flag; the row stays, so the device's calls answer ``device_revoked``."""
