@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import sys
@@ -273,6 +274,9 @@ def cost_part(pipeline: FacePipeline, pad: AntiSpoof, frames_per_clip: int = 100
     to its end. Skipped frames: below ``blur_ratio`` x the session's median sharpness (session.py).
     Cost is the process's CPU time per frame, not wall time: it holds on a machine shared with other work
     (wall time there measures the scheduler), and on an idle machine with one interpreter thread the two agree.
+    The clip is decoded before the clock starts (a camera delivers frames from its own process), and numpy's
+    BLAS runs on one thread (``runtime.single_thread_blas``): before both, a spinning BLAS worker and the
+    decoder's threads doubled the figure (82 against 42 ms per frame, stop 22).
     """
     real = data_root() / "video" / "real"
     labels = json.loads((real / "labels.json").read_text())["clips"]
@@ -285,9 +289,9 @@ def cost_part(pipeline: FacePipeline, pad: AntiSpoof, frames_per_clip: int = 100
         session = LivenessSession(pipeline, pipeline.eye_landmarker(), random_actions(random.Random(0)),
                                   antispoof=pad)
         ms: list[float] = []
-        for i, (rgb, t) in enumerate(iter_frames(real / name)):
-            if i >= frames_per_clip:
-                break
+        # Decoded first: the video decoder's threads would otherwise be charged to the loop's process CPU.
+        frames = list(itertools.islice(iter_frames(real / name), frames_per_clip))
+        for rgb, t in frames:
             t0 = time.process_time()
             session._frame(rgb, t)
             ms.append((time.process_time() - t0) * 1000)
