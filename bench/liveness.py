@@ -31,6 +31,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -280,11 +281,12 @@ def cost_part(pipeline: FacePipeline, pad: AntiSpoof, frames_per_clip: int = 100
     """
     real = data_root() / "video" / "real"
     labels = json.loads((real / "labels.json").read_text())["clips"]
-    lines = ["| clip | frames | CPU ms per frame (median / p90 / mean) | PAD frames | embedded | skipped as blurred |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| clip | frames | CPU ms per frame (median / p90 / mean) | PAD frames | embedded | eyelid model | "
+             "skipped as blurred |",
+             "|---|---|---|---|---|---|---|"]
     per_clip: dict[str, object] = {}
     every: list[float] = []
-    embedded = 0
+    embedded = eyes = 0
     for name in labels:
         session = LivenessSession(pipeline, pipeline.eye_landmarker(), random_actions(random.Random(0)),
                                   antispoof=pad)
@@ -301,17 +303,20 @@ def cost_part(pipeline: FacePipeline, pad: AntiSpoof, frames_per_clip: int = 100
                               "ms_p90": round(float(np.quantile(ms, 0.9)), 1), "ms_mean": round(float(np.mean(ms)), 1),
                               "pad_frames": result.pad_frames,
                               "embedded": round(result.embedded_frames / len(ms), 2),
+                              "eyes": round(result.eye_frames / len(ms), 2),
                               "skipped_blurred": result.skipped_blurred}
         embedded += result.embedded_frames
+        eyes += result.eye_frames
         lines.append(f"| {name[:3]} | {len(ms)} | {np.median(ms):.1f} / {np.quantile(ms, 0.9):.1f} / "
                      f"{np.mean(ms):.1f} | "
-                     f"{result.pad_frames} | {result.embedded_frames / len(ms):.0%} | {result.skipped_blurred} |")
+                     f"{result.pad_frames} | {result.embedded_frames / len(ms):.0%} | "
+                     f"{result.eye_frames / len(ms):.0%} | {result.skipped_blurred} |")
     lines.append(f"| all | {len(every)} | {np.median(every):.1f} / {np.quantile(every, 0.9):.1f} / "
                  f"{np.mean(every):.1f} | | "
-                 f"{embedded / len(every):.0%} | |")
+                 f"{embedded / len(every):.0%} | {eyes / len(every):.0%} | |")
     return lines, {"clips": per_clip, "ms_median": round(float(np.median(every)), 1),
                    "ms_p90": round(float(np.quantile(every, 0.9)), 1), "ms_mean": round(float(np.mean(every)), 1),
-                   "embedded": round(embedded / len(every), 2)}
+                   "embedded": round(embedded / len(every), 2), "eyes": round(eyes / len(every), 2)}
 
 
 def continuity_part(pipeline: FacePipeline, lfw_photos: int = 150) -> tuple[list[str], dict[str, object]]:
@@ -332,9 +337,12 @@ def continuity_part(pipeline: FacePipeline, lfw_photos: int = 150) -> tuple[list
     real = data_root() / "video" / "real"
     labels = json.loads((real / "labels.json").read_text())["clips"]
     clips: dict[str, np.ndarray] = {}
+    embedded: dict[str, np.ndarray] = {}  # every third frame's unit embedding, for the anchor table
     for name in labels:
-        chips = [chip(rgb) for rgb, _ in iter_frames(real / name)]
-        clips[name[:3]] = np.array([thumbnail(c) for c in chips if c is not None])
+        chips = [c for c in (chip(rgb) for rgb, _ in iter_frames(real / name)) if c is not None]
+        clips[name[:3]] = np.array([thumbnail(c) for c in chips])
+        embs = np.array([pipeline.embed_chip(c) for c in chips[::3]])
+        embedded[name[:3]] = embs / np.linalg.norm(embs, axis=1, keepdims=True)
     lfw = sorted((data_root() / "faces" / "lfw-dev").glob("*/*.jpg"))
     random.Random(0).shuffle(lfw)
     stills = [chip(read_image(p)) for p in [*sorted(deepface_dir().glob("*.jpg")), *lfw[:lfw_photos]]]
@@ -353,7 +361,8 @@ def continuity_part(pipeline: FacePipeline, lfw_photos: int = 150) -> tuple[list
                                                                            q, strict=True)}}
 
     figures = {"same_person": {lag: spread(v) for lag, v in same.items()}, "other_person_nearest": spread(other),
-               "stills": len(others), "bound": SessionTuning().continuity_distance}
+               "stills": len(others), "bound": SessionTuning().continuity_distance,
+               "anchor": anchor_figures(embedded, pipeline.threshold)}
     lines = ["| chip distance (1 - correlation, 32x32 grey) | pairs | min | 1 % | median | 99 % | max |",
              "|---|---|---|---|---|---|---|"]
     rows = [(f"same person, {lag} frame(s) apart", g) for lag, g in figures["same_person"].items()]  # type: ignore[attr-defined]
@@ -361,7 +370,30 @@ def continuity_part(pipeline: FacePipeline, lfw_photos: int = 150) -> tuple[list
     for what, g in rows:
         lines.append(f"| {what} | {g['count']} | {g['min']:.3f} | {g['p1']:.3f} | {g['median']:.3f} | "
                      f"{g['p99']:.3f} | {g['max']:.3f} |")
+    anchor = figures["anchor"]
+    lines += ["", f"Identity continuity at the match threshold ({anchor['threshold']:.4f}), every third frame: the "
+              "lowest cosine of a clip's own frames, and the highest of another clip's frames against its anchor",
+              "", "| clip | own, to the first frame | own, to the anchor (first 5) | other clips, to the anchor |",
+              "|---|---|---|---|"]
+    for key, row in anchor["clips"].items():
+        lines.append(f"| {key} | {row['own_first']:.3f} | {row['own_anchor']:.3f} | {row['other_anchor']:.3f} |")
     return lines, figures
+
+
+def anchor_figures(embedded: dict[str, np.ndarray], threshold: float, anchor_frames: int = 5) -> dict[str, Any]:
+    """Why the session's anchor is the mean of its first frames: per clip, the lowest cosine of its own frames
+    to its first frame and to that mean, against the highest cosine of any other clip's frame to the mean
+    (unit embeddings of every third frame; the session compares each checked frame with its anchor)."""
+    rows: dict[str, dict[str, float]] = {}
+    for key, e in embedded.items():
+        mean = e[:anchor_frames].mean(axis=0)
+        mean /= np.linalg.norm(mean)
+        others = np.concatenate([b for k, b in embedded.items() if k != key])
+        rows[key] = {"own_first": round(float((e @ e[0]).min()), 3), "own_anchor": round(float((e @ mean).min()), 3),
+                     "other_anchor": round(float((others @ mean).max()), 3)}
+    return {"threshold": threshold, "anchor_frames": anchor_frames, "clips": rows,
+            "own_anchor_min": min(r["own_anchor"] for r in rows.values()),
+            "other_anchor_max": max(r["other_anchor"] for r in rows.values())}
 
 
 def detect_blinks(ears: list[float | None], close: float, reopen: float) -> list[int]:

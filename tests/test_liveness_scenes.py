@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.liveness.challenge import Action, random_actions
+from edge_agent.liveness.challenge import Action, State, random_actions
 from edge_agent.liveness.parallax import ParallaxEvidence
 from edge_agent.liveness.session import LivenessResult, LivenessSession, SessionTuning
 from edge_agent.liveness.signals import head_pose
@@ -78,6 +78,30 @@ def test_live_scene_passes_and_matches_another_photo(pipeline, live: Scene, face
     assert decide(other_photo, r.embedding, pipeline.threshold).matched
     stranger = pipeline.analyse(read_image(faces_dir / "img20.jpg")).embedding
     assert not decide(stranger, r.embedding, pipeline.threshold).matched
+
+
+@pytest.mark.slow
+def test_eyelid_model_runs_on_every_blink_step_frame_only_where_used(pipeline, live: Scene) -> None:
+    """The eyelid model runs where openness is read (session.py): each frame of the blink step, and embedded
+    near-frontal frames; the turns' other frames go without it, and the blink is still seen."""
+    assert Action.BLINK in ORDER
+    session = LivenessSession(pipeline, pipeline.eye_landmarker(), ORDER,
+                              antispoof=AntiSpoof.require(pipeline.manifest))
+    blink_frames = missed = 0
+    for rgb, t in live:
+        in_blink = session.challenge.state is State.ACTION and ORDER[session.challenge.step] is Action.BLINK
+        before = session._eye_frames
+        session.feed(rgb, t)
+        if in_blink:
+            blink_frames += 1
+            missed += session._eye_frames == before
+        if session.challenge.done:
+            break
+    r = session.result()
+    assert r.verdict == Verdict.LIVE, r.reasons
+    assert blink_frames > 0 and missed == 0, (blink_frames, missed)
+    assert r.eye_frames < r.frames - 10, (r.eye_frames, r.frames)
+    print("eyelid model", r.eye_frames, "of", r.frames, "frames;", blink_frames, "in the blink step")
 
 
 @pytest.mark.slow

@@ -211,7 +211,7 @@ class Challenge:
         if abs(yaw) <= c.frontal_deg:
             self._steady += 1
             base = self.baseline
-            if base is None or s.eye_open >= c.blink_open * base:
+            if s.eye_open is not None and (base is None or s.eye_open >= c.blink_open * base):
                 self._open_samples.append(s.eye_open)
         else:
             self._steady = 0
@@ -233,6 +233,8 @@ class Challenge:
         if action is Action.BLINK:
             if abs(yaw) >= c.turn_deg:
                 return self._fail("wrong_action", "turned the head when asked to blink")
+            if s.eye_open is None:  # openness not measured: this frame says nothing about the blink
+                return self._timeouts(s.t_ms)
             base = self.baseline or s.eye_open
             if not self._closed and s.eye_open < c.blink_close * base:
                 self._closed = True

@@ -109,6 +109,7 @@ class LivenessResult:
     template_frames: int = 0
     skipped_blurred: int = 0
     embedded_frames: int = 0  # frames embedded and checked for identity (the rest lean on one that was)
+    eye_frames: int = 0  # frames the eyelid model ran on (blink steps, embedded near-frontal frames)
 
     @property
     def live(self) -> bool:
@@ -155,6 +156,7 @@ class LivenessSession:
         self._identity_min: float | None = None
         self._gate = ContinuityGate(self.config.continuity_distance, self.config.continuity_every)
         self._embedded = 0
+        self._eye_frames = 0
 
     def run(self, frames: Iterable[tuple[np.ndarray, int]]) -> Iterator[tuple[int, Event]]:
         """Feed frames until the challenge ends, yielding (session time, event); stops reading the source then."""
@@ -213,26 +215,32 @@ class LivenessSession:
             if refs and min(cosine(r, checked) for r in refs) < self.pipeline.threshold:
                 return self.challenge.abort("identity_changed", "a different person appeared during the check")
             return self.challenge.tick(t)
-        contours = self.eyes.contours(rgb, mesh)
-        eye_open = (openness(contours[0]) + openness(contours[1])) / 2
         yaw, pitch, roll = head_pose(mesh, rgb.shape)
         pad_due = self.antispoof is not None and (self._last_pad is None
                                                   or t - self._last_pad >= self.config.pad_every_ms)
         rel_yaw = yaw - (self.challenge.yaw_rest or 0.0)
-        base = self.challenge.baseline
         cfg = self.config.challenge
-        good = abs(rel_yaw) <= cfg.frontal_deg and (base is None or eye_open >= 0.9 * base)
+        # The eyelid model (two inferences, the loop's second cost after the embedder) runs only where openness
+        # is used: every frame of a blink step, and the embedded near-frontal frames, which feed the open-eye
+        # baseline and are the template's candidates. Elsewhere the challenge reads nothing from the eyes.
+        blink_step = (self.challenge.state is State.ACTION
+                      and self.challenge.actions[self.challenge.step] is Action.BLINK)
+        eye_open = self._eye_open(rgb, mesh) if blink_step else None
+        base = self.challenge.baseline
         # The frames the session uses are embedded whatever the gate says: the anchor's, PAD's, and the frames
         # that perform the step asked (closed eyes for a blink, a turned head for a turn). The template draws
         # only on embedded frames, so it needs no embedding of its own.
         acting = False
         if self.challenge.state is State.ACTION:
-            if self.challenge.actions[self.challenge.step] is Action.BLINK:
-                acting = base is not None and eye_open < cfg.blink_close * base
+            if blink_step:
+                acting = base is not None and eye_open is not None and eye_open < cfg.blink_close * base
             else:
                 acting = abs(rel_yaw) >= cfg.turn_deg
         used = self._anchor is None or pad_due or acting
         emb = self._embed(chip, thumb) if used or self._gate.needs_embedding(thumb) else None
+        near_frontal = abs(rel_yaw) <= 2 * cfg.frontal_deg
+        if emb is not None and eye_open is None and near_frontal:
+            eye_open = self._eye_open(rgb, mesh)
         xs = mesh[:, 0]
         signals = FrameSignals(t, 1, eye_open, yaw, pitch, roll, float((xs.max() - xs.min()) / rgb.shape[1]),
                                (float(xs.mean() / rgb.shape[1]), float(mesh[:, 1].mean() / rgb.shape[0])),
@@ -240,14 +248,17 @@ class LivenessSession:
         if emb is None and _completes(self.challenge, signals):
             # The frame that completes a step (or the session) must never be one that was not embedded.
             emb = self._embed(chip, thumb)
-            signals = dataclasses.replace(signals, identity=self._identity(emb))
+            if eye_open is None and near_frontal:
+                eye_open = self._eye_open(rgb, mesh)
+            signals = dataclasses.replace(signals, identity=self._identity(emb), eye_open=eye_open)
         if emb is None:
             self._gate.skipped()
         else:
             assert signals.identity is not None
             self._identity_min = signals.identity if self._identity_min is None else min(self._identity_min,
                                                                                          signals.identity)
-            if good:
+            if (abs(rel_yaw) <= cfg.frontal_deg and eye_open is not None
+                    and (base is None or eye_open >= 0.9 * base)):
                 self._good.append((sharp, emb))
         if pad_due:
             assert self.antispoof is not None
@@ -255,6 +266,12 @@ class LivenessSession:
             self._pad_scores.append(self.antispoof.scores(rgb, det))
         self.parallax.add(yaw, mesh)
         return self.challenge.update(signals)
+
+    def _eye_open(self, rgb: np.ndarray, mesh: np.ndarray) -> float:
+        """Mean openness of both eyes from the eyelid model."""
+        self._eye_frames += 1
+        contours = self.eyes.contours(rgb, mesh)
+        return (openness(contours[0]) + openness(contours[1])) / 2
 
     def _embed(self, chip: np.ndarray, thumb: np.ndarray) -> np.ndarray:
         """The chip's embedding; later frames within the gate's distance of this one lean on its check."""
@@ -311,6 +328,7 @@ class LivenessSession:
         return LivenessResult(
             verdict, reasons, score, self._frames, best_sharp, emb, self._busy_ms / max(1, self._frames),
             pad, len(self._pad_scores), self._identity_min, used, self._skipped, self._embedded,
+            self._eye_frames,
         )
 
 

@@ -43,7 +43,9 @@ class FrameSignals:
 
     t_ms: int
     faces: int
-    eye_open: float = 0.0  # mean openness of both eyes (eyelid gap over eye width, from the eyelid model)
+    # Mean openness of both eyes (eyelid gap over eye width, from the eyelid model); None on frames where the
+    # session did not run that model (it runs it only where openness is used, session.py).
+    eye_open: float | None = None
     yaw: float = 0.0  # degrees, positive = the subject's left
     pitch: float = 0.0  # degrees, positive = chin up
     roll: float = 0.0  # degrees
