@@ -25,6 +25,7 @@ from edge_agent.camera.files import iter_frames
 from edge_agent.liveness.challenge import Action, ChallengeConfig
 from edge_agent.liveness.session import LivenessResult, LivenessSession, SessionTuning
 from edge_agent.liveness.verdict import Verdict
+from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import read_image
 
 pytestmark = pytest.mark.slow
@@ -84,6 +85,23 @@ def test_genuine_clip_never_trips_identity(pipeline, victim) -> None:
     assert r.frames == len(victim)
     # The gate's point: on a real talking clip many frames lean on a check within the distance bound.
     assert 0 < r.embedded_frames < 0.8 * r.frames, r.embedded_frames
+
+
+def test_slow_loop_runs_pad_on_at_most_a_third_of_its_frames(pipeline, victim) -> None:
+    """A loop seeing every 4th frame (6 frames/s, a Pi's rate) is 160 ms per frame: by time alone (200 ms)
+    every other frame would be a PAD frame, each also embedded; the frame rule holds PAD to one in 3."""
+    slow = victim[::4]
+    pad = AntiSpoof.require(pipeline.manifest)
+
+    def pad_frames(tuning: SessionTuning) -> int:
+        session = LivenessSession(pipeline, pipeline.eye_landmarker(), [Action.TURN_LEFT], tuning, antispoof=pad)
+        return session.run_to_end(slow).pad_frames
+
+    by_time_alone = pad_frames(dataclasses.replace(PATIENT, pad_every_frames=1))
+    held = pad_frames(PATIENT)
+    assert by_time_alone >= 0.45 * len(slow), (by_time_alone, len(slow))
+    assert held <= len(slow) / 3 + 1, (held, len(slow))
+    assert held >= SessionTuning().pad_min_frames
 
 
 @pytest.mark.parametrize(("at", "count", "who"), [(0, 1, 0), (60, 1, 1), (110, 3, 0), (150, 5, 1), (199, 1, 0)])

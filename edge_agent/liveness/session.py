@@ -13,8 +13,9 @@ Witnesses, each able to refuse on its own:
   within ``continuity_distance`` (0.05, ``continuity.py``) of a frame that
   was, and no more than ``continuity_every`` - 1 frames in a row lean on
   one check. Always embedded: the anchor's frames, PAD frames (one every
-  ``pad_every_ms``), the frames that perform the step asked (closed eyes
-  for a blink, a turned head for a turn), the frame that completes a step or the session (tried first on a
+  ``pad_every_ms``, and at most one in ``pad_every_frames``), the frames
+  that perform the step asked (closed eyes for a blink, a turned head for
+  a turn), the frame that completes a step or the session (tried first on a
   copy of the challenge, so the event is never emitted before the check),
   and blurred frames. The match template is drawn from embedded frames
   only (the sharpest frontal open-eye ones), so each of them was checked.
@@ -78,6 +79,9 @@ class SessionTuning:
     # (bench/liveness.py, docs/liveness.md).
     pad_spoof_below: float = 0.5
     pad_every_ms: int = 200  # one PAD frame per this much session time, turned frames included
+    # ... and at most one in this many frames. At a camera's 25-30 frames/s the time rule binds; on a slow
+    # loop (a Pi 4 at 6-9 frames/s) time alone would make every other frame a PAD frame, each also embedded.
+    pad_every_frames: int = 3
     pad_min_frames: int = 3  # fewer PAD frames than this: no passive evidence, the session is not live
     min_parallax: float = 0.09  # nose-tip parallax / eye distance: live 0.13-0.18, flat 0.03-0.07 (bench/liveness.py)
     template_frames: int = 5  # embedded good frames whose mean unit embedding is matched against the reference
@@ -153,6 +157,7 @@ class LivenessSession:
         self._start: int | None = None
         self._pad_scores: list[dict[str, float]] = []  # per PAD frame: each witness model's real probability
         self._last_pad: int | None = None
+        self._since_pad = 0  # frames since the last PAD frame
         self._identity_min: float | None = None
         self._gate = ContinuityGate(self.config.continuity_distance, self.config.continuity_every)
         self._embedded = 0
@@ -216,8 +221,10 @@ class LivenessSession:
                 return self.challenge.abort("identity_changed", "a different person appeared during the check")
             return self.challenge.tick(t)
         yaw, pitch, roll = head_pose(mesh, rgb.shape)
+        self._since_pad += 1
         pad_due = self.antispoof is not None and (self._last_pad is None
-                                                  or t - self._last_pad >= self.config.pad_every_ms)
+                                                  or (t - self._last_pad >= self.config.pad_every_ms
+                                                      and self._since_pad >= self.config.pad_every_frames))
         rel_yaw = yaw - (self.challenge.yaw_rest or 0.0)
         cfg = self.config.challenge
         # The eyelid model (two inferences, the loop's second cost after the embedder) runs only where openness
@@ -262,7 +269,7 @@ class LivenessSession:
                 self._good.append((sharp, emb))
         if pad_due:
             assert self.antispoof is not None
-            self._last_pad = t
+            self._last_pad, self._since_pad = t, 0
             self._pad_scores.append(self.antispoof.scores(rgb, det))
         self.parallax.add(yaw, mesh)
         return self.challenge.update(signals)
