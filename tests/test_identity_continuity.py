@@ -89,7 +89,7 @@ def test_genuine_clip_never_trips_identity(pipeline, victim) -> None:
 
 def test_slow_loop_runs_pad_on_at_most_a_third_of_its_frames(pipeline, victim) -> None:
     """A loop seeing every 4th frame (6 frames/s, a Pi's rate) is 160 ms per frame: by time alone (200 ms)
-    every other frame would be a PAD frame, each also embedded; the frame rule holds PAD to one in 3."""
+    every other frame would be a PAD frame; the frame rule holds PAD to one in 3."""
     slow = victim[::4]
     pad = AntiSpoof.require(pipeline.manifest)
 

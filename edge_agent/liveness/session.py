@@ -12,12 +12,13 @@ Witnesses, each able to refuse on its own:
   compared with the anchor at match strictness, or its aligned chip lies
   within ``continuity_distance`` (0.05, ``continuity.py``) of a frame that
   was, and no more than ``continuity_every`` - 1 frames in a row lean on
-  one check. Always embedded: the anchor's frames, PAD frames (one every
-  ``pad_every_ms``, and at most one in ``pad_every_frames``), the frames
-  that perform the step asked (closed eyes for a blink, a turned head for
-  a turn), the frame that completes a step or the session (tried first on a
-  copy of the challenge, so the event is never emitted before the check),
-  and blurred frames. The match template is drawn from embedded frames
+  one check. Always embedded: the anchor's frames, the frames that perform
+  the step asked (closed eyes for a blink, a turned head for a turn), the
+  frame that completes a step or the session (tried first on a copy of the
+  challenge, so the event is never emitted before the check), and blurred
+  frames. PAD frames are held to the same invariant as every other counted
+  frame, not embedded for being PAD frames: the embedding sees only the
+  aligned chip, which the gate's distance already covers. The match template is drawn from embedded frames
   only (the sharpest frontal open-eye ones), so each of them was checked.
   One frame of another person anywhere gives SPOOF ``identity_changed``;
 * passive PAD (MiniFASNet, ``vision/antispoof.py``), sampled over the whole
@@ -234,16 +235,16 @@ class LivenessSession:
                       and self.challenge.actions[self.challenge.step] is Action.BLINK)
         eye_open = self._eye_open(rgb, mesh) if blink_step else None
         base = self.challenge.baseline
-        # The frames the session uses are embedded whatever the gate says: the anchor's, PAD's, and the frames
-        # that perform the step asked (closed eyes for a blink, a turned head for a turn). The template draws
-        # only on embedded frames, so it needs no embedding of its own.
+        # Embedded whatever the gate says: the anchor's frames and the frames that perform the step asked
+        # (closed eyes for a blink, a turned head for a turn). The template draws only on embedded frames, so
+        # it needs no embedding of its own.
         acting = False
         if self.challenge.state is State.ACTION:
             if blink_step:
                 acting = base is not None and eye_open is not None and eye_open < cfg.blink_close * base
             else:
                 acting = abs(rel_yaw) >= cfg.turn_deg
-        used = self._anchor is None or pad_due or acting
+        used = self._anchor is None or acting
         emb = self._embed(chip, thumb) if used or self._gate.needs_embedding(thumb) else None
         near_frontal = abs(rel_yaw) <= 2 * cfg.frontal_deg
         if emb is not None and eye_open is None and near_frontal:
