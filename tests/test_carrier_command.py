@@ -94,3 +94,44 @@ def test_bad_or_unreachable_store_is_one_clear_line(tmp_path: Path, store: str) 
     assert done.returncode == 3  # the carrier's own store is unusable: not the operator's input (docs/errors.md)
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("edge-agent carrier-server: error: carrier_store_"), done.stderr
+
+
+@pytest.mark.slow
+def test_cameras_report_finds_a_device_whose_camera_changed(tmp_path: Path, carrier_store: StoreFactory) -> None:
+    """A device's results from cameras X, X, Y, X give three runs and exit 1; a steady device gives one run."""
+    import dataclasses
+    import json
+
+    from carrier_harness import enrol_device, start_carrier
+
+    url = carrier_store.url()
+    state = tmp_path / "c"
+    carrier = start_carrier(state, store=url)
+    x, y, z = bytes([1] * 32), bytes([2] * 32), bytes([3] * 32)
+    try:
+        swapped, steady = enrol_device(carrier), enrol_device(carrier)
+        for dev, cameras in ((swapped, (x, x, y, x)), (steady, (z, z))):
+            client = dev.client(carrier.target)
+            for i, camera in enumerate(cameras, start=1):
+                nonce = bytes(client.get_nonce(dev.device_id, f"t{i}").nonce)
+                fields = dataclasses.replace(dev.fields(f"t{i}", nonce), camera_sha256=camera)
+                client.submit(dev.sign(encode_result(fields, i, SystemClock().now_ms())))
+    finally:
+        carrier.stop()
+    store = url or f"sqlite:///{state / 'carrier.db'}"
+
+    every = cli(state, store, "cameras")
+    assert every.returncode == 1, every.stderr
+    runs = [json.loads(line) for line in every.stdout.splitlines()]
+    mine = [(r["camera_sha256"], r["first_counter"], r["last_counter"], r["results"]) for r in runs
+            if r["device_id"] == swapped.device_id]
+    assert mine == [(x.hex(), 1, 2, 2), (y.hex(), 3, 3, 1), (x.hex(), 4, 4, 1)]
+    assert [(r["camera_sha256"], r["results"], r["changed"]) for r in runs if r["device_id"] == steady.device_id] \
+        == [(z.hex(), 2, False)]
+
+    changed = cli(state, store, "cameras", "--changed")
+    assert {json.loads(line)["device_id"] for line in changed.stdout.splitlines()} == {swapped.device_id}
+    alone = cli(state, store, "cameras", "--device", steady.device_id)
+    assert alone.returncode == 0 and len(alone.stdout.splitlines()) == 1
+    later = cli(state, store, "cameras", "--since-ms", str(SystemClock().now_ms() + 60_000))
+    assert later.returncode == 0 and later.stdout == ""

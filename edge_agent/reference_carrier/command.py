@@ -71,6 +71,24 @@ def _audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cameras(args: argparse.Namespace) -> int:
+    """Each device's cameras as runs of its accepted results; exit 1 when any device changed camera."""
+    import dataclasses
+    import json
+
+    from edge_agent.reference_carrier.cameras import camera_runs, changed_devices
+    from edge_agent.reference_carrier.server import open_store
+
+    store = open_store(args.state, args.store)
+    runs = camera_runs(store.audited_results(args.device, args.since_ms))
+    store.close()
+    changed = set(changed_devices(runs))
+    for run in runs:
+        if run.device_id in changed or not args.changed:
+            print(json.dumps({**dataclasses.asdict(run), "changed": run.device_id in changed}))
+    return EXIT_NO_MATCH if changed else EXIT_OK
+
+
 def _migrate(args: argparse.Namespace) -> int:
     """Apply pending schema migrations (every store also does this on open, under the same lock)."""
     from edge_agent.reference_carrier.server import default_store_url, open_store
@@ -143,6 +161,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("transaction_id")
     a.add_argument("--device", help="only this device's acceptance")
     a.set_defaults(handler=_clear_errors(_audit))
+    c = cmds.add_parser("cameras", help="each device's cameras over its accepted results (exit 1: one changed)")
+    c.add_argument("--device", help="only this device")
+    c.add_argument("--since-ms", type=int, default=0, help="only results accepted at or after this Unix time (ms)")
+    c.add_argument("--changed", action="store_true", help="only devices whose camera changed")
+    c.set_defaults(handler=_clear_errors(_cameras))
     m = cmds.add_parser("migrate", help="bring the store's schema to this version")
     m.set_defaults(handler=_clear_errors(_migrate))
     pr = cmds.add_parser("prune", help="delete expired nonces and enrolment tokens (run from cron/a timer)")

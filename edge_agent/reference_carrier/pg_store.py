@@ -27,6 +27,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from edge_agent.reference_carrier.migrations import migrate_postgres
 from edge_agent.reference_carrier.store import (
     Acceptance,
+    AuditedResult,
     AuditRecord,
     Device,
     Expected,
@@ -210,6 +211,14 @@ class PostgresCarrierStore:
             nonces = c.execute("DELETE FROM nonces WHERE expires_ms < %s", (nonces_expired_before_ms,)).rowcount
             tokens = c.execute("DELETE FROM tokens WHERE expires_ms < %s", (tokens_expired_before_ms,)).rowcount
         return PruneReport(nonces, tokens)
+
+    def audited_results(self, device_id: str | None, since_ms: int) -> list[AuditedResult]:
+        """From the audit table, by device and counter (its primary key and counter index serve the order)."""
+        with self._conn() as c:
+            rows = c.execute("SELECT device_id, counter, accepted_ms, signed_result FROM audit "
+                             "WHERE (%s::text IS NULL OR device_id = %s) AND accepted_ms >= %s "
+                             "ORDER BY device_id, counter", (device_id, device_id, since_ms)).fetchall()
+        return [AuditedResult(r[0], r[1], r[2], bytes(r[3])) for r in rows]
 
     def audit_count(self) -> int:
         """Rows of the audit table."""

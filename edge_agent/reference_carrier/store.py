@@ -37,6 +37,7 @@ from edge_agent.reference_carrier.migrations import migrate_sqlite
 __all__ = [
     "Acceptance",
     "AuditRecord",
+    "AuditedResult",
     "CarrierStore",
     "Device",
     "Expected",
@@ -89,6 +90,16 @@ class AuditRecord:
     reasons: str
     liveness: int
     commitment: bytes
+    signed_result: bytes
+
+
+@dataclass(frozen=True)
+class AuditedResult:
+    """An accepted result's signed bytes with where it stands in its device's history (for fleet reports)."""
+
+    device_id: str
+    counter: int
+    accepted_at_ms: int
     signed_result: bytes
 
 
@@ -173,6 +184,9 @@ class CarrierStore(Protocol):
         ...
     def prune(self, nonces_expired_before_ms: int, tokens_expired_before_ms: int) -> PruneReport:
         """Delete nonces and tokens that expired before the given times; the audit is never pruned."""
+        ...
+    def audited_results(self, device_id: str | None, since_ms: int) -> list[AuditedResult]:
+        """Accepted results (of one device, or all) accepted at or after ``since_ms``, by device and counter."""
         ...
     def audit_count(self) -> int:
         """How many results were accepted, for tests to count deliveries."""
@@ -367,6 +381,14 @@ class SqliteCarrierStore:
             nonces = db.execute("DELETE FROM nonces WHERE expires_ms < ?", (nonces_expired_before_ms,)).rowcount
             tokens = db.execute("DELETE FROM tokens WHERE expires_ms < ?", (tokens_expired_before_ms,)).rowcount
         return PruneReport(nonces, tokens)
+
+    def audited_results(self, device_id: str | None, since_ms: int) -> list[AuditedResult]:
+        """From the audit table, by device and counter."""
+        with self._locked() as db:
+            rows = db.execute("SELECT device_id, counter, accepted_ms, signed_result FROM audit "
+                              "WHERE (? IS NULL OR device_id = ?) AND accepted_ms >= ? ORDER BY device_id, counter",
+                              (device_id, device_id, since_ms)).fetchall()
+        return [AuditedResult(r[0], r[1], r[2], bytes(r[3])) for r in rows]
 
     def audit_count(self) -> int:
         """Rows of the audit table."""
