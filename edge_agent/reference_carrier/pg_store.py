@@ -212,13 +212,16 @@ class PostgresCarrierStore:
             tokens = c.execute("DELETE FROM tokens WHERE expires_ms < %s", (tokens_expired_before_ms,)).rowcount
         return PruneReport(nonces, tokens)
 
-    def audited_results(self, device_id: str | None, since_ms: int) -> list[AuditedResult]:
-        """From the audit table, by device and counter (its primary key and counter index serve the order)."""
-        with self._conn() as c:
-            rows = c.execute("SELECT device_id, counter, accepted_ms, signed_result FROM audit "
-                             "WHERE (%s::text IS NULL OR device_id = %s) AND accepted_ms >= %s "
-                             "ORDER BY device_id, counter", (device_id, device_id, since_ms)).fetchall()
-        return [AuditedResult(r[0], r[1], r[2], bytes(r[3])) for r in rows]
+    def audited_results(self, device_id: str | None, since_ms: int) -> Iterator[AuditedResult]:
+        """From the audit table, by device and counter, through a server-side cursor: a fleet's whole audit
+        streams in batches instead of arriving in memory at once."""
+        with self._conn() as c, c.transaction(), c.cursor(name="audited_results") as cur:
+            cur.itersize = 2000
+            cur.execute("SELECT device_id, counter, accepted_ms, signed_result FROM audit "
+                        "WHERE (%s::text IS NULL OR device_id = %s) AND accepted_ms >= %s "
+                        "ORDER BY device_id, counter", (device_id, device_id, since_ms))
+            for r in cur:
+                yield AuditedResult(r[0], r[1], r[2], bytes(r[3]))
 
     def audit_count(self) -> int:
         """Rows of the audit table."""

@@ -25,7 +25,7 @@ import hashlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,7 +185,7 @@ class CarrierStore(Protocol):
     def prune(self, nonces_expired_before_ms: int, tokens_expired_before_ms: int) -> PruneReport:
         """Delete nonces and tokens that expired before the given times; the audit is never pruned."""
         ...
-    def audited_results(self, device_id: str | None, since_ms: int) -> list[AuditedResult]:
+    def audited_results(self, device_id: str | None, since_ms: int) -> Iterable[AuditedResult]:
         """Accepted results (of one device, or all) accepted at or after ``since_ms``, by device and counter."""
         ...
     def audit_count(self) -> int:
@@ -383,7 +383,8 @@ class SqliteCarrierStore:
         return PruneReport(nonces, tokens)
 
     def audited_results(self, device_id: str | None, since_ms: int) -> list[AuditedResult]:
-        """From the audit table, by device and counter."""
+        """From the audit table, by device and counter; read whole under the lock, which a generator would hold
+        against the carrier's writes while the caller works (SQLite serves one box, not a fleet)."""
         with self._locked() as db:
             rows = db.execute("SELECT device_id, counter, accepted_ms, signed_result FROM audit "
                               "WHERE (? IS NULL OR device_id = ?) AND accepted_ms >= ? ORDER BY device_id, counter",
