@@ -18,8 +18,9 @@ Witnesses, each able to refuse on its own:
   challenge, so the event is never emitted before the check), and blurred
   frames. PAD frames are held to the same invariant as every other counted
   frame, not embedded for being PAD frames: the embedding sees only the
-  aligned chip, which the gate's distance already covers. The match template is drawn from embedded frames
-  only (the sharpest frontal open-eye ones), so each of them was checked.
+  aligned chip, which the gate's distance already covers. The match
+  template is drawn from embedded frames only (the sharpest frontal
+  open-eye ones), so each of them was checked.
   One frame of another person anywhere gives SPOOF ``identity_changed``;
 * passive PAD (MiniFASNet, ``vision/antispoof.py``), sampled over the whole
   challenge by time, turned frames included, on the crop its training used;
@@ -81,7 +82,7 @@ class SessionTuning:
     pad_spoof_below: float = 0.5
     pad_every_ms: int = 200  # one PAD frame per this much session time, turned frames included
     # ... and at most one in this many frames. At a camera's 25-30 frames/s the time rule binds; on a slow
-    # loop (a Pi 4 at 6-9 frames/s) time alone would make every other frame a PAD frame, each also embedded.
+    # loop (a Pi 4 at 6-8 frames/s) time alone would make every other frame a PAD frame.
     pad_every_frames: int = 3
     pad_min_frames: int = 3  # fewer PAD frames than this: no passive evidence, the session is not live
     min_parallax: float = 0.09  # nose-tip parallax / eye distance: live 0.13-0.18, flat 0.03-0.07 (bench/liveness.py)
