@@ -130,3 +130,14 @@ def test_a_lost_outbox_is_reported_with_the_counter_mark(tmp_path: Path) -> None
     assert _outbox(current, 0, 41)[0] == PASS
     Outbox(tmp_path / "outbox.db", counter_file=tmp_path / "counter").close()  # reopening keeps the higher mark
     assert _counter_mark(DeviceState(tmp_path)) == 41
+
+
+def test_inference_weights_are_the_measured_shares_of_a_slow_loop() -> None:
+    """The on-device check weighs each model by how often the session runs it: the shares the cost bench
+    measured on real clips at a Pi's rate, not a guess that drifts from the loop."""
+    import json
+
+    from edge_agent.provision.selftest import FRAME_SHARES
+
+    measured = json.loads((Path(__file__).resolve().parents[1] / "docs" / "liveness-figures.json").read_text())
+    assert {k: measured["cost"]["every_third_frame"][k] for k in FRAME_SHARES} == FRAME_SHARES

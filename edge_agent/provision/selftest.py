@@ -97,8 +97,17 @@ def _models(config: Config, state: DeviceState, trusted: Path) -> Outcome:
     return PASS, f"factory set {out['version']}: {out['files']} files match the manifest", out
 
 
+# The share of liveness frames that run each model, as the session runs them on a loop as slow as a Pi's
+# (bench/liveness.py --cost-only, every third frame of the real clips: docs/liveness-figures.json under
+# cost/every_third_frame, which tests/test_selftest.py ties these to): detection and the mesh on every frame,
+# the eyelid model (two eyes) where openness is read, the embedder on the frames the continuity gate checks,
+# the two PAD models on at most one frame in 3.
+FRAME_SHARES = {"eyes": 0.57, "embedded": 0.50, "pad": 0.34}
+
+
 def _inference(config: Config, state: DeviceState) -> Outcome:
-    """Each per-frame model on a synthetic input, median of 10, against the target's frame budget."""
+    """Each per-frame model on a synthetic input, median of 10, weighted by how often the liveness loop runs it,
+    against the target's frame budget."""
     from edge_agent.modelset.install import model_directory
     from edge_agent.target import resolve_target
     from edge_agent.vision.manifest import Manifest
@@ -106,8 +115,9 @@ def _inference(config: Config, state: DeviceState) -> Outcome:
 
     target = resolve_target(config.models.target)
     manifest = Manifest.load(model_directory(config.models.directory, state.root))
-    keys = {"face_detection_short": 1.0, "face_landmarks": 1.0, "eye_landmarks": 2.0,
-            EMBEDDERS[config.models.precision]: 0.25}  # calls per frame (embedding: every 4th frame)
+    keys = {"face_detection_short": 1.0, "face_landmarks": 1.0, "eye_landmarks": 2 * FRAME_SHARES["eyes"],
+            EMBEDDERS[config.models.precision]: FRAME_SHARES["embedded"],
+            "antispoof_minifasnet_v2": FRAME_SHARES["pad"], "antispoof_minifasnet_v1se": FRAME_SHARES["pad"]}
     per_model = {}
     frame_ms = 0.0
     for key, calls in keys.items():
