@@ -11,16 +11,19 @@ matplotlib.use("Agg")  # files only: benchmarks run headless
 import matplotlib.pyplot as plt
 import numpy as np
 
+from edge_agent.provision.selftest import FRAME_SHARES
+
 # Published Raspberry Pi 4 figures (TFLite, CPU, int8; see ../shared/docs/design.md and the README):
 # BlazeFace about 7 ms, face mesh about 24 ms. Our own 1-thread x86 times for the same models give
 # the conversion factors; a Pi 5 (Cortex-A76 at 2.4 GHz) is taken as 2.5x a Pi 4, the middle of the
 # 2-3x its maker states for CPU work.
 PUBLISHED_PI4_MS = {"detect (short range)": 7.0, "landmarks (face mesh)": 24.0}
 PI5_OVER_PI4 = 2.5
-PER_FRAME_STAGES = ("detect (short range)", "landmarks (face mesh)", "eyes (blink)", "liveness logic")
-# The session embeds every 4th frontal frame and runs PAD on at most 6 frames: their cost per frame
-# averaged over a ~90-frame session.
-AMORTISED = {"align": 0.25, "embed": 0.25, "PAD (MiniFASNet x2)": 6 / 90}
+PER_FRAME_STAGES = ("detect (short range)", "landmarks (face mesh)", "align", "liveness logic")
+# The share of frames that run the other stages, as the liveness loop runs them at a Pi's rate (measured by
+# bench/liveness.py --cost-only; the same shares weigh selftest's on-device inference check).
+AMORTISED = {"eyes (blink)": FRAME_SHARES["eyes"], "embed": FRAME_SHARES["embedded"],
+             "PAD (MiniFASNet x2)": FRAME_SHARES["pad"]}
 
 STAGES = ("detect (short range)", "detect (full range)", "landmarks (face mesh)", "eyes (blink)", "align", "embed",
           "PAD (MiniFASNet x2)", "liveness logic")
