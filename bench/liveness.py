@@ -220,6 +220,14 @@ def pad_table(figures: dict[str, object], every_ms: int = PAD_SAMPLE_MS) -> list
     return lines
 
 
+def update_figures(path: Path, parts: dict[str, object]) -> None:
+    """Rewrite the parts of a figures file this run measured, keeping the others (the cost part comes from
+    ``--cost-only``, the rest from a full run: neither may erase the other's figures, which the README,
+    docs and ``selftest``'s weights are tied to)."""
+    figures = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**figures, **parts}, indent=1) + "\n")
+
+
 def score_blinks(found: list[int], truth: list[int], closures: list[tuple[int, ...]]) -> tuple[set[int], list[int]]:
     """(labelled onsets found within 6 frames, blinks found outside any labelled blink or long closure)."""
     matched = {b for b in truth if any(abs(d - b) <= 6 for d in found)}
@@ -502,8 +510,8 @@ def main() -> int:
     ap.add_argument("--pad-from", type=Path, nargs="*", default=None,
                     help="no measuring: the PAD figures of today's rule from earlier runs' liveness.json")
     ap.add_argument("--figures", type=Path, default=None,
-                    help="also write the figures (PAD, blinks) here, e.g. docs/liveness-figures.json; with "
-                    "--cost-only or --blinks-only, only that part of the file is replaced")
+                    help="also write the figures (PAD, blinks) here, e.g. docs/liveness-figures.json; only the parts "
+                    "this run measured are replaced (--cost-only: cost; --blinks-only: blinks)")
     args = ap.parse_args()
     report: dict[str, object] = {}
     sections: list[str] = []
@@ -531,15 +539,13 @@ def main() -> int:
         report["cost"] = cost
         sections += ["### Per-frame cost with PAD on, real clips", "", *lines, "",
                      "### Identity continuity: chip distances on real faces", "", *spread, ""]
-        if args.figures:  # only the cost part of the figures file changes
-            figures = json.loads(args.figures.read_text()) if args.figures.exists() else {}
-            args.figures.write_text(json.dumps({**figures, "cost": cost}, indent=1) + "\n")
+        if args.figures:
+            update_figures(args.figures, {"cost": cost})
     elif args.blinks_only:
         lines, report["blinks"] = blink_part(pipeline)
         sections += ["### Blinks and turns on the real clips", "", *lines, ""]
-        if args.figures:  # only the blinks part of the figures file changes
-            figures = json.loads(args.figures.read_text()) if args.figures.exists() else {}
-            args.figures.write_text(json.dumps({**figures, "blinks": report["blinks"]}, indent=1) + "\n")
+        if args.figures:
+            update_figures(args.figures, {"blinks": report["blinks"]})
     elif not args.no_real:
         clips = args.clips.split(",") if args.clips else None
         report["pad"] = rows = pad_raw(pipeline, pad, args.pad_every_ms, clips,
@@ -550,8 +556,8 @@ def main() -> int:
             sections += ["### Passive PAD on real footage and attacks", "", *pad_table(figures, args.pad_every_ms),
                          "", "### Blinks and turns on the real clips", "", *lines, ""]
             if args.figures:
-                args.figures.write_text(json.dumps({"source": "bench/liveness.py", "pad": figures,
-                                                    "blinks": report["blinks"]}, indent=1) + "\n")
+                update_figures(args.figures, {"source": "bench/liveness.py", "pad": figures,
+                                              "blinks": report["blinks"]})
     if args.photos > 0:
         rows, lines, ms = scenes_part(pipeline, pad, args.photos, args.seeds)
         report["rows"] = rows

@@ -247,19 +247,16 @@ class LivenessSession:
                 acting = abs(rel_yaw) >= cfg.turn_deg
         used = self._anchor is None or acting
         emb = self._embed(chip, thumb) if used or self._gate.needs_embedding(thumb) else None
-        near_frontal = abs(rel_yaw) <= 2 * cfg.frontal_deg
-        if emb is not None and eye_open is None and near_frontal:
-            eye_open = self._eye_open(rgb, mesh)
         xs = mesh[:, 0]
         signals = FrameSignals(t, 1, eye_open, yaw, pitch, roll, float((xs.max() - xs.min()) / rgb.shape[1]),
-                               (float(xs.mean() / rgb.shape[1]), float(mesh[:, 1].mean() / rgb.shape[0])),
-                               None if emb is None else self._identity(emb))
+                               (float(xs.mean() / rgb.shape[1]), float(mesh[:, 1].mean() / rgb.shape[0])))
         if emb is None and _completes(self.challenge, signals):
             # The frame that completes a step (or the session) must never be one that was not embedded.
             emb = self._embed(chip, thumb)
-            if eye_open is None and near_frontal:
+        if emb is not None:
+            if eye_open is None and abs(rel_yaw) <= 2 * cfg.frontal_deg:  # a baseline sample or template candidate
                 eye_open = self._eye_open(rgb, mesh)
-            signals = dataclasses.replace(signals, identity=self._identity(emb), eye_open=eye_open)
+            signals = dataclasses.replace(signals, eye_open=eye_open, identity=self._identity(emb))
         if emb is None:
             self._gate.skipped()
         else:

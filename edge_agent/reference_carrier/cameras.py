@@ -14,6 +14,7 @@ accepted; nothing here trusts them for anything but this report.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -61,7 +62,4 @@ def camera_runs(rows: Iterable[AuditedResult]) -> list[CameraRun]:
 
 def changed_devices(runs: list[CameraRun]) -> list[str]:
     """Devices whose results came from more than one run of cameras, in the order they first appear."""
-    seen: dict[str, int] = {}
-    for run in runs:
-        seen[run.device_id] = seen.get(run.device_id, 0) + 1
-    return [device for device, count in seen.items() if count > 1]
+    return [device for device, count in Counter(run.device_id for run in runs).items() if count > 1]
