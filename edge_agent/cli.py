@@ -160,6 +160,47 @@ def _cmd_pad(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     return (EXIT_OK if report.bona_fide else EXIT_NO_MATCH), {"file": str(args.file), **report.as_dict()}
 
 
+def _cmd_pad_eval(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from edge_agent.liveness.fusion import RULE_TEXT
+    from edge_agent.liveness.pad import open_media, passive_pad, presentations
+    from edge_agent.liveness.pad_eval import Outcome, summarise
+    from edge_agent.liveness.session import SessionTuning
+    from edge_agent.vision.antispoof import AntiSpoof
+    from edge_agent.vision.pipeline import FacePipeline
+
+    if not args.root.is_dir():
+        raise BadInput(f"{args.root} is not a folder").about("root")
+    found, ignored = presentations(args.root)
+    pipeline = FacePipeline.from_directory(_model_dir(args.models), num_threads=_threads(args))
+    antispoof = AntiSpoof.require(pipeline.manifest)
+    outcomes: list[Outcome] = []
+    for n, (path, truth) in enumerate(found, start=1):
+        name = str(path.relative_to(args.root))
+        try:
+            report = passive_pad(pipeline.detector, antispoof, open_media(path, args.fps),
+                                 competitor_ratio=pipeline.rules.competitor_ratio)
+        except BadInput as exc:  # unreadable, no usable face: no decision, counted apart and as refused
+            outcomes.append(Outcome(name, truth, "no_decision", error=exc.code))
+        else:
+            decision = "bona_fide" if report.bona_fide else "attack"
+            outcomes.append(Outcome(name, truth, decision, round(report.score, 4)))
+        if sys.stderr.isatty() and not args.json:
+            print(f"\rpad-eval {n}/{len(found)}", end="", file=sys.stderr, flush=True)
+    summary = summarise(outcomes)
+    worst = summary.get("apcer_worst", {}).get("rate", 0.0)
+    bpcer = summary.get("bpcer", {}).get("rate", 0.0)
+    over: list[str] = []
+    if args.max_apcer is not None and worst > args.max_apcer:
+        over.append(f"APCER {worst:.2%} > {args.max_apcer:.2%}")
+    if args.max_bpcer is not None and bpcer > args.max_bpcer:
+        over.append(f"BPCER {bpcer:.2%} > {args.max_bpcer:.2%}")
+    out = {"root": str(args.root), "rule": RULE_TEXT, "threshold": SessionTuning().pad_spoof_below, **summary,
+           "over_limits": over, "ignored": [str(p.relative_to(args.root)) for p in ignored],
+           "outcomes": [{"name": o.name, "truth": o.truth, "decision": o.decision, "score": o.score,
+                         "error": o.error} for o in outcomes]}
+    return (EXIT_NO_MATCH if over else EXIT_OK), out
+
+
 def _fps(text: str) -> float:
     """A frame rate a session can time by: finite, 1-120 frames/s (inf, nan, 0, -1 would disable timeouts)."""
     try:
@@ -210,6 +251,25 @@ def _print_pad(out: dict[str, Any]) -> None:
           f"({len(out['frames_used'])} of {out['frames_total']} frames)")
     for name, score in out["witnesses"].items():
         print(f"  {name}: {score}")
+
+
+def _print_pad_eval(out: dict[str, Any]) -> None:
+    def line(label: str, r: dict[str, Any]) -> str:
+        return (f"  {label:<28} {r['errors']:>4} of {r['count']:<5} {r['rate']:7.2%}   (95 % upper bound "
+                f"{r['upper_95']:.2%}; {r['no_decision']} without a decision)")
+
+    print(f"{out['presentations']} presentations under {out['root']}; {out['rule']}; bona fide when >= "
+          f"{out['threshold']}")
+    if "bpcer" in out:
+        print(line("BPCER (bona fide refused)", out["bpcer"]))
+    for species, r in out.get("apcer", {}).items():
+        print(line(f"APCER {species}", r))
+    if "apcer_worst" in out:
+        print(f"  worst species: {out['apcer_worst']['species']}")
+    if out["ignored"]:
+        print(f"  ignored (not an image, a video or a frame folder): {', '.join(out['ignored'])}")
+    for reason in out["over_limits"]:
+        print(f"  OVER THE LIMIT: {reason}")
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -294,6 +354,19 @@ def _parser() -> argparse.ArgumentParser:
     pa.add_argument("--target", choices=TARGET_NAMES, default="auto")
     pa.add_argument("--models", type=Path, default=None)
     pa.set_defaults(run=_cmd_pad, show=_print_pad)
+
+    pe = sub.add_parser("pad-eval", help="APCER per attack species and BPCER (ISO/IEC 30107-3) of the passive "
+                        "decision over ROOT/bona_fide/* and ROOT/attack/<species>/* (exit 1 over --max-*)")
+    pe.add_argument("root", type=Path, help="folder with bona_fide/ and attack/<species>/ (images, videos, "
+                    "frame folders)")
+    pe.add_argument("--max-apcer", type=float, default=None, help="exit 1 when the worst species' APCER is above")
+    pe.add_argument("--max-bpcer", type=float, default=None, help="exit 1 when BPCER is above")
+    pe.add_argument("--fps", type=_fps, default=15.0, help="frame rate of frame folders (1-120)")
+    pe.add_argument("--json", action="store_true")
+    pe.add_argument("--threads", type=int, default=0)
+    pe.add_argument("--target", choices=TARGET_NAMES, default="auto")
+    pe.add_argument("--models", type=Path, default=None)
+    pe.set_defaults(run=_cmd_pad_eval, show=_print_pad_eval)
 
     d = sub.add_parser("demo", help="one verification end to end against a local reference carrier")
     d.add_argument("reference", type=Path)

@@ -16,14 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.camera.files import IMAGE_SUFFIXES, iter_frames
-from edge_agent.errors import NoFace
+from edge_agent.errors import BadInput, NoFace
 from edge_agent.liveness.fusion import frame_score, session_pad_score
+from edge_agent.liveness.pad_eval import BONA_FIDE
 from edge_agent.liveness.session import SessionTuning
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.detector import FaceDetector
 from edge_agent.vision.image import read_image
 
-__all__ = ["PadFrame", "PadReport", "open_media", "passive_pad"]
+__all__ = ["VIDEO_SUFFIXES", "PadFrame", "PadReport", "open_media", "passive_pad", "presentations"]
+
+# What a pilot's recordings come as; a folder of frames is a presentation too.
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
 
 @dataclass(frozen=True)
@@ -96,3 +100,32 @@ def open_media(path: Path, fps: float = 15.0) -> Iterator[tuple[np.ndarray, int]
         yield read_image(path), 0
         return
     yield from iter_frames(path, fps)
+
+
+def presentations(root: Path) -> tuple[list[tuple[Path, str]], list[Path]]:
+    """The labelled presentations under ``root``, and the entries ignored (neither media nor a frame folder).
+
+    Layout: ``root/bona_fide/*`` and ``root/attack/<species>/*``; each entry
+    (an image, a video, or a folder of frames) is one presentation. The species
+    is the folder's name, so a pilot sorts its recordings once and reads APCER
+    per species. Hidden entries are skipped.
+    """
+    groups: list[tuple[Path, str]] = []
+    if (root / BONA_FIDE).is_dir():
+        groups.append((root / BONA_FIDE, BONA_FIDE))
+    attack = root / "attack"
+    if attack.is_dir():
+        groups += [(d, d.name) for d in sorted(attack.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    if not groups:
+        raise BadInput(f"{root} holds neither bona_fide/ nor attack/<species>/ folders")
+    found: list[tuple[Path, str]] = []
+    ignored: list[Path] = []
+    for folder, truth in groups:
+        for entry in sorted(folder.iterdir()):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir() or entry.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+                found.append((entry, truth))
+            else:
+                ignored.append(entry)
+    return found, ignored
