@@ -53,6 +53,20 @@ def test_right_sequence_passes_with_prompts_and_progress() -> None:
     assert events[-1].kind == "passed"
 
 
+def test_one_misread_frame_neither_fails_nor_completes_a_step() -> None:
+    # A pose solve that misreads one frame (real clip v11: yaw -29 mid-way through a +16 turn) must not fail a
+    # real customer as "the wrong way"; held for hold_frames, the other way still fails.
+    one = play([L, B, R], Clip().hold(4).hold(2, yaw=16).hold(1, yaw=-29).hold(3, yaw=24))
+    assert one.reason is None and one.step == 1, one.reason
+    two = play([L, B, R], Clip().hold(4).hold(2, yaw=16).hold(2, yaw=-29))
+    assert (two.state, two.reason) == (State.FAILED, "wrong_action")
+    blink = play([B, L, R], Clip().hold(4).hold(1, yaw=30).blink())
+    assert blink.reason is None and blink.step == 1
+    assert play([B, L, R], Clip().hold(4).hold(2, yaw=30)).reason == "wrong_action"
+    single = play([L, B, R], Clip().hold(4).hold(1, yaw=30).hold(1, yaw=0).hold(1, yaw=30))
+    assert single.step == 0  # one frame at a time never completes a turn either
+
+
 def test_wrong_order_fails_fast() -> None:
     ch = play([L, B, R], Clip().hold(4).turn(-30).turn(30).blink())
     assert (ch.state, ch.reason) == (State.FAILED, "wrong_action")

@@ -10,8 +10,10 @@ reason. Rules:
   first steady frames (within 2 x frontal_deg of the camera axis), since
   neither people nor terminals line up exactly;
 * a turn counts when |yaw| >= turn_deg in the asked direction for
-  ``hold_frames`` frames; turning the other way fails the session
-  (``wrong_action``): replayed footage performs its own order, not ours;
+  ``hold_frames`` frames; turning the other way for as many frames fails
+  the session (``wrong_action``): replayed footage performs its own order,
+  not ours. One frame is not enough either way: a single misread pose must
+  neither complete a step nor fail a real customer;
 * a blink counts when eye openness falls below ``blink_close`` x the
   customer's own open-eye baseline and comes back above ``blink_open`` x it
   (hysteresis: noise between the two levels does nothing);
@@ -120,6 +122,7 @@ class Challenge:
     _last_face_ms: int | None = None
     _steady: int = 0
     _held: int = 0
+    _wrong: int = 0  # consecutive frames of the action not asked (a turn during a blink, the other way)
     _closed: bool = False
     _open_samples: list[float] = field(default_factory=list)
     _yaw_samples: list[float] = field(default_factory=list)
@@ -163,7 +166,7 @@ class Challenge:
 
     def _prompt(self, t_ms: int) -> list[Event]:
         action = self.actions[self.step]
-        self.state, self._since_ms, self._held, self._closed = State.ACTION, t_ms, 0, False
+        self.state, self._since_ms, self._held, self._wrong, self._closed = State.ACTION, t_ms, 0, 0, False
         return [Event(EventKind.PROMPT, PROMPTS[action], self.progress, self.step, action.value)]
 
     def abort(self, reason: str, message: str) -> list[Event]:
@@ -231,7 +234,8 @@ class Challenge:
         action = self.actions[self.step]
         yaw = self._rel_yaw(s.yaw)
         if action is Action.BLINK:
-            if abs(yaw) >= c.turn_deg:
+            self._wrong = self._wrong + 1 if abs(yaw) >= c.turn_deg else 0
+            if self._wrong >= c.hold_frames:
                 return self._fail("wrong_action", "turned the head when asked to blink")
             if s.eye_open is None:  # openness not measured: this frame says nothing about the blink
                 return self._timeouts(s.t_ms)
@@ -242,7 +246,8 @@ class Challenge:
                 return self._complete(s.t_ms)
         else:
             sign = 1.0 if action is Action.TURN_LEFT else -1.0
-            if sign * yaw <= -c.turn_deg:
+            self._wrong = self._wrong + 1 if sign * yaw <= -c.turn_deg else 0
+            if self._wrong >= c.hold_frames:
                 return self._fail("wrong_action", "turned the head the wrong way")
             self._held = self._held + 1 if sign * yaw >= c.turn_deg else 0
             if self._held >= c.hold_frames:
