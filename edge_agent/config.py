@@ -195,19 +195,26 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
 
 
 def load_config(path: Path | None = None) -> Config:
-    """Defaults overlaid with ``path`` (when it exists; a missing default file means defaults)."""
+    """Defaults overlaid with ``path`` (when it exists; a missing default file means defaults).
+
+    ``EDGE_AGENT_STATE``, when set, replaces ``state_dir``: the daemon, ``selftest`` and every technician
+    command then find the device state in the same folder (``paths.default_state_dir``), whichever of the
+    two says where it is.
+    """
     target = path or DEFAULT_PATH
     if not target.exists():
         if path is not None:
             raise ConfigError(f"config file {path} does not exist")
-        return Config()
-    try:
-        data = tomllib.loads(target.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{target} is not valid TOML: {exc}") from None
-    config: Config = _build(Config, data)
-    check_api(config.api)
-    return config
+        config = Config()
+    else:
+        try:
+            data = tomllib.loads(target.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{target} is not valid TOML: {exc}") from None
+        config = _build(Config, data)
+        check_api(config.api)
+    state = os.environ.get("EDGE_AGENT_STATE")
+    return dataclasses.replace(config, state_dir=state) if state else config
 
 
 _LOOPBACK = {"localhost", "ip6-localhost", "::1"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,40 @@ def test_force_refuses_while_results_signed_under_the_identity_are_undelivered(c
     code, out, _ = provision(carrier, state, carrier.token(), "--force", "--discard-undelivered")
     assert (code, out["result"], out["results_discarded"]) == (0, "provisioned", 1)
     assert out["device_id"] != first
+
+
+def cli_env(env: dict[str, str], *args: str | Path) -> tuple[int, dict]:
+    json_flag = [] if args[0] == "config" else ["--json"]  # `config show` prints JSON as it is
+    proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", *map(str, args), *json_flag],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+@pytest.mark.slow
+def test_without_state_every_command_uses_the_folder_the_daemon_uses(carrier: Carrier, tmp_path: Path) -> None:
+    """The config's state_dir (or EDGE_AGENT_STATE over it) for provision, status, selftest and the daemon alike.
+
+    provision, status, rotate-keys and decommission used to fall back on /var/lib/edge-agent while the daemon
+    and selftest read the config: an identity provisioned where the daemon never looked.
+    """
+    state = tmp_path / "state-from-config"
+    config = tmp_path / "config.toml"
+    config.write_text(f'state_dir = "{state}"\n[camera]\nsource = "{tmp_path / "clip.mp4"}"\n')
+    env = {k: v for k, v in os.environ.items() if k != "EDGE_AGENT_STATE"} | {"EDGE_AGENT_CONFIG": str(config)}
+    code, out = cli_env(env, "provision", "--carrier", carrier.target, "--enroll", carrier.enroll_target,
+                        "--ca", carrier.state / "ca.pem", "--token", carrier.token())
+    assert (code, out["state_dir"]) == (0, str(state)), out
+    assert (state / "device.json").exists()
+    code, out = cli_env(env, "status")
+    assert (code, out["identity"]["state_dir"]) == (0, str(state))
+    code, out = cli_env(env, "selftest")
+    assert {c["name"]: c["status"] for c in out["checks"]}["identity"] == "PASS", out
+    code, out = cli_env(env, "config", "show")
+    assert out["state_dir"] == str(state)
+
+    other = tmp_path / "state-from-env"
+    env["EDGE_AGENT_STATE"] = str(other)
+    assert cli_env(env, "config", "show")[1]["state_dir"] == str(other)
+    code, out = cli_env(env, "status")
+    assert code == 0 and "error" in out["identity"], out  # nothing provisioned there

@@ -14,6 +14,7 @@ import hashlib
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +291,21 @@ def _print_selftest(out: dict[str, Any]) -> None:
         print(f"SELFTEST PASSED: {n} checks{extra}")
 
 
+_STATE_HELP = "state folder (default: EDGE_AGENT_STATE, else the config's state_dir, where the daemon keeps it)"
+Run = Callable[[argparse.Namespace], tuple[int, dict[str, Any]]]
+
+
+def _in_state(run: Run) -> Run:
+    """``run`` with ``--state`` resolved when it was not given: the folder the daemon uses, never a second guess."""
+
+    def resolved(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+        if args.state is None:
+            args.state = default_state_dir(getattr(args, "config", None))
+        return run(args)
+
+    return resolved
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """``provision``, ``selftest``, ``rotate-keys``, ``decommission`` and ``status``."""
     p = sub.add_parser("provision", help="create the device identity and enrol it with the carrier")
@@ -297,7 +313,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--token", required=True, help="one-time enrolment token")
     p.add_argument("--ca", type=Path, required=True, help="the carrier's CA certificate (PEM)")
     p.add_argument("--enroll", default=None, help="enrolment service HOST:PORT (default: carrier port + 1)")
-    p.add_argument("--state", type=Path, default=default_state_dir(), help="state folder (EDGE_AGENT_STATE)")
+    p.add_argument("--state", type=Path, default=None, help=_STATE_HELP)
     p.add_argument("--config", type=Path, default=None,
                    help="TOML file (default /etc/edge-agent/config.toml): its camera is paired when none is")
     p.add_argument("--force", action="store_true",
@@ -305,7 +321,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--discard-undelivered", action="store_true",
                    help="with --force: replace it even when the carrier cannot be given every signed result")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(run=_provision, show=print_fields)
+    p.set_defaults(run=_in_state(_provision), show=print_fields)
 
     st = sub.add_parser("selftest", help="camera, models, inference budget, carrier and clock, outbox, disk, keys")
     st.add_argument("--config", type=Path, default=None, help="TOML file (default /etc/edge-agent/config.toml)")
@@ -315,20 +331,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     st.set_defaults(run=_selftest, show=_print_selftest)
 
     r = sub.add_parser("rotate-keys", help="new signing and TLS keys, enrolled with the carrier; old ones retired")
-    r.add_argument("--state", type=Path, default=default_state_dir())
+    r.add_argument("--state", type=Path, default=None, help=_STATE_HELP)
     r.add_argument("--json", action="store_true")
-    r.set_defaults(run=_rotate, show=print_fields)
+    r.set_defaults(run=_in_state(_rotate), show=print_fields)
 
     d = sub.add_parser("decommission", help="revoke this device at the carrier, then erase keys and state")
-    d.add_argument("--state", type=Path, default=default_state_dir())
+    d.add_argument("--state", type=Path, default=None, help=_STATE_HELP)
     d.add_argument("--yes", action="store_true", help="really do it")
     d.add_argument("--force", action="store_true", help="discard results the carrier has not received")
     d.add_argument("--offline", action="store_true", help="erase even when the carrier cannot be reached")
     d.add_argument("--json", action="store_true")
-    d.set_defaults(run=_decommission, show=print_fields)
+    d.set_defaults(run=_in_state(_decommission), show=print_fields)
 
     s = sub.add_parser("status", help="identity, certificate expiry, models, outbox backlog, last submission")
-    s.add_argument("--state", type=Path, default=default_state_dir())
+    s.add_argument("--state", type=Path, default=None, help=_STATE_HELP)
     s.add_argument("--models", type=Path, default=None)
     s.add_argument("--json", action="store_true")
-    s.set_defaults(run=_status, show=print_fields)
+    s.set_defaults(run=_in_state(_status), show=print_fields)
