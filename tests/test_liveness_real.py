@@ -85,3 +85,16 @@ def test_a_real_person_doing_the_challenge_passes_at_camera_and_pi_rates(pipelin
 def test_the_same_real_footage_asked_another_order_is_refused(pipeline, v11) -> None:
     result = session(pipeline, [R, L, B]).run_to_end(iter(v11))
     assert (result.verdict, result.reasons) == (Verdict.SPOOF, ["challenge_wrong_action"])
+
+
+def test_a_print_replay_of_the_real_person_doing_the_right_challenge_is_refused_by_pad(pipeline, v11) -> None:
+    # The hardest replay: real 3-D footage that performs exactly the order asked. The challenge passes and so
+    # does parallax (the footage's own head turns); only the PAD model can refuse it, and it must. Made-up
+    # print replay (edge_agent/simulation/attacks.py), every second frame, as above.
+    from edge_agent.simulation.attacks import make_attack, style_for
+
+    style = style_for("print", np.random.default_rng(0))
+    replay = [(make_attack(rgb, style, np.random.default_rng([0, i])), t) for i, (rgb, t) in enumerate(every(v11, 2))]
+    result = session(pipeline, [L, R, B]).run_to_end(iter(replay))
+    assert (result.verdict, result.reasons) == (Verdict.SPOOF, ["challenge_passed", "pad_model_spoof", "parallax_ok"])
+    assert result.pad_score is not None and result.pad_score < 0.1
