@@ -131,3 +131,16 @@ def test_the_session_score_is_robust_to_a_few_odd_frames() -> None:
     assert session_pad_score([fake] * 7 + [real] * 2) == pytest.approx(0.06)
     with pytest.raises(ValueError):
         session_pad_score([])
+
+
+def test_pad_reads_no_more_of_a_recording_than_a_session_would(pipeline) -> None:
+    """A long source with no face (an hour-long recording, a stream) ends by the session's frame limit."""
+    antispoof = AntiSpoof.require(pipeline.manifest)
+    blank = np.full((120, 160, 3), 90, np.uint8)
+    endless = ((blank, i * 40) for i in range(3000))  # finite, so that a regression fails instead of hanging
+    with pytest.raises(BadInput, match="among 300"):
+        passive_pad(pipeline.detector, antispoof, endless, SessionTuning(max_frames=300))
+    # With a face, reading stops as soon as enough PAD frames are used.
+    face = read_image(need(SILENT / "image_T1.jpg"))
+    report = passive_pad(pipeline.detector, antispoof, ((face, i * 250) for i in range(50)), max_frames=5)
+    assert len(report.frames) == 5 and report.frames_total == 5

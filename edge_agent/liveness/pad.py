@@ -71,16 +71,23 @@ class PadReport:
 def passive_pad(detector: FaceDetector, antispoof: AntiSpoof, frames: Iterable[tuple[np.ndarray, int]],
                 config: SessionTuning | None = None, *, competitor_ratio: float = 0.5,
                 max_frames: int = 200) -> PadReport:
-    """PAD on frames with exactly one face, one every ``pad_every_ms`` (at most ``max_frames``); NoFace if none."""
+    """PAD on frames with exactly one face, one every ``pad_every_ms`` (at most ``max_frames``); NoFace if none.
+
+    Reading stops once ``max_frames`` are used or after the session's own frame limit
+    (``SessionTuning.max_frames``): an hour-long recording, or one where no face ever shows, costs no more
+    than a session would. ``frames_total`` counts the frames read.
+    """
     cfg = config or SessionTuning()
     used: list[PadFrame] = []
     last: int | None = None
     clock: int | None = None
     total = 0
     for index, (rgb, t_ms) in enumerate(frames):
+        if len(used) >= max_frames or total >= cfg.max_frames:
+            break
         total += 1
         clock = int(t_ms) if clock is None else max(clock, int(t_ms))  # as the session: never backwards
-        if len(used) >= max_frames or (last is not None and clock - last < cfg.pad_every_ms):
+        if last is not None and clock - last < cfg.pad_every_ms:
             continue
         faces = detector.detect(rgb)
         faces = [f for f in faces if faces and f.width >= competitor_ratio * faces[0].width]
