@@ -314,6 +314,15 @@ def _print_match(out: dict[str, Any]) -> None:
     print(f"  models loaded in {t['load_models']:.0f} ms; total {t['total']:.0f} ms")
 
 
+def _media_options(p: argparse.ArgumentParser) -> None:
+    """What every command that runs the models over recorded media takes."""
+    p.add_argument("--fps", type=_fps, default=15.0, help="frame rate of a folder of frames (1-120)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--threads", type=int, default=0, help="interpreter threads per model (default: the target's)")
+    p.add_argument("--target", choices=TARGET_NAMES, default="auto")
+    p.add_argument("--models", type=Path, default=None, help="model folder (default: EDGE_AGENT_MODELS or ./models)")
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edge-agent", description="On-device face verification agent.")
     ap.add_argument("--version", action="version", version=f"edge-agent {__version__}")
@@ -338,21 +347,13 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--reference", type=Path, required=True, help="reference photo")
     v.add_argument("--video", type=Path, required=True, help="video file or folder of frames")
     v.add_argument("--seed", type=int, default=None, help="fix the challenge order (tests, replays)")
-    v.add_argument("--fps", type=_fps, default=15.0, help="frame rate of a frame folder (1-120)")
-    v.add_argument("--json", action="store_true")
-    v.add_argument("--threads", type=int, default=0)
-    v.add_argument("--target", choices=TARGET_NAMES, default="auto")
-    v.add_argument("--models", type=Path, default=None)
+    _media_options(v)
     v.set_defaults(run=_cmd_verify, show=_print_verify)
 
     pa = sub.add_parser("pad", help="passive presentation-attack decision alone on a still image or a clip "
                         "(exit 0 bona fide, 1 attack, 2 bad input or no usable face)")
     pa.add_argument("file", type=Path, help="image, video file or folder of frames")
-    pa.add_argument("--fps", type=_fps, default=15.0, help="frame rate of a frame folder (1-120)")
-    pa.add_argument("--json", action="store_true")
-    pa.add_argument("--threads", type=int, default=0)
-    pa.add_argument("--target", choices=TARGET_NAMES, default="auto")
-    pa.add_argument("--models", type=Path, default=None)
+    _media_options(pa)
     pa.set_defaults(run=_cmd_pad, show=_print_pad)
 
     pe = sub.add_parser("pad-eval", help="APCER per attack species and BPCER (ISO/IEC 30107-3) of the passive "
@@ -361,11 +362,7 @@ def _parser() -> argparse.ArgumentParser:
                     "frame folders)")
     pe.add_argument("--max-apcer", type=float, default=None, help="exit 1 when the worst species' APCER is above")
     pe.add_argument("--max-bpcer", type=float, default=None, help="exit 1 when BPCER is above")
-    pe.add_argument("--fps", type=_fps, default=15.0, help="frame rate of frame folders (1-120)")
-    pe.add_argument("--json", action="store_true")
-    pe.add_argument("--threads", type=int, default=0)
-    pe.add_argument("--target", choices=TARGET_NAMES, default="auto")
-    pe.add_argument("--models", type=Path, default=None)
+    _media_options(pe)
     pe.set_defaults(run=_cmd_pad_eval, show=_print_pad_eval)
 
     d = sub.add_parser("demo", help="one verification end to end against a local reference carrier")

@@ -33,11 +33,16 @@ def need(path: Path) -> Path:
     return path
 
 
-def pad_cli(*args: str) -> tuple[int, dict]:
-    proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", "pad", *args, "--json"],
-                          capture_output=True, text=True, timeout=300)
+def cli_json(command: str, *args: str, timeout: float = 300) -> tuple[int, dict]:
+    """``edge-agent COMMAND ARGS --json`` in a fresh process: exit code and the printed object."""
+    proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", command, *args, "--json"],
+                          capture_output=True, text=True, timeout=timeout)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, json.loads(proc.stdout)
+
+
+def pad_cli(*args: str) -> tuple[int, dict]:
+    return cli_json("pad", *args)
 
 
 @pytest.mark.slow

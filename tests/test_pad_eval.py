@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -16,7 +13,7 @@ from edge_agent.camera.files import iter_frames
 from edge_agent.liveness.pad import open_media, passive_pad, presentations
 from edge_agent.liveness.pad_eval import BONA_FIDE, Outcome, summarise, upper_bound
 from edge_agent.vision.antispoof import AntiSpoof
-from tests.test_pad import need
+from tests.test_pad import cli_json, need
 
 SHARED = data_root()
 
@@ -79,10 +76,7 @@ def _pilot_folder(root: Path) -> None:
 
 
 def _pad_eval(*args: str) -> tuple[int, dict]:
-    proc = subprocess.run([sys.executable, "-m", "edge_agent.cli", "pad-eval", *args, "--json"],
-                          capture_output=True, text=True, timeout=600)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
+    return cli_json("pad-eval", *args, timeout=600)
 
 
 @pytest.mark.slow
