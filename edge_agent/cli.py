@@ -119,8 +119,10 @@ def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         reference = pipeline.analyse(read_image(args.reference))
     except BadInput as exc:
         raise exc.about("reference") from None
-    rng = random.Random(args.seed) if args.seed is not None else random.SystemRandom()
-    actions = random_actions(rng)
+    if args.actions:  # the order a recorded session was asked (a pilot's recordings), else a random one
+        actions = args.actions
+    else:
+        actions = random_actions(random.Random(args.seed) if args.seed is not None else random.SystemRandom())
     session = LivenessSession(pipeline, pipeline.eye_landmarker(), actions,
                               antispoof=AntiSpoof.from_manifest(pipeline.manifest))
     try:
@@ -199,6 +201,20 @@ def _cmd_pad_eval(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
            "outcomes": [{"name": o.name, "truth": o.truth, "decision": o.decision, "score": o.score,
                          "error": o.error} for o in outcomes]}
     return (EXIT_NO_MATCH if over else EXIT_OK), out
+
+
+def _actions(text: str) -> list[Any]:
+    """A challenge order: 1-6 of blink, turn_left, turn_right, comma-separated."""
+    from edge_agent.liveness.challenge import Action
+
+    names = [n.strip() for n in text.split(",")]
+    try:
+        actions = [Action(n) for n in names]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"actions are blink, turn_left, turn_right; got {text!r}") from None
+    if not 1 <= len(actions) <= 6:
+        raise argparse.ArgumentTypeError("between 1 and 6 actions")
+    return actions
 
 
 def _fps(text: str) -> float:
@@ -347,6 +363,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--reference", type=Path, required=True, help="reference photo")
     v.add_argument("--video", type=Path, required=True, help="video file or folder of frames")
     v.add_argument("--seed", type=int, default=None, help="fix the challenge order (tests, replays)")
+    v.add_argument("--actions", type=_actions, default=None,
+                   help="the challenge order the clip was recorded under, e.g. turn_left,turn_right,blink")
     _media_options(v)
     v.set_defaults(run=_cmd_verify, show=_print_verify)
 

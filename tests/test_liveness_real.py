@@ -98,3 +98,21 @@ def test_a_print_replay_of_the_real_person_doing_the_right_challenge_is_refused_
     result = session(pipeline, [L, R, B]).run_to_end(iter(replay))
     assert (result.verdict, result.reasons) == (Verdict.SPOOF, ["challenge_passed", "pad_model_spoof", "parallax_ok"])
     assert result.pad_score is not None and result.pad_score < 0.1
+
+
+def test_verify_replays_a_recorded_session_under_the_order_it_was_asked(v11, tmp_path: Path) -> None:
+    """`verify --actions`: a pilot's recording, judged under the order its prompts asked, match included."""
+    import cv2
+
+    from tests.test_pad import cli_json
+
+    clip = next(iter(sorted((data_root() / "video" / "real").glob("v11_*.mp4"))))
+    reference = tmp_path / "reference.png"  # the same person: a frame from before the session's turns
+    cv2.imwrite(str(reference), cv2.cvtColor(v11[10][0], cv2.COLOR_RGB2BGR))
+    code, out = cli_json("verify", "--reference", str(reference), "--video", str(clip),
+                         "--actions", "turn_left,turn_right,blink")
+    assert (code, out["decision"], out["liveness"]) == (0, "pass", "LIVENESS_LIVE"), out
+    assert out["challenge"] == ["turn_left", "turn_right", "blink"] and out["similarity"] > 0.6
+    code, out = cli_json("verify", "--reference", str(reference), "--video", str(clip),
+                         "--actions", "blink,turn_right,turn_left")
+    assert (code, out["decision"], out["liveness"]) == (1, "fail", "LIVENESS_SPOOF"), out
