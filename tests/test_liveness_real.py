@@ -11,7 +11,9 @@ session asking it must pass, and one asking another order must refuse it
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -21,8 +23,9 @@ from edge_agent.liveness.challenge import Action
 from edge_agent.liveness.session import LivenessSession
 from edge_agent.liveness.signals import head_pose
 from edge_agent.liveness.verdict import Verdict
+from edge_agent.simulation.attacks import make_attack, style_for
 from edge_agent.vision.antispoof import AntiSpoof
-from tests.test_pad import need
+from tests.test_pad import cli_json, need
 
 pytestmark = pytest.mark.slow
 
@@ -91,8 +94,6 @@ def test_a_print_replay_of_the_real_person_doing_the_right_challenge_is_refused_
     # The hardest replay: real 3-D footage that performs exactly the order asked. The challenge passes and so
     # does parallax (the footage's own head turns); only the PAD model can refuse it, and it must. Made-up
     # print replay (edge_agent/simulation/attacks.py), every second frame, as above.
-    from edge_agent.simulation.attacks import make_attack, style_for
-
     style = style_for("print", np.random.default_rng(0))
     replay = [(make_attack(rgb, style, np.random.default_rng([0, i])), t) for i, (rgb, t) in enumerate(every(v11, 2))]
     result = session(pipeline, [L, R, B]).run_to_end(iter(replay))
@@ -102,10 +103,6 @@ def test_a_print_replay_of_the_real_person_doing_the_right_challenge_is_refused_
 
 def test_verify_replays_a_recorded_session_under_the_order_it_was_asked(v11, tmp_path: Path) -> None:
     """`verify --actions`: a pilot's recording, judged under the order its prompts asked, match included."""
-    import cv2
-
-    from tests.test_pad import cli_json
-
     clip = next(iter(sorted((data_root() / "video" / "real").glob("v11_*.mp4"))))
     reference = tmp_path / "reference.png"  # the same person: a frame from before the session's turns
     cv2.imwrite(str(reference), cv2.cvtColor(v11[10][0], cv2.COLOR_RGB2BGR))
