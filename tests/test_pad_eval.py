@@ -24,6 +24,7 @@ def test_upper_bound_is_the_clopper_pearson_one_sided_bound() -> None:
     assert upper_bound(1, 8) == pytest.approx(0.4707, abs=1e-3)
     assert upper_bound(4, 4) == 1.0
     assert upper_bound(2, 100) > 0.02
+    assert 0.06 < upper_bound(300, 5000) < 0.07  # a pilot's thousands of presentations: no overflow
     with pytest.raises(ValueError):
         upper_bound(3, 2)
 

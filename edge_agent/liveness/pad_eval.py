@@ -49,7 +49,10 @@ class Outcome:
 
 
 def _binom_cdf(k: int, n: int, p: float) -> float:
-    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
+    """P(X <= k), X ~ Binomial(n, p), 0 < p < 1; each term in log space (math.comb(5000, 300) is no float)."""
+    log_p, log_q = math.log(p), math.log1p(-p)
+    return sum(math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p
+                        + (n - i) * log_q) for i in range(k + 1))
 
 
 def upper_bound(errors: int, n: int, confidence: float = 0.95) -> float:
