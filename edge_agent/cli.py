@@ -184,8 +184,7 @@ def _cmd_pad_eval(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         except BadInput as exc:  # unreadable, no usable face: no decision, counted apart and as refused
             outcomes.append(Outcome(name, truth, "no_decision", error=exc.code))
         else:
-            decision = "bona_fide" if report.bona_fide else "attack"
-            outcomes.append(Outcome(name, truth, decision, round(report.score, 4)))
+            outcomes.append(Outcome(name, truth, report.decision, round(report.score, 4)))
         if sys.stderr.isatty() and not args.json:
             print(f"\rpad-eval {n}/{len(found)}", end="", file=sys.stderr, flush=True)
     summary = summarise(outcomes)

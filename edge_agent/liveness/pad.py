@@ -54,11 +54,16 @@ class PadReport:
         """Whether the fused score reaches the threshold: the same rule a live session applies."""
         return self.score >= self.threshold
 
+    @property
+    def decision(self) -> str:
+        """``bona_fide`` or ``attack``, as ``pad`` prints it and ``pad-eval`` counts it."""
+        return "bona_fide" if self.bona_fide else "attack"
+
     def as_dict(self) -> dict[str, object]:
         """The report as ``edge-agent pad`` prints it: decision, scores rounded, each witness's median."""
         witnesses = sorted({k for f in self.frames for k in f.scores})
         return {
-            "decision": "bona_fide" if self.bona_fide else "attack",
+            "decision": self.decision,
             "score": round(self.score, 4),
             "threshold": self.threshold,
             "witnesses": {w: round(float(np.median([f.scores[w] for f in self.frames])), 4) for w in witnesses},
