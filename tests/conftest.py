@@ -19,7 +19,7 @@ from edge_agent.vision.image import read_image
 from edge_agent.vision.pipeline import FacePipeline
 
 # What the suite reads from the data folder; each must exist in CI.
-REQUIRED_DATA = ("faces/deepface/master.csv", "antispoof/silent-face", "video/real")
+REQUIRED_DATA = ("faces/deepface/master.csv", "antispoof/silent-face", "video/real", "video/phone-samples")
 
 
 def in_ci() -> bool:
@@ -57,6 +57,18 @@ def lfw_dir() -> Path:
         if os.environ.get("CI"):
             pytest.fail(f"lfw-dev not found at {folder} (CI must have ../shared or EDGE_AGENT_DATA)")
         pytest.skip(f"lfw-dev not found at {folder}: put ../shared beside the checkout or set EDGE_AGENT_DATA")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def phone_samples_dir() -> Path:
+    """Real phone recordings stored sideways with a rotation flag (three live sessions, one phone replay)."""
+    folder = data_root() / "video" / "phone-samples"
+    if not (folder / "README.md").exists():
+        message = f"phone samples not found at {folder}: put ../shared beside the checkout or set EDGE_AGENT_DATA"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
     return folder
 
 

@@ -74,15 +74,24 @@ def mjpeg_frame_sizes(source: str) -> Iterator[tuple[int, int]]:
         os.close(fd)
 
 
+# The container's display rotation (degrees clockwise, as ffmpeg reports it) -> the turn that makes a frame upright.
+# Phones store portrait video sideways with such a flag; OpenCV decodes the stored, sideways frames unless told, and
+# a face on its side is neither detected nor judged as the face it is. The rotation is applied here rather than with
+# CAP_PROP_ORIENTATION_AUTO (set off explicitly) so that every OpenCV build and backend turns frames the same way.
+_UPRIGHT = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
 def _iter_video(path: Path, source: str, fps: float) -> Iterator[tuple[np.ndarray, int]]:
     cap = cv2.VideoCapture(source)
     if not cap.isOpened():
         raise ImageUnreadable(f"{path} is not a readable video")
     try:
+        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
         check_frame_size(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), str(path))
         if _fourcc(cap) in ("MJPG", "mjpg", "AVDJ", "jpeg"):
             for width, height in mjpeg_frame_sizes(source):
                 check_frame_size(width, height, str(path))
+        turn = _UPRIGHT.get(round(cap.get(cv2.CAP_PROP_ORIENTATION_META)) % 360)
         index = 0
         while True:
             ok, bgr = cap.read()
@@ -92,6 +101,8 @@ def _iter_video(path: Path, source: str, fps: float) -> Iterator[tuple[np.ndarra
                 return
             pos = cap.get(cv2.CAP_PROP_POS_MSEC)
             t = round(pos) if pos > 0 or index == 0 else round(index * 1000 / fps)
+            if turn is not None:
+                bgr = cv2.rotate(bgr, turn)
             yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t
             index += 1
     finally:
