@@ -52,3 +52,45 @@ def test_each_rpc_is_documented(proto: str, doc: str) -> None:
     assert len(rpcs) >= 5
     missing = [name for name in rpcs if not re.search(rf"\b{name}\b", text)]
     assert not missing, f"docs/{doc} does not describe {missing} of {proto}"
+
+
+_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _anchors(doc: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    heads = re.findall(r"^#{1,6}\s+(.+?)\s*$", _FENCE.sub("", doc.read_text()), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads}
+
+
+def _all_docs() -> list[Path]:
+    return [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def _broken_links(doc: Path) -> list[str]:
+    broken = []
+    for m in _LINK.finditer(_FENCE.sub("", doc.read_text())):
+        target = m[1] or m[2]
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto:, file:
+            continue
+        path, _, anchor = target.partition("#")
+        dest = (doc.parent / path).resolve() if path else doc
+        if not dest.exists() or (anchor and dest.suffix == ".md" and anchor not in _anchors(dest)):
+            broken.append(target)
+    return broken
+
+
+@pytest.mark.parametrize("doc", _all_docs(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_local_link_resolves(doc: Path) -> None:
+    """A link to a file or heading of this repository must lead somewhere: a newcomer follows them first."""
+    broken = _broken_links(doc)
+    assert not broken, f"{doc.relative_to(ROOT)} links to what does not exist: {broken}"
+
+
+def test_the_link_check_finds_a_broken_link(tmp_path: Path) -> None:
+    (tmp_path / "there.md").write_text("# A heading, with words\n")
+    (tmp_path / "x.png").write_bytes(b"")
+    doc = tmp_path / "doc.md"
+    doc.write_text("[ok](there.md#a-heading-with-words) [gone](missing.md) [bad](there.md#nope) ![img](x.png) "
+                   "[w](https://x) [self](#nowhere)\n```\n[in code](skipped.md)\n```\n")
+    assert _broken_links(doc) == ["missing.md", "there.md#nope", "#nowhere"]
