@@ -45,17 +45,30 @@ copy_tree() {  # copy_tree DEST: this tree without what a fresh clone would not 
         --exclude=./edge_agent/_proto --exclude=./edge_agent/models --exclude=./debian/python \
         --exclude=./debian/python-build -cf - . | tar -C "$1" -xf -
 }
-# The edge_agent wheel (pure Python + models) is the same for every suite and architecture: built once here.
+# The edge_agent wheel (pure Python + models) is the same for every suite and architecture: built once per
+# content of the tree (the sha256 of what copy_tree copies), kept in build/deb/cache/wheel-<sha256>, so
+# `make deb SUITE=trixie` after `SUITE=bookworm` (CI builds both) reuses it while nothing changed.
 started=$(date +%s)
-rm -rf "$out/wheel"
-copy_tree "$out/wheel/src"
-/usr/bin/python3 -m venv "$out/wheel/venv"
-"$out/wheel/venv/bin/python" -m pip --disable-pip-version-check wheel --quiet --no-deps -w "$out/wheel" \
-    "$out/wheel/src" > "$out/wheel.log" 2>&1 || { tail -30 "$out/wheel.log"; exit 1; }
-EDGE_AGENT_WHEEL=$(ls "$out"/wheel/edge_agent-*.whl)
+key=$(tar -C "$root" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --exclude=./.git \
+    --exclude='./.venv*' --exclude=./build --exclude=./dist --exclude='*.egg-info' --exclude=__pycache__ \
+    --exclude='./.*_cache' --exclude=./bench/results --exclude=./edge_agent/_proto --exclude=./edge_agent/models \
+    --exclude=./debian/python --exclude=./debian/python-build -cf - . | sha256sum | cut -c1-16)
+cached=$out/cache/wheel-$key
+if ! ls "$cached"/edge_agent-*.whl > /dev/null 2>&1; then
+    rm -rf "$out/wheel" "$cached"
+    copy_tree "$out/wheel/src"
+    /usr/bin/python3 -m venv "$out/wheel/venv"
+    "$out/wheel/venv/bin/python" -m pip --disable-pip-version-check wheel --quiet --no-deps -w "$out/wheel" \
+        "$out/wheel/src" > "$out/wheel.log" 2>&1 || { tail -30 "$out/wheel.log"; exit 1; }
+    mkdir -p "$cached"
+    mv "$out"/wheel/edge_agent-*.whl "$cached/"
+    rm -rf "$out/wheel"
+    echo "built $(basename "$(ls "$cached"/edge_agent-*.whl)") ($(( $(date +%s) - started )) s)"
+else
+    echo "reusing $(basename "$(ls "$cached"/edge_agent-*.whl)") of this tree ($cached)"
+fi
+EDGE_AGENT_WHEEL=$(ls "$cached"/edge_agent-*.whl)
 export EDGE_AGENT_WHEEL
-rm -rf "$out/wheel/src" "$out/wheel/venv"
-echo "built $(basename "$EDGE_AGENT_WHEEL") ($(( $(date +%s) - started )) s)"
 
 for arch in "${archs[@]}"; do
     src=$out/src-$suite-$arch/edge-agent-$version
