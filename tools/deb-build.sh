@@ -24,7 +24,9 @@ archs=("$@")
 
 # Build dependencies first, with the command that installs what is missing (not "dh: No such file").
 missing=()
-for need in dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian; do
+needs=(dpkg-buildpackage:dpkg-dev dh:debhelper)
+[ "${LINTIAN:-1}" = 0 ] || needs+=(lintian:lintian)
+for need in "${needs[@]}"; do
     command -v "${need%%:*}" >/dev/null || missing+=("${need#*:}")
 done
 [ -x /usr/bin/python3 ] || missing+=(python3)

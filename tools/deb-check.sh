@@ -53,6 +53,11 @@ in_root python3 --version
 test "$(in_root stat -c '%a %U' /var/lib/edge-agent)" = "700 edge-agent" || fail "state folder not 0700 edge-agent"
 in_root id edge-agent
 in_root getent group edge-terminal >/dev/null || fail "no edge-terminal group"
+in_root id edge-kiosk
+for unit in edge-agent edge-agent-kiosk; do   # enabled for the next boot by the package, not started
+    in_root test -L "/etc/systemd/system/multi-user.target.wants/$unit.service" || fail "$unit.service not enabled"
+done
+echo "edge-agent.service and edge-agent-kiosk.service enabled (multi-user.target)"
 
 mkdir -p "$root/tmp/photos"
 cp "$faces"/img1.jpg "$faces"/img2.jpg "$faces"/img3.jpg "$root/tmp/photos/"  # removed on exit
