@@ -63,17 +63,20 @@ carrier-load: edge_agent/_proto/carrier_pb2.py
 		--out bench/results/carrier-load-postgresql.md
 	$(BIN)/python bench/carrier_load.py --store sqlite --replicas 1 --out bench/results/carrier-load-sqlite.md
 
-# Debian packages for Raspberry Pi OS / bookworm (docs/install.md): build/deb/edge-agent_<version>_{amd64,arm64}.deb
+# Debian packages for Raspberry Pi OS (docs/install.md), per Debian suite: SUITE=bookworm (the default; Python
+# 3.11) or SUITE=trixie (Python 3.13): build/deb/edge-agent_<version>+deb12|+deb13_{amd64,arm64}.deb
+SUITE ?= bookworm
 deb:
-	tools/deb-build.sh amd64 arm64
+	SUITE=$(SUITE) tools/deb-build.sh amd64 arm64
 
-# The amd64 package in a fresh debootstrap bookworm root: install, selftest, match, provision, upgrade, purge.
+# The amd64 package in a fresh debootstrap root of SUITE: install, selftest, match, the kiosk, provision,
+# upgrade, purge.
 deb-check:
-	EDGE_AGENT_DATA=$(SHARED)/data tools/deb-check.sh
+	SUITE=$(SUITE) EDGE_AGENT_DATA=$(SHARED)/data tools/deb-check.sh
 
-# The arm64 package in an emulated arm64 bookworm root (qemu-user-static): same decisions and embeddings as x86.
+# The arm64 package in an emulated arm64 root of SUITE (qemu-user-static): same decisions and embeddings as x86.
 arm-check:
-	EDGE_AGENT_DATA=$(SHARED)/data tools/arm-check.sh
+	SUITE=$(SUITE) EDGE_AGENT_DATA=$(SHARED)/data tools/arm-check.sh
 
 clean:
 	rm -rf $(VENV) .venv-build .pytest_cache .mypy_cache .ruff_cache

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The arm64 package on an arm64 Debian bookworm, emulated (qemu-user-static + binfmt_misc, Debian's packages):
-#   tools/arm-check.sh [PACKAGE_arm64.deb]      (default: build/deb/edge-agent_*_arm64.deb, built if missing)
+# The arm64 package on an arm64 Debian root, emulated (qemu-user-static + binfmt_misc, Debian's packages):
+#   SUITE=bookworm|trixie tools/arm-check.sh [PACKAGE_arm64.deb]
+#                                               (default: the suite's build/deb/edge-agent_*+debNN_arm64.deb,
+#                                               built if missing; SUITE defaults to bookworm)
 #   SHORT=1 tools/arm-check.sh                  only the install and one match (for CI when time is short)
 #   PHOTOS=20 tools/arm-check.sh                compare on the first 20 deepface photos only (default: all)
-# 1. debootstrap --arch=arm64 --variant=minbase bookworm into build/arm-check/root;
-# 2. apt-get install ./edge-agent_*_arm64.deb (aarch64 wheels: tflite-runtime 2.14, numpy, OpenCV, gRPC);
+# 1. debootstrap --arch=arm64 --variant=minbase $SUITE into build/arm-check-$SUITE/root;
+# 2. apt-get install ./edge-agent_*_arm64.deb (aarch64 wheels: tflite-runtime 2.14 and numpy 1.x on bookworm's
+#    Python 3.11, ai-edge-litert and numpy 2 on trixie's 3.13; OpenCV, gRPC);
 # 3. as the service user: edge-agent match and edge-agent verify (a clip rendered here from a shared photo);
 # 4. tools/arm_check.py: per photo, cosine between the arm64 and this checkout's x86_64 embedding,
 #    decisions on every deepface pair; stage timings inside the root are EMULATED, not Pi figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
-work=$repo/build/arm-check
+suite=${SUITE:-bookworm}
+export SUITE=$suite
+work=$repo/build/arm-check-$suite
 root=$work/root
 faces=${EDGE_AGENT_DATA:-$repo/../shared/data}/faces/deepface
 deb=${1:-}
@@ -23,17 +28,18 @@ fail() { echo "arm-check: FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "run as root (debootstrap, chroot)"
 [ -f "$faces/master.csv" ] || fail "shared photos not found in $faces (set EDGE_AGENT_DATA)"
 command -v qemu-aarch64-static >/dev/null || fail "apt-get install qemu-user-static binfmt-support debootstrap"
-if [ -z "$deb" ]; then
-    deb=$(ls -t build/deb/edge-agent_*_arm64.deb 2>/dev/null | head -1 || true)
-    if [ -z "$deb" ]; then step "building the arm64 package"; tools/deb-build.sh arm64; fi
-    deb=$(ls -t build/deb/edge-agent_*_arm64.deb | head -1)
-fi
 # shellcheck source=tools/deb-root.sh
 . tools/deb-root.sh
+suffix=$(deb_suffix) || fail "SUITE=$suite"
+if [ -z "$deb" ]; then
+    deb=$(ls -t build/deb/edge-agent_*"${suffix}"_arm64.deb 2>/dev/null | head -1 || true)
+    if [ -z "$deb" ]; then step "building the $suite arm64 package"; tools/deb-build.sh arm64; fi
+    deb=$(ls -t build/deb/edge-agent_*"${suffix}"_arm64.deb | head -1)
+fi
 cleanup() { cleanup_root; rm -rf "$root/tmp/photos" "$work/customer.avi"; }
 trap cleanup EXIT
 
-step "debootstrap bookworm (arm64, minbase, emulated) from $(apt_mirror)"
+step "debootstrap $suite (arm64, minbase, emulated) from $(apt_mirror)"
 [ "${REUSE_ROOT:-0}" = 1 ] || remove_root "$work"
 mkdir -p "$work"
 make_root arm64 "$root" "$work/debootstrap.log" || fail "debootstrap"

@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 PRIVATE = Path("/usr/lib/edge-agent/python")  # where the Debian package keeps edge_agent
+# Required cosine between the two CPUs' embeddings of one photo: the int8 kernels differ (NEON against
+# SSE/AVX, tflite-runtime on bookworm, ai-edge-litert on trixie), and bookworm measured 0.9996 at worst.
+MIN_COSINE = 0.999
 
 
 def photos(faces: Path, limit: int) -> list[Path]:
@@ -114,8 +117,8 @@ def compare(faces: Path, arm_root: Path, limit: int = 0) -> int:
         "model_load_ms_arm64_EMULATED_qemu": arm_info["load_ms"],
     }
     print(json.dumps(report, indent=2))
-    ok = cosines[worst] >= 0.98 and differ == 0 and same > 0
-    print("arm-check:", "PASS" if ok else "FAIL", "(cosine >= 0.98 on every photo, identical decisions)")
+    ok = cosines[worst] >= MIN_COSINE and differ == 0 and same > 0
+    print("arm-check:", "PASS" if ok else "FAIL", f"(cosine >= {MIN_COSINE} on every photo, identical decisions)")
     return 0 if ok else 1
 
 

@@ -1,5 +1,7 @@
-# Sourced by tools/deb-check.sh and tools/arm-check.sh: a fresh Debian bookworm root with the package in it.
-#   make_root ARCH ROOT LOG     debootstrap --variant=minbase from apt's configured mirror (arm64 runs
+# Sourced by tools/deb-check.sh and tools/arm-check.sh: a fresh Debian root of $SUITE (bookworm, the default,
+# or trixie) with the package in it.
+#   make_root ARCH ROOT LOG     debootstrap --variant=minbase $SUITE from apt's configured Debian mirror
+#                               (deb.debian.org when none is configured; it carries both suites; arm64 runs
 #                               under qemu-user-static through binfmt_misc, both from Debian's packages);
 #                               REUSE_ROOT=1 keeps a root a previous run left (development only, not CI)
 #   install_deb ROOT DEB LOG    apt-get install ./DEB inside it (dependencies from the mirror)
@@ -28,6 +30,8 @@ remove_root() {
     rm -rf "$dir"
 }
 
+# The first debian.sources/sources.list URI of Debian itself (ending in /debian, e.g. a local mirror);
+# debootstrap's keyring (debian-archive-keyring, bookworm's carries trixie's keys) checks what it fetches.
 apt_mirror() {
     local m
     m=$(sed -n 's/^URIs: *\([^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
@@ -48,7 +52,7 @@ make_root() {
     else
         remove_root "$root"
         mkdir -p "$root"
-        debootstrap --variant=minbase --arch="$arch" bookworm "$root" "$(apt_mirror)" > "$log" 2>&1 \
+        debootstrap --variant=minbase --arch="$arch" "${SUITE:-bookworm}" "$root" "$(apt_mirror)" > "$log" 2>&1 \
             || { tail -30 "$log"; echo "debootstrap failed" >&2; return 1; }
     fi
     for fs in proc sys dev; do mount --bind "/$fs" "$root/$fs"; mounted+=("$root/$fs"); done
@@ -68,4 +72,13 @@ install_deb() {
     in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "/tmp/$(basename "$deb")" > "$log" 2>&1 \
         || { tail -30 "$log"; echo "apt-get install failed" >&2; return 1; }
     rm -f "$root/tmp/$(basename "$deb")"
+}
+
+# The version suffix tools/deb-build.sh gives a suite's packages (+deb12, +deb13).
+deb_suffix() {
+    case ${SUITE:-bookworm} in
+        bookworm) echo +deb12 ;;
+        trixie) echo +deb13 ;;
+        *) echo "SUITE=${SUITE}: bookworm or trixie" >&2; return 1 ;;
+    esac
 }

@@ -13,6 +13,7 @@ the camera is open, for the signed result.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -128,6 +129,20 @@ class V4L2Source:
             self._cap = None
 
 
+def picamera2_missing_hint() -> str:
+    """What to install when picamera2 cannot be imported, for the Python this runs on.
+
+    Raspberry Pi OS ships picamera2 for the system's python3 only. The Debian package runs on that interpreter
+    (/usr/bin/python3), so installing python3-picamera2 is all it takes; only a venv (``pip install``) also needs
+    ``--system-site-packages`` to see it, and telling a .deb install to make a venv would send the technician
+    the wrong way.
+    """
+    hint = "picamera2 is not installed: sudo apt install python3-picamera2"
+    if sys.prefix != sys.base_prefix:
+        hint += f", and create the venv ({sys.prefix}) with --system-site-packages"
+    return hint
+
+
 @dataclass
 class PiCameraSource:
     """A Raspberry Pi camera through picamera2 (Raspberry Pi OS: apt install python3-picamera2).
@@ -155,8 +170,7 @@ class PiCameraSource:
         try:
             from picamera2 import Picamera2  # type: ignore[import-not-found]
         except ImportError:
-            raise CameraError("picamera2 is not installed: apt install python3-picamera2, and create the venv "
-                              "with --system-site-packages") from None
+            raise CameraError(picamera2_missing_hint()) from None
         try:
             info = Picamera2.global_camera_info()
             if not info:
