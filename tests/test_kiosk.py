@@ -262,12 +262,12 @@ def test_id_reader_stand_in(tmp_path: Path) -> None:
 
 def test_health_view_sorts_problems_by_part() -> None:
     h = apb.HealthResponse(healthy=False, problems=["model_integrity: face_landmark.tflite", "not_enrolled: run "
-                                                    "provision", "outbox_corrupt: x"], camera_source="picamera",
+                                                    "provision", "outbox_corrupt: x", "sender_dead: y"], camera_source="picamera",
                            camera_error="no Raspberry Pi camera available", last_carrier_ack_unix_ms=1234)
     v = health_view(h)
     assert v["areas"]["models"] == ["model_integrity: face_landmark.tflite"]
     assert v["areas"]["keys"] == ["not_enrolled: run provision"]
-    assert v["areas"]["outbox"] == ["outbox_corrupt: x"]
+    assert v["areas"]["outbox"] == ["outbox_corrupt: x", "sender_dead: y"]
     assert v["areas"]["camera"] == ["camera_error: no Raspberry Pi camera available"]
     assert v["last_carrier_ack_ms"] == 1234 and not v["healthy"]
 
