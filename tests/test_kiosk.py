@@ -262,7 +262,8 @@ def test_id_reader_stand_in(tmp_path: Path) -> None:
 
 def test_health_view_sorts_problems_by_part() -> None:
     h = apb.HealthResponse(healthy=False, problems=["model_integrity: face_landmark.tflite", "not_enrolled: run "
-                                                    "provision", "outbox_corrupt: x", "sender_dead: y"], camera_source="picamera",
+                                                    "provision", "outbox_corrupt: x", "sender_dead: y"],
+                           camera_source="picamera",
                            camera_error="no Raspberry Pi camera available", last_carrier_ack_unix_ms=1234)
     v = health_view(h)
     assert v["areas"]["models"] == ["model_integrity: face_landmark.tflite"]
