@@ -12,14 +12,18 @@ import json
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import cv2
+import grpc
 import numpy as np
 import pytest
 from PIL import Image
 from test_hostile_files import _MEASURE, run_measured
 
+from edge_agent._proto import agent_pb2 as apb
+from edge_agent._proto import agent_pb2_grpc as apb_grpc
 from edge_agent.errors import ImageTooLarge
 from edge_agent.vision.image import DECODE_PIXELS, FORMAT_PIXELS, MULTISCAN_PIXELS, decode_image, jpeg_scans
 
@@ -158,3 +162,57 @@ def test_a_clip_of_any_codec_with_a_huge_frame_is_refused_before_decoding(faces_
     writer.release()
     code, err, _ = run_measured("verify", "--reference", photo, "--video", str(tiff))
     assert (code, err["error"]) == (2, "image_format_unsupported"), err
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise KeyError("VmRSS")
+
+
+def busy_agent_under_load(tmp_path: Path, plain: bool = False, rounds: int = 3,
+                          callers: int = 20) -> tuple[list[grpc.StatusCode], int, int]:
+    """(status of every call, RSS before in KB, peak RSS in KB) of a busy agent sent ``callers`` concurrent 15 MB
+    StartVerification requests, ``rounds`` times."""
+    sock = tmp_path / "agent.sock"
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("agent_memory_server.py")), str(sock),
+                             *(["plain"] if plain else [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        before = _rss_kb(proc.pid)
+        photo = np.random.default_rng(0).bytes(15 * 1024 * 1024)
+        codes: list[grpc.StatusCode] = []
+
+        def call(i: int) -> None:
+            with grpc.insecure_channel(f"unix:{sock}") as ch:
+                stub = apb_grpc.AgentStub(ch)  # type: ignore[no-untyped-call]
+                try:
+                    list(stub.StartVerification(apb.StartRequest(transaction_id=f"mem-{i}", reference_photo=photo,
+                                                                 carrier_nonce=b""), timeout=60))
+                    codes.append(grpc.StatusCode.OK)
+                except grpc.RpcError as exc:
+                    codes.append(exc.code())
+
+        for r in range(rounds):
+            threads = [threading.Thread(target=call, args=(r * callers + i,)) for i in range(callers)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+        out, _ = proc.communicate("", timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    peak = int(out.split("VmHWM")[1].split()[0])
+    return codes, before, peak
+
+
+@pytest.mark.slow
+def test_twenty_concurrent_large_starts_are_refused_busy_unread_and_stay_under_memory_high(tmp_path: Path) -> None:
+    codes, before, peak = busy_agent_under_load(tmp_path)
+    print(f"busy agent: RSS before {before // 1024} MB, peak {peak // 1024} MB over 3 x 20 calls of 15 MB")
+    assert set(codes) == {grpc.StatusCode.RESOURCE_EXHAUSTED} and len(codes) == 60
+    assert peak // 1024 < MEMORY_HIGH_MB
+    assert (peak - before) // 1024 < 48, "bodies of refused calls were read into memory"

@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -58,6 +57,7 @@ from edge_agent.logs import log_event
 from edge_agent.modelset.install import model_directory
 from edge_agent.outbox.store import COUNTER_FILE, Outbox
 from edge_agent.recorder import ResultRecorder
+from edge_agent.service.admission import agent_server
 from edge_agent.service.preview import PreviewHub
 from edge_agent.service.sdnotify import notify, watchdog_interval_s
 from edge_agent.service.session import NONCE_BYTES, SessionOutcome, SessionRunner, check_nonce
@@ -193,6 +193,10 @@ class Agent(apb_grpc.AgentServicer):
                                        transaction_id=img.transaction_id)
         finally:
             self.preview.unwatch()
+
+    def busy(self) -> bool:
+        """Whether a session holds the camera (the admission interceptor refuses a start unread meanwhile)."""
+        return self._lock.locked()
 
     def cancel_all(self) -> None:
         """Stop whatever session runs (on SIGTERM)."""
@@ -383,8 +387,7 @@ def _serve(config: Config, tcp_credentials: grpc.ServerCredentials | None) -> in
     agent, outbox = build_agent(config)
     if agent.problems:
         log_event(log, "agent_unhealthy", logging.ERROR, problems="; ".join(agent.problems))
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
-                         options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
+    server = agent_server(agent.busy)
     apb_grpc.add_AgentServicer_to_server(agent, server)  # type: ignore[no-untyped-call]
     sock = Path(config.api.socket)
     socket_problem = _bind_unix(server, sock, config.api.socket_group)
