@@ -1,4 +1,4 @@
-"""'Busy' before a request body is read: the agent's gRPC server and its admission interceptor.
+"""'Busy' before a request body is read, and malformed bodies refused in one line: the agent's gRPC server.
 
 A StartVerification carries a reference photo of up to 16 MB. grpcio reads and parses a unary request before
 the servicer runs, so the servicer's own "a session is running" came only after every body was in memory: 20
@@ -54,18 +54,54 @@ class BusyFirst(grpc.ServerInterceptor):
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
-        if details.method != START or handler is None:
+        if handler is None or handler.request_streaming:
             return handler
-        if not self._admit():
+        if details.method == START and not self._admit():
             return grpc.stream_stream_rpc_method_handler(_refuse_unread)
-        behavior = handler.unary_stream
+        return _checked(handler, details.method.rsplit("/", 1)[-1], self._started if details.method == START else None)
 
-        def admitted(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            self._started()  # the servicer's own lock holds the place from here
-            yield from behavior(request, context)
 
-        return grpc.unary_stream_rpc_method_handler(admitted, request_deserializer=handler.request_deserializer,
+class _Malformed:
+    """A request body that did not parse: the handler refuses it, instead of grpcio logging a traceback."""
+
+
+def _checked(handler: Any, method: str, on_start: Callable[[], None] | None) -> Any:
+    """``handler`` with its own request parsing: bytes that are not the request message get INVALID_ARGUMENT
+    ``malformed_request`` and one log line (grpcio logged a traceback and answered INTERNAL)."""
+    parse = handler.request_deserializer
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data) if parse is not None else data
+        except Exception:  # any parse failure is the caller's malformed bytes
+            return _Malformed()
+
+    def refuse(context: grpc.ServicerContext) -> None:
+        log_event(log, "request_refused", logging.WARNING, code="INVALID_ARGUMENT", reason="malformed_request",
+                  method=method)
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed_request: the request is not a valid message")
+
+    if handler.response_streaming:
+        streaming = handler.unary_stream
+
+        def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            if on_start is not None:
+                on_start()  # the servicer's own lock holds the place from here
+            if isinstance(request, _Malformed):
+                refuse(context)
+            yield from streaming(request, context)
+
+        return grpc.unary_stream_rpc_method_handler(stream, request_deserializer=deserialize,
                                                     response_serializer=handler.response_serializer)
+    unary = handler.unary_unary
+
+    def call(request: Any, context: grpc.ServicerContext) -> Any:
+        if isinstance(request, _Malformed):
+            refuse(context)
+        return unary(request, context)
+
+    return grpc.unary_unary_rpc_method_handler(call, request_deserializer=deserialize,
+                                               response_serializer=handler.response_serializer)
 
 
 def _refuse_unread(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
