@@ -53,6 +53,7 @@ class BusyFirst(grpc.ServerInterceptor):
             self._admitted_until = 0.0
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        """Runs before grpcio reads the body: a busy start gets an unread refusal, every call our own parsing."""
         handler = continuation(details)
         if handler is None or handler.request_streaming:
             return handler
