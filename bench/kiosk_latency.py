@@ -55,12 +55,11 @@ def run(sessions: int, work: Path) -> dict[str, Any]:
     with store(work / "store", clip, SEED) as s:
         driver = chromium(800, 480, work / "profile")
         try:
-            driver.get(s.kiosk_url + "/customer?preview=on")
+            driver.get(s.page("/customer?preview=on"))
             while driver.execute_script("return document.body.dataset.ready") != "1":
                 time.sleep(0.1)
             for i in range(sessions):
-                req = urllib.request.Request(f"{s.kiosk_url}/api/start?txn=bench-{int(time.time())}-{i}", data=photo,
-                                             method="POST", headers={"X-Kiosk": "1"})
+                req = s.request(f"/api/start?txn=bench-{int(time.time())}-{i}", data=photo)
                 urllib.request.urlopen(req, timeout=30).close()
                 deadline = time.monotonic() + 600
                 while s.get_json("/api/status")["state"] == "running":

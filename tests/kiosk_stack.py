@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,8 +64,28 @@ class Store:
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
     kiosk_proc: subprocess.Popen[str] | None = None
 
+    @property
+    def launch_file(self) -> Path:
+        return self.work / "kiosk-run" / "launch-url"
+
+    @property
+    def secret(self) -> str:
+        """The kiosk's per-boot secret, read from its launch file as a launcher would."""
+        query = urllib.parse.urlsplit(self.launch_file.read_text().strip()).query
+        return urllib.parse.parse_qs(query)["token"][0]
+
+    def page(self, path: str) -> str:
+        """The launch URL that logs a browser in and lands on ``path``."""
+        url = self.launch_file.read_text().strip()
+        return url.replace("next=%2Fcustomer", "").replace("next=/customer", "") + "next=" + urllib.parse.quote(path)
+
+    def request(self, path: str, data: bytes | None = None) -> urllib.request.Request:
+        headers = {"Authorization": f"Bearer {self.secret}"} | ({"X-Kiosk": "1"} if data is not None else {})
+        return urllib.request.Request(self.kiosk_url + path, data=data, headers=headers,
+                                      method="POST" if data is not None else "GET")
+
     def get_json(self, path: str) -> Any:
-        with urllib.request.urlopen(self.kiosk_url + path, timeout=10) as r:
+        with urllib.request.urlopen(self.request(path), timeout=10) as r:
             return json.loads(r.read())
 
     def audit(self, txn: str) -> dict[str, Any]:
@@ -108,11 +129,12 @@ def store(work: Path, clip: Path, seed: int, kiosk_args: tuple[str, ...] = ()) -
         agent = _spawn(s, "agent", [*EA, "serve", "--config", str(work / "config.toml")])
         _wait("agent socket", s.socket.exists, agent)
         s.kiosk_proc = _spawn(s, "kiosk", [*EA, "kiosk", "--socket", str(s.socket), "--listen",
-                                           f"127.0.0.1:{kiosk_port}", "--session-timeout", "900", *kiosk_args])
+                                           f"127.0.0.1:{kiosk_port}", "--session-timeout", "900", "--launch-file",
+                                           str(s.launch_file), *kiosk_args])
 
         def kiosk_up() -> bool:
             try:
-                return bool(s.get_json("/api/health").get("reachable"))
+                return s.launch_file.exists() and bool(s.get_json("/api/health").get("reachable"))
             except OSError:
                 return False
 

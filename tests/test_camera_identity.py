@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 from pathlib import Path
 
@@ -94,6 +95,46 @@ def test_identity_digest_differs_per_camera() -> None:
     a = CameraIdentity("v4l2", *USB)
     assert a.digest == CameraIdentity("v4l2", *USB).digest
     assert a.digest != CameraIdentity("v4l2", "uvcvideo", "HD Pro Webcam C920", "usb-x").digest
+
+
+def usb_sysfs(tmp_path: Path, serial: str | None) -> Path:
+    """The kernel's layout for a UVC camera: video0 under the USB interface under the USB device (idVendor, serial)."""
+    usb = tmp_path / "sys" / "devices" / "pci0000:00" / "0000:00:14.0" / "usb1"
+    (usb / "idVendor").parent.mkdir(parents=True, exist_ok=True)
+    (usb / "idVendor").write_text("1d6b\n")  # the root hub: never taken for the camera
+    (usb / "serial").write_text("0000:00:14.0\n")
+    device = usb / "1-1"
+    target = device / "1-1:1.0" / "video4linux" / "video0"
+    target.mkdir(parents=True)
+    (device / "idVendor").write_text("046d\n")
+    if serial is not None:
+        (device / "serial").write_text(serial + "\n")
+    cls = tmp_path / "sys" / "class" / "video4linux"
+    cls.mkdir(parents=True, exist_ok=True)
+    (cls / "video0").symlink_to(target)
+    return cls
+
+
+def test_the_usb_serial_number_is_part_of_the_identity_and_its_digest(tmp_path: Path) -> None:
+    def read(serial: str | None) -> CameraIdentity:
+        shutil.rmtree(tmp_path / "sys", ignore_errors=True)
+        root = usb_sysfs(tmp_path, serial)
+        return v4l2_identity("/dev/video0", sysfs=root, ioctl=fake_ioctl(*USB), opener=lambda _p: 3)[0]
+
+    paired, impostor, no_serial = read("A1B2C3D4"), read("FFFF0000"), read(None)
+    assert paired.serial == "A1B2C3D4" and no_serial.serial == ""
+    # a camera announcing the paired webcam's name on the same port: another digest, refused
+    assert paired.digest != impostor.digest
+    with pytest.raises(CameraRefused) as exc:
+        check_identity(impostor, False, paired)
+    assert exc.value.code == "camera_changed" and "FFFF0000" in str(exc.value)
+    assert no_serial.digest == CameraIdentity("v4l2", *USB).digest  # no serial: the digest results always had
+    record = tmp_path / "camera.json"
+    save_paired(record, paired)
+    assert load_paired(record) == paired
+    legacy = {k: v for k, v in json.loads(record.read_text()).items() if k != "serial"}
+    record.write_text(json.dumps(legacy))  # paired before serials were read: still accepted until re-paired
+    check_identity(paired, False, load_paired(record))
 
 
 def test_a_device_that_is_not_v4l2_is_refused(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ from starlette.testclient import TestClient
 
 from edge_agent._proto import agent_pb2 as apb
 from edge_agent.errors import EdgeAgentError
+from edge_agent.kiosk.access import allowed_hosts, launch_path, launch_url, local_path, write_launch_file
 from edge_agent.kiosk.agent_link import AgentLink
 from edge_agent.kiosk.app import KioskSettings, build_app, is_loopback
 from edge_agent.kiosk.catalog import CatalogError, action_key, catalog, hint_key
@@ -176,13 +178,20 @@ def test_the_command_refuses_an_open_address_with_a_clear_error() -> None:
     assert "not a loopback address" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def _client(settings: KioskSettings, **kw: object) -> TestClient:
+TOKEN = "s3cret-token-0123456789"
+
+
+def _client(settings: KioskSettings | None = None, auth: bool = True, client: str = "127.0.0.1",
+            **kw: object) -> TestClient:
+    """A client of the kiosk app as its own browser would be: on 127.0.0.1:8080, with the secret unless ``auth``."""
+    settings = settings or KioskSettings(token=TOKEN)
     app = build_app(AgentLink("unix:/nonexistent/agent.sock"), settings, **kw)  # type: ignore[arg-type]
-    return TestClient(app, client=("127.0.0.1", 5000))
+    return TestClient(app, base_url="http://127.0.0.1:8080", client=(client, 5000),
+                      headers={"Authorization": f"Bearer {settings.token}"} if auth else {})
 
 
 def test_pages_and_assets_come_from_the_package_with_a_strict_policy() -> None:
-    c = _client(KioskSettings())
+    c = _client()
     for path in ("/customer", "/operator", "/static/kiosk.css", "/static/customer.js", "/i18n/en.json"):
         r = c.get(path)
         assert r.status_code == 200, path
@@ -194,21 +203,50 @@ def test_pages_and_assets_come_from_the_package_with_a_strict_policy() -> None:
     assert health["reachable"] is False and health["error"] == "agent_unavailable"
 
 
-def test_the_guard_wants_the_token_and_the_post_header_and_keeps_the_preview_local() -> None:
-    token = "s3cret-token-0123456789"
-    c = _client(KioskSettings(token=token))
-    assert c.get("/operator").status_code == 401
-    assert c.get("/operator", headers={"Authorization": f"Bearer {token}x"}).status_code == 401
-    assert c.get("/operator", headers={"Authorization": f"Bearer {token}"}).status_code == 200
-    r = c.get(f"/login?token={token}", follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/operator"
-    assert c.get("/operator").status_code == 200  # the cookie from /login
+def test_the_guard_wants_a_credential_on_loopback_too_and_checks_host_origin_and_post_header() -> None:
+    c = _client(auth=False)
+    for method, path in (("GET", "/operator"), ("GET", "/customer"), ("GET", "/api/status"), ("GET", "/events"),
+                         ("GET", "/preview.mjpg"), ("GET", "/config.json"), ("GET", "/static/customer.js")):
+        assert c.request(method, path).status_code == 401, path
+    for path in ("/api/start?txn=t1", "/api/cancel"):
+        assert c.post(path, headers={"X-Kiosk": "1"}).status_code == 401, path
+    assert c.get("/operator", headers={"Authorization": f"Bearer {TOKEN}x"}).status_code == 401
+    assert c.get("/operator", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert c.get("/login?token=wrong-token-0123456789&next=/operator", follow_redirects=False).status_code == 401
+    r = c.get(f"/login?token={TOKEN}&next=/customer", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/customer"
+    cookie = r.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower() and TOKEN not in cookie
+    assert c.get("/operator").status_code == 200  # the session cookie from /login
     assert c.post("/api/cancel").status_code == 403  # no X-Kiosk header
-    open_client = _client(KioskSettings())
-    assert open_client.post("/api/start?txn=t1", content=b"", headers={"X-Kiosk": "1"}).status_code == 400
-    remote = TestClient(build_app(AgentLink("unix:/nonexistent"), KioskSettings()), client=("10.1.2.3", 5000))
+    assert c.get("/api/status", headers={"Host": "evil.example:8080"}).status_code == 421  # DNS rebinding
+    assert c.get("/api/status", headers={"Host": "127.0.0.1:9999"}).status_code == 421
+    assert c.get("/api/status", headers={"Host": "localhost:8080"}).status_code == 200
+    r = c.post("/api/cancel", headers={"X-Kiosk": "1", "Origin": "http://evil.example"})
+    assert r.status_code == 403 and r.json()["error"] == "kiosk_origin"
+    assert c.post("/api/start?txn=t1", content=b"", headers={"X-Kiosk": "1", "Origin": "http://127.0.0.1:8080"}
+                  ).status_code == 400  # our own page: past the guard, refused for the empty photo
+    for evil in ("//evil.example/x", "/\\evil.example", "https://evil.example/", "/%0d%0aSet-Cookie:x", "evil"):
+        r = c.get("/login", params={"token": TOKEN, "next": evil}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] in ("/operator", evil) and \
+            r.headers["location"].startswith("/") and not r.headers["location"].startswith(("//", "/\\")), evil
+    assert local_path("/customer?lang=en") == "/customer?lang=en" and local_path("//x") == "/operator"
+    assert _client(KioskSettings(), auth=False).get("/login?token=").status_code == 401  # no secret: all refused
+    remote = _client(client="10.1.2.3")
     r = remote.get("/preview.mjpg")
     assert r.status_code == 403 and r.json()["error"] == "kiosk_preview_local"
+
+
+def test_allowed_hosts_and_the_launch_file(tmp_path: Path) -> None:
+    assert allowed_hosts("127.0.0.1", 8080) == ("127.0.0.1:8080", "localhost:8080", "[::1]:8080")
+    assert allowed_hosts("0.0.0.0", 443, ("Kiosk.Local",))[:2] == ("kiosk.local:443", "kiosk.local")
+    url = launch_url("a b/c", "127.0.0.1:8080", tls=False)
+    assert url == "http://127.0.0.1:8080/login?token=a%20b%2Fc&next=/customer"
+    path = tmp_path / "run" / "launch-url"
+    write_launch_file(path, url)
+    assert path.read_text() == url + "\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert launch_path(path) == path
 
 
 def test_id_reader_stand_in(tmp_path: Path) -> None:
@@ -217,19 +255,20 @@ def test_id_reader_stand_in(tmp_path: Path) -> None:
         FileIdReader(photo).read_photo()
     photo.write_bytes(b"\xff\xd8jpeg")
     assert FileIdReader(photo).read_photo() == b"\xff\xd8jpeg"
-    c = _client(KioskSettings())
+    c = _client()
     r = c.post("/api/start?txn=t1&source=id_reader", headers={"X-Kiosk": "1"})
     assert r.status_code == 400 and "no ID reader" in r.json()["message"]
 
 
 def test_health_view_sorts_problems_by_part() -> None:
     h = apb.HealthResponse(healthy=False, problems=["model_integrity: face_landmark.tflite", "not_enrolled: run "
-                                                    "provision", "outbox_corrupt: x"], camera_source="picamera",
+                                                    "provision", "outbox_corrupt: x", "sender_dead: y"],
+                           camera_source="picamera",
                            camera_error="no Raspberry Pi camera available", last_carrier_ack_unix_ms=1234)
     v = health_view(h)
     assert v["areas"]["models"] == ["model_integrity: face_landmark.tflite"]
     assert v["areas"]["keys"] == ["not_enrolled: run provision"]
-    assert v["areas"]["outbox"] == ["outbox_corrupt: x"]
+    assert v["areas"]["outbox"] == ["outbox_corrupt: x", "sender_dead: y"]
     assert v["areas"]["camera"] == ["camera_error: no Raspberry Pi camera available"]
     assert v["last_carrier_ack_ms"] == 1234 and not v["healthy"]
 
@@ -271,7 +310,7 @@ def test_spoken_prompts_in_both_voices_are_cached_per_text() -> None:
     en = speech.wav("en", catalog("en")["prompt.blink"])
     assert zh.startswith(b"RIFF") and en.startswith(b"RIFF") and len(zh) > 8000 and zh != en
     assert speech.wav("zh-CN", catalog("zh-CN")["prompt.blink"]) is zh
-    c = _client(KioskSettings(), speech=speech)
+    c = _client(speech=speech)
     r = c.get("/speech/zh-CN/prompt.blink.wav")
     assert r.status_code == 200 and r.content == zh and r.headers["content-type"] == "audio/wav"
     assert c.get("/speech/en/operator.title.wav").status_code == 404  # only the customer's fixed texts

@@ -167,13 +167,13 @@ def test_full_verification_from_the_pages_in_chinese(shop: Store, shots: Path, t
     big = chromium(1920, 1080, tmp_path / "profile-big")
     small = chromium(800, 480, tmp_path / "profile-small")
     try:
-        open_page(big, shop.kiosk_url + "/operator")
+        open_page(big, shop.page("/operator"))
         operator_tab = big.current_window_handle
         big.switch_to.new_window("tab")
         viewport(big, 1920, 1080)
-        open_page(big, shop.kiosk_url + "/customer")
+        open_page(big, shop.page("/customer"))
         customer_tab = big.current_window_handle
-        open_page(small, shop.kiosk_url + "/customer")
+        open_page(small, shop.page("/customer"))
         for d in (big, small):
             assert text(d, "welcome").strip().startswith(zh["customer.welcome"])
             assert glyphs_render(d, [zh[f"prompt.{a}"] for a in ACTIONS])
@@ -223,7 +223,7 @@ def test_full_verification_from_the_pages_in_chinese(shop: Store, shots: Path, t
         screenshot_operator = shots / "operator-1920x1080.png"
         big.save_screenshot(str(screenshot_operator))
         assert not shows_skin(screenshot_operator)
-        open_page(small, shop.kiosk_url + "/operator")
+        open_page(small, shop.page("/operator"))
         wait_for("status on the small panel", lambda: text(small, "s-carrier") == zh["operator.carrier.acked"], 10)
         small.save_screenshot(str(shots / "operator-800x480.png"))
     finally:
@@ -235,12 +235,12 @@ def test_english_catalogue_from_prompt_to_acknowledgement(shop: Store, shots: Pa
     en = catalog("en")
     d = chromium(1280, 720, tmp_path / "profile")
     try:
-        open_page(d, shop.kiosk_url + "/operator?lang=en")
+        open_page(d, shop.page("/operator?lang=en"))
         assert text(d, "start") == en["operator.start"]
         operator_tab = d.current_window_handle
         d.switch_to.new_window("tab")
         viewport(d, 1280, 720)
-        open_page(d, shop.kiosk_url + "/customer?lang=en")
+        open_page(d, shop.page("/customer?lang=en"))
         customer_tab = d.current_window_handle
         assert text(d, "welcome").strip().startswith(en["customer.welcome"])
         d.execute_script(OBSERVE)
@@ -270,7 +270,7 @@ def test_the_glyph_check_sees_missing_glyph_boxes_without_a_cjk_font(shop: Store
                     "</fontconfig>\n")
     d = chromium(800, 480, tmp_path / "profile", env={"FONTCONFIG_FILE": str(conf)})
     try:
-        open_page(d, shop.kiosk_url + "/customer")
+        open_page(d, shop.page("/customer"))
         zh = catalog("zh-CN")
         assert not glyphs_render(d, [zh[f"prompt.{a}"] for a in ACTIONS])
         assert glyphs_render(d, [catalog("en")[f"prompt.{a}"] for a in ACTIONS])  # Latin text still renders

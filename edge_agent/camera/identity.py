@@ -8,8 +8,8 @@ defences here work on the *capture device identity*:
 * a V4L2 device whose driver or card name is a known virtual or test
   driver, or whose sysfs node hangs under ``/sys/devices/virtual`` (no bus,
   no hardware), is refused (``camera_virtual``);
-* the identity (driver, card, bus info; for a Pi camera the sensor model)
-  is recorded when a technician pairs the camera at provisioning; a
+* the identity (driver, card, bus info, and a USB camera's serial number
+  where it has one; for a Pi camera the sensor model) is recorded when a technician pairs the camera at provisioning; a
   different camera later is refused (``camera_changed``) until a technician
   pairs it again; a camera never paired is refused (``camera_unpaired``);
 * the identity's digest goes into the signed result, so the carrier can see
@@ -35,7 +35,7 @@ from pathlib import Path
 from edge_agent.errors import CameraRefused
 
 __all__ = ["PAIRING_FILE", "VIDIOC_QUERYCAP", "CameraIdentity", "CameraRefused", "check_identity", "load_paired",
-           "save_paired", "v4l2_identity"]
+           "save_paired", "usb_serial", "v4l2_identity"]
 
 # _IOR('V', 0, struct v4l2_capability): driver[16], card[32], bus_info[32], version, capabilities,
 # device_caps, reserved[3] = 104 bytes.
@@ -59,15 +59,22 @@ class CameraIdentity:
     driver: str
     card: str
     bus_info: str
+    # the USB device's serial number ("" when it has none); None only in a pairing record written before
+    # serials were read, which is then compared on the other fields until a technician re-pairs
+    serial: str | None = ""
 
     @property
     def digest(self) -> bytes:
-        """SHA-256 of the identity fields: what the signed result carries."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).digest()
+        """SHA-256 of the identity fields: what the signed result carries (unchanged for a camera without serial)."""
+        fields = asdict(self)
+        if not self.serial:
+            del fields["serial"]
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).digest()
 
     def describe(self) -> str:
         """The identity as a technician reads it in a refusal message."""
-        return f"{self.kind} {self.card!r} (driver {self.driver}, bus {self.bus_info})"
+        serial = f", serial {self.serial}" if self.serial else ""
+        return f"{self.kind} {self.card!r} (driver {self.driver}, bus {self.bus_info}{serial})"
 
 
 def _ioctl(fd: int, request: int, buf: bytearray) -> None:
@@ -76,6 +83,17 @@ def _ioctl(fd: int, request: int, buf: bytearray) -> None:
 
 def _text(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace").strip()
+
+
+def usb_serial(node: Path) -> str:
+    """The serial number of the USB device above a video4linux node ("" when none): the nearest ancestor with an
+    ``idVendor`` is the USB device (a root hub is never nearer than the camera itself)."""
+    with contextlib.suppress(OSError):
+        for folder in list(node.resolve().parents)[:4]:
+            if (folder / "idVendor").is_file():
+                return (folder / "serial").read_text(errors="replace").strip()[:128] if (
+                    folder / "serial").is_file() else ""
+    return ""
 
 
 def v4l2_identity(device: str, *, sysfs: Path = Path("/sys/class/video4linux"), ioctl: Ioctl = _ioctl,
@@ -97,7 +115,7 @@ def v4l2_identity(device: str, *, sysfs: Path = Path("/sys/class/video4linux"), 
     virtual = False
     with contextlib.suppress(OSError):  # no sysfs node: judged by driver and card alone
         virtual = "/devices/virtual/" in str(node.resolve())
-    return CameraIdentity("v4l2", _text(driver), _text(card), _text(bus)), virtual
+    return CameraIdentity("v4l2", _text(driver), _text(card), _text(bus), usb_serial(node)), virtual
 
 
 def check_identity(found: CameraIdentity, virtual: bool, paired: CameraIdentity | None) -> None:
@@ -108,6 +126,8 @@ def check_identity(found: CameraIdentity, virtual: bool, paired: CameraIdentity 
     if paired is None:
         raise CameraRefused("camera_unpaired", f"camera {found.describe()} was never paired with this device: "
                             "a technician must run `edge-agent camera pair`")
+    if paired.serial is None:  # paired before serials were read: the other fields decide, as they did then
+        found = CameraIdentity(found.kind, found.driver, found.card, found.bus_info, None)
     if paired != found:
         raise CameraRefused("camera_changed", f"camera changed since pairing: found {found.describe()}, paired "
                             f"{paired.describe()}; a technician must re-pair it (`edge-agent camera pair`)")
@@ -117,7 +137,9 @@ def load_paired(path: Path) -> CameraIdentity | None:
     """The camera a technician paired, or None if none was; an unreadable record refuses the camera."""
     try:
         data = json.loads(path.read_text())
-        return CameraIdentity(str(data["kind"]), str(data["driver"]), str(data["card"]), str(data["bus_info"]))
+        serial = data.get("serial")
+        return CameraIdentity(str(data["kind"]), str(data["driver"]), str(data["card"]), str(data["bus_info"]),
+                              None if serial is None else str(serial))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -11,22 +11,21 @@ scripts or CDNs, and a Content-Security-Policy that allows none.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from edge_agent.errors import BadInput, EdgeAgentError
+from edge_agent.kiosk.access import Guard, allowed_hosts
 from edge_agent.kiosk.agent_link import AgentLink
 from edge_agent.kiosk.catalog import DEFAULT_LANGUAGE, LANGUAGES, catalog
 from edge_agent.kiosk.health import health_view
@@ -38,20 +37,20 @@ __all__ = ["KioskSettings", "build_app", "is_loopback"]
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 SPOKEN_PREFIXES = ("prompt.", "hint.", "progress.", "result.", "customer.welcome", "customer.preparing")
-TOKEN_COOKIE = "edge_kiosk_token"
 CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; font-src 'self'; frame-ancestors 'none'; form-action 'self'")
 
 
 @dataclass(frozen=True)
 class KioskSettings:
-    """How the kiosk was started: language, speech, preview, and the token that guards it off loopback."""
+    """How the kiosk was started: language, speech, preview, and its access secret and host names (access.py)."""
 
     lang: str = DEFAULT_LANGUAGE
     speech: bool = True
     preview: bool = True
-    token: str = ""  # required on every request when set (any address but loopback)
+    token: str = ""  # the launch secret: every request needs it or a session got with it; empty = all refused
     secure_cookie: bool = False
+    hosts: tuple[str, ...] = allowed_hosts("127.0.0.1", 8080)
 
 
 def is_loopback(host: str) -> bool:
@@ -77,55 +76,6 @@ def _page(name: str) -> FileResponse:
 
 def _error(exc: EdgeAgentError, status: int) -> JSONResponse:
     return JSONResponse({"error": exc.code, "message": str(exc)}, status_code=status)
-
-
-class _Guard:
-    """Security headers on every answer; with a token, every request must carry it (header or cookie).
-
-    POSTs must carry ``X-Kiosk: 1``: a custom header that a page from elsewhere cannot send without a CORS
-    preflight, which this app never grants.
-    """
-
-    def __init__(self, app: ASGIApp, settings: KioskSettings) -> None:
-        self.app, self.settings = app, settings
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        token = self.settings.token
-        if token:
-            given = request.headers.get("authorization", "").removeprefix("Bearer ") or request.cookies.get(
-                TOKEN_COOKIE, "")
-            if request.url.path == "/login":
-                given = request.query_params.get("token", "")
-                if hmac.compare_digest(given.encode(), token.encode()):
-                    response: Response = RedirectResponse(request.query_params.get("next", "/operator")
-                                                          if request.query_params.get("next", "").startswith("/")
-                                                          else "/operator", status_code=303)
-                    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict",
-                                        secure=self.settings.secure_cookie)
-                    await response(scope, receive, send)
-                    return
-            if not hmac.compare_digest(given.encode(), token.encode()):
-                await JSONResponse({"error": "kiosk_token", "message": "this kiosk needs its access token"},
-                                   status_code=401)(scope, receive, send)
-                return
-        if request.method == "POST" and request.headers.get("x-kiosk") != "1":
-            await JSONResponse({"error": "kiosk_csrf", "message": "POST needs the X-Kiosk: 1 header"},
-                               status_code=403)(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-                            (b"referrer-policy", b"no-referrer")]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def build_app(link: AgentLink, settings: KioskSettings, id_reader: IdReader | None = None,
@@ -277,4 +227,6 @@ def build_app(link: AgentLink, settings: KioskSettings, id_reader: IdReader | No
         Route("/api/cancel", api_cancel, methods=["POST"]),
         Mount("/static", app=_static(), name="static"),
     ]
-    return _Guard(Starlette(routes=routes), settings)
+    return Guard(Starlette(routes=routes), settings.token, settings.hosts, settings.secure_cookie,
+                 [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
+                  (b"referrer-policy", b"no-referrer")])

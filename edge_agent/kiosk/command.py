@@ -70,6 +70,12 @@ def _run(args: argparse.Namespace) -> int:
         from edge_agent.kiosk.idreader import id_reader
 
         reader = id_reader(args.id_reader)
+        from edge_agent.kiosk import access
+
+        secret, hosts = token or access.new_secret(), access.allowed_hosts(host, port, tuple(args.allowed_host))
+        launch = access.launch_path(args.launch_file)
+        access.write_launch_file(launch, access.launch_url(secret, hosts[0], args.tls_cert is not None),
+                                 args.launch_group)
     except EdgeAgentError as exc:
         print(f"edge-agent: error: {exc}", file=sys.stderr)
         return exit_code_of(exc)
@@ -87,8 +93,8 @@ def _run(args: argparse.Namespace) -> int:
     from edge_agent.kiosk.speech import Speech
 
     link = AgentLink(args.tcp or f"unix:{args.socket}")
-    settings = KioskSettings(lang=args.lang, speech=not args.no_speech, preview=not args.no_preview, token=token,
-                             secure_cookie=args.tls_cert is not None)
+    settings = KioskSettings(lang=args.lang, speech=not args.no_speech, preview=not args.no_preview, token=secret,
+                             secure_cookie=args.tls_cert is not None, hosts=hosts)
     speech = Speech()
     if speech.available:
         texts = [(lang, text) for lang in LANGUAGES for key, text in catalog(lang).items()
@@ -102,7 +108,8 @@ def _run(args: argparse.Namespace) -> int:
     server = uvicorn.Server(config)
     scheme = "https" if args.tls_cert else "http"
     print(f"edge-agent kiosk on {scheme}://{args.listen}/customer and /operator (agent {link.target})", flush=True)
-    server.run()
+    print(f"edge-agent kiosk: launch URL in {launch}", flush=True)
+    access.serve(server, launch)
     link.close()
     return EXIT_OK
 
@@ -122,6 +129,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tls-key", type=Path, default=None, help="PEM private key (needed off loopback)")
     p.add_argument("--token-file", type=Path, default=None,
                    help="file with the access token (default: EDGE_AGENT_KIOSK_TOKEN); needed off loopback")
+    p.add_argument("--launch-file", type=Path, default=None,
+                   help="where the browser's launch URL (with this boot's secret) is written, 0600 (default: "
+                   "$RUNTIME_DIRECTORY/launch-url, else $XDG_RUNTIME_DIR/edge-agent-kiosk/launch-url)")
+    p.add_argument("--launch-group", default="", help="make the launch file 0640 for this group (a browser run "
+                   "as another user)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a further host name the kiosk answers to (Host/Origin; localhost, 127.0.0.1, ::1 always)")
     p.add_argument("--id-reader", default="", help="the ID card reader: file:PATH is the stand-in that reads a photo")
     p.add_argument("--session-timeout", type=float, default=180.0,
                    help="seconds before the kiosk gives up on a session the agent has not ended (a safety net: the "

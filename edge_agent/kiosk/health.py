@@ -13,7 +13,7 @@ __all__ = ["health_view", "problem_area"]
 _AREAS = {
     "models": ("model_", "bundle_", "runtime", "manifest"),
     "keys": ("not_enrolled", "identity", "key", "signing", "enrol", "credential"),
-    "outbox": ("outbox",),
+    "outbox": ("outbox", "sender"),
     "camera": ("camera",),
 }
 

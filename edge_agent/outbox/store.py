@@ -20,6 +20,8 @@ database: a crash in between skips a number, never repeats one.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -92,6 +94,21 @@ def _is_full(exc: sqlite3.Error) -> bool:
     return "full" in str(exc).lower()
 
 
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _private(path: Path) -> None:
+    """The database file exists 0600 before SQLite opens it: SQLite gives -wal and -shm its mode, whatever the umask."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for side in ("-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{path}{side}", 0o600)
+
+
 def read_counter_mark(path: Path) -> int:
     """The counter high-water mark in ``path`` (0 when absent); a damaged file stops signing, never guesses."""
     try:
@@ -109,12 +126,17 @@ class Outbox:
     """The device's signed results from signing until the carrier acknowledges them, in one SQLite file."""
 
     def __init__(self, path: Path, *, clock: Clock | None = None, min_free_bytes: int = 16 * 1024 * 1024,
-                 max_pages: int | None = None, counter_file: Path | None = None) -> None:
+                 max_pages: int | None = None, counter_file: Path | None = None, min_free_inodes: int = 64) -> None:
         self.path = path
         self.counter_file = counter_file
         self.clock = clock or SystemClock()
         self.min_free_bytes = min_free_bytes
+        self.min_free_inodes = min_free_inodes
         path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _private(path)
+        except OSError as exc:
+            raise OutboxError(f"cannot open the outbox {path}: {exc.strerror}") from None
         try:
             self._db = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -127,7 +149,6 @@ class Outbox:
                 self._db.execute(f"PRAGMA max_page_count={int(max_pages)}")
         except sqlite3.DatabaseError as exc:
             raise OutboxCorrupt(f"outbox {path} is not a readable database ({exc}); it was left untouched") from exc
-        os.chmod(path, 0o600)
         if counter_file is not None:
             self._reconcile_counter(counter_file)
 
@@ -143,15 +164,32 @@ class Outbox:
         """Close the database; every committed record is already on disk."""
         self._db.close()
 
-    def _check_space(self) -> None:
+    def check_space(self) -> None:
+        """OutboxFull when the outbox's file system is short of bytes or inodes (checked before each session)."""
         st = os.statvfs(self.path.parent)
         free = st.f_bavail * st.f_frsize
         if free < self.min_free_bytes:
             raise OutboxFull(f"only {free} bytes free under {self.path.parent}; refusing new results")
+        if st.f_files and st.f_favail < self.min_free_inodes:  # f_files 0: the file system has no inode limit
+            raise OutboxFull(f"only {st.f_favail} inodes free under {self.path.parent}; refusing new results")
+
+    def _full_or_error(self, what: str, exc: Exception) -> OutboxError:
+        """ENOSPC, EDQUOT, SQLITE_FULL or a file system found short now: OutboxFull; anything else: OutboxError."""
+        full = (isinstance(exc, OSError) and exc.errno in NO_SPACE) or (isinstance(exc, sqlite3.Error)
+                                                                        and _is_full(exc))
+        if not full:
+            try:
+                self.check_space()
+            except OutboxFull:
+                full = True
+        if full:
+            return OutboxFull(f"{what}: no space or inodes left under {self.path.parent} ({exc}); older results "
+                              "are kept")
+        return OutboxError(f"{what}: {exc}")
 
     def put(self, fields: ResultFields, sign: Callable[[bytes], bytes]) -> Record:
         """Allocate a counter, sign and commit; return only once durable."""
-        self._check_space()
+        self.check_space()
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -176,10 +214,8 @@ class Outbox:
                 if db.in_transaction:  # SQLite has already rolled back after SQLITE_FULL
                     db.execute("ROLLBACK")
                 raise
-        except sqlite3.Error as exc:
-            if _is_full(exc):
-                raise OutboxFull(f"outbox is full ({exc}); refusing new results, older ones are kept") from exc
-            raise OutboxError(f"outbox write failed: {exc}") from exc
+        except (sqlite3.Error, OSError) as exc:
+            raise self._full_or_error("outbox write failed", exc) from exc
         crash_point("outbox.put.after_commit")
         return self.get(fields.transaction_id)
 
@@ -218,7 +254,7 @@ class Outbox:
         try:
             self._db.execute(sql, args)
         except sqlite3.Error as exc:
-            raise OutboxError(f"outbox update failed: {exc}") from exc
+            raise self._full_or_error("outbox update failed", exc) from exc
 
     def mark_acked(self, txn_id: str, receipt: str, acked_ms: int) -> None:
         """Record the carrier's receipt; only a pending record changes, so a rejected one stays rejected."""

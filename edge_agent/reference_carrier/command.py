@@ -19,7 +19,9 @@ from pathlib import Path
 
 from edge_agent.errors import EXIT_BAD_INPUT, EXIT_NO_MATCH, EXIT_OK, EdgeAgentError, exit_code_of
 
-__all__ = ["add_parser"]
+__all__ = ["MAX_TOKEN_TTL_HOURS", "add_parser"]
+
+MAX_TOKEN_TTL_HOURS = 7 * 24  # an enrolment token is a device-to-be: it should not outlive the installer's visit
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -34,6 +36,10 @@ def _init(args: argparse.Namespace) -> int:
 def _token(args: argparse.Namespace) -> int:
     from edge_agent.reference_carrier.server import open_store
 
+    if not 0 < args.ttl_hours <= MAX_TOKEN_TTL_HOURS:  # false for nan too
+        print(f"edge-agent carrier-server: error: token_ttl_invalid: --ttl-hours must be more than 0 and at most "
+              f"{MAX_TOKEN_TTL_HOURS} (7 days), got {args.ttl_hours}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     token = "tok-" + secrets.token_urlsafe(18)  # never starts with "-": argparse would take it for an option
     store = open_store(args.state, args.store)
     store.add_token(token, int((time.time() + args.ttl_hours * 3600) * 1000))
@@ -111,11 +117,21 @@ def _prune(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from edge_agent.reference_carrier.server import CarrierServer, CarrierService, open_store, server_state
+    from edge_agent.logs import configure_logging
+    from edge_agent.reference_carrier.server import (
+        CarrierServer,
+        CarrierService,
+        ServerConfig,
+        open_store,
+        server_state,
+    )
+
+    configure_logging(args.log_format)  # enrolments, acceptances, rotations, refusals: one line each
 
     ca, key, cert = server_state(args.state, args.hostname or ["localhost", "127.0.0.1"])
     store = open_store(args.state, args.store)
-    server = CarrierServer(CarrierService(store, ca), key, cert, host=args.host, port=args.port,
+    config = ServerConfig(nonce_rate_per_s=args.nonce_rate, nonce_burst=args.nonce_burst)
+    server = CarrierServer(CarrierService(store, ca, config=config), key, cert, host=args.host, port=args.port,
                            enroll_port=args.enroll_port, workers=args.workers).start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -176,4 +192,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--port", type=int, default=7443)
     run.add_argument("--enroll-port", type=int, default=7444)
     run.add_argument("--workers", type=int, default=16, help="request threads (and database connections at most)")
+    run.add_argument("--nonce-rate", type=float, default=2.0, help="nonces a second per device and replica, after "
+                     "--nonce-burst (default 2; beyond: RESOURCE_EXHAUSTED nonce_rate_limited)")
+    run.add_argument("--nonce-burst", type=float, default=30.0, help="nonces a device may take at once (default 30)")
+    run.add_argument("--log-format", choices=("auto", "json", "console"), default="auto",
+                     help="as the agent's log_format: auto is JSON under systemd (JOURNAL_STREAM), else console")
     run.set_defaults(handler=_clear_errors(_run))

@@ -51,6 +51,7 @@ from edge_agent.attest.result import BadSignature, MalformedResult, parse_result
 from edge_agent.carrier.pki import DEREGISTER_CONTEXT, CertificateAuthority, cert_sha256, rotation_message
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.logs import log_event
+from edge_agent.reference_carrier.ratelimit import TokenBuckets
 from edge_agent.reference_carrier.store import (
     Acceptance,
     AuditRecord,
@@ -86,6 +87,8 @@ class ServerConfig:
 
     nonce_ttl_ms: int = 5 * 60 * 1000
     clock_skew_ms: int = 2 * 60 * 1000
+    nonce_rate_per_s: float = 2.0  # per device and replica, after a burst of nonce_burst (ratelimit.py)
+    nonce_burst: float = 30.0
 
 
 @functools.lru_cache(maxsize=4096)
@@ -176,6 +179,8 @@ class CarrierService:
         self.clock = clock or SystemClock()
         self.config = config or ServerConfig()
         self.keys = KeyCache()
+        self.nonce_buckets = TokenBuckets(self.config.nonce_rate_per_s, self.config.nonce_burst)
+        self._limited_logged: dict[str, int] = {}  # device -> when its last nonce_rate_limited was logged (ms)
 
     # -- identity ---------------------------------------------------------
     def _device_record(self, peer: Peer, dev: Device | None = None) -> tuple[Device, bool]:
@@ -231,8 +236,18 @@ class CarrierService:
             check_transaction_id(req.transaction_id)
         except InvalidResult as exc:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, exc.reason, str(exc)) from None
-        nonce = secrets.token_bytes(32)
         now = self.clock.now_ms()
+        if not self.nonce_buckets.allow(device_id, now / 1000):
+            if now - self._limited_logged.get(device_id, 0) >= 1000:
+                self._limited_logged[device_id] = now
+                if len(self._limited_logged) > 10_000:
+                    self._limited_logged.clear()
+                log_event(log, "request_refused", logging.WARNING, method="GetNonce", code="RESOURCE_EXHAUSTED",
+                          reason="nonce_rate_limited", device=device_id)
+            raise Abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "nonce_rate_limited",
+                        f"more than {self.config.nonce_burst:g} nonces at once or {self.config.nonce_rate_per_s:g} "
+                        "a second for this device: retry later")
+        nonce = secrets.token_bytes(32)
         expires = now + self.config.nonce_ttl_ms
         # One statement when all is well: stored only for an enrolled, unrevoked device calling with its
         # current certificate. Otherwise the full check says which of those failed.
@@ -256,8 +271,11 @@ class CarrierService:
             # acceptance of that transaction and the nonce in one query. Nothing else is used before the
             # signature over these very bytes verifies.
             claimed = parse_result(signed.result)
+            check_transaction_id(claimed.transaction_id)  # before it reaches a query
         except MalformedResult as exc:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed_result", str(exc)) from None
+        except InvalidResult as exc:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, exc.reason, str(exc)) from None
         dev, prior, nonce = self.store.submission(peer.device_id(), claimed.transaction_id,
                                                   bytes(claimed.carrier_nonce))
         device_id, key, last_counter = self._device(peer, dev)
@@ -439,11 +457,15 @@ class CarrierService:
         table = {"Enroll": self.enroll, "GetNonce": self.get_nonce, "SubmitResult": self.submit,
                  "Heartbeat": self.heartbeat, "RotateKeys": self.rotate_keys, "Deregister": self.deregister}
 
-        def serve(fn: Callable[[bytes, Peer], Message]) -> Callable[[bytes, grpc.ServicerContext], Message]:
+        def serve(name: str, fn: Callable[[bytes, Peer], Message]) -> Callable[[bytes, grpc.ServicerContext],
+                                                                                 Message]:
             def handler(data: bytes, context: grpc.ServicerContext) -> Message:
                 try:
                     return fn(data, Peer.of(context))
-                except Abort as exc:
+                except Abort as exc:  # one line with the reason code, no traceback, no request data
+                    if exc.reason != "nonce_rate_limited":  # logged by get_nonce, at most once a second
+                        log_event(log, "request_refused", logging.ERROR if exc.code == grpc.StatusCode.INTERNAL
+                                  else logging.WARNING, method=name, code=exc.code.name, reason=exc.reason)
                     context.abort(exc.code, str(exc))
                 raise AssertionError("unreachable")
 
@@ -451,7 +473,7 @@ class CarrierService:
 
         return grpc.method_handlers_generic_handler(SERVICE, {
             name: grpc.unary_unary_rpc_method_handler(
-                serve(self._wrap(table[name])), request_deserializer=None,
+                serve(name, self._wrap(table[name])), request_deserializer=None,
                 response_serializer=lambda m: m.SerializeToString(deterministic=True))
             for name in methods
         })

@@ -14,23 +14,27 @@ import re
 from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.errors import InvalidResult
 
-__all__ = ["MAX_COUNTER", "InvalidResult", "check_result", "check_transaction_id"]
+__all__ = ["MAX_COUNTER", "TXN_ID", "InvalidResult", "check_result", "check_transaction_id"]
 
 MAX_COUNTER = 2**63 - 1  # counters are stored as signed 64-bit integers
 MAX_REASONS = 32
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _REASON = re.compile(r"[a-z0-9_.:-]{1,64}")
 _KNOWN_LIVENESS = frozenset(pb.LivenessVerdict.values())
+# The agent's rule (service/daemon.py TXN_ID): ids reach logs, the database and receipts; NUL broke PostgreSQL
+# (INTERNAL), control and bidi characters could forge a log line or make one id look like another.
+TXN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def check_transaction_id(transaction_id: str) -> None:
-    """Raise ``InvalidResult`` unless the id is 1 to 128 characters: checked before a nonce is issued for it."""
-    if not transaction_id or len(transaction_id) > 128:
-        raise InvalidResult("transaction_id_invalid", "a transaction id of 1 to 128 characters is required")
+    """Raise ``InvalidResult`` unless the id is 1-64 of A-Z a-z 0-9 . _ : - (before a nonce, before the database)."""
+    if not TXN_ID.fullmatch(transaction_id):
+        raise InvalidResult("transaction_id_invalid", "transaction_id must be 1-64 characters of A-Z a-z 0-9 . _ : -")
 
 
 def check_result(result: pb.Result) -> None:
     """Raise ``InvalidResult`` unless ``result`` is something a correct device could have signed."""
+    check_transaction_id(result.transaction_id)
     if not 1 <= result.counter <= MAX_COUNTER:
         raise InvalidResult("counter_out_of_range", f"counter {result.counter} is outside 1..2^63-1")
     if not _DIGEST.fullmatch(result.model_manifest_sha256):

@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -34,7 +33,7 @@ from edge_agent._proto import agent_pb2_grpc as apb_grpc
 from edge_agent.camera.identity import PAIRING_FILE
 from edge_agent.camera.source import FrameSource, open_source
 from edge_agent.carrier.client import Carrier, CarrierClient
-from edge_agent.carrier.sender import Sender
+from edge_agent.carrier.sender import Sender, SenderWatch
 from edge_agent.config import Config, check_api
 from edge_agent.device import DeviceState
 from edge_agent.errors import (
@@ -58,6 +57,7 @@ from edge_agent.logs import log_event
 from edge_agent.modelset.install import model_directory
 from edge_agent.outbox.store import COUNTER_FILE, Outbox
 from edge_agent.recorder import ResultRecorder
+from edge_agent.service.admission import agent_server
 from edge_agent.service.preview import PreviewHub
 from edge_agent.service.sdnotify import notify, watchdog_interval_s
 from edge_agent.service.session import NONCE_BYTES, SessionOutcome, SessionRunner, check_nonce
@@ -118,13 +118,16 @@ class Agent(apb_grpc.AgentServicer):
     # txn -> (result token, monotonic end time) of sessions that ended within config.api.result_window_s
     _tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
     _lock_tokens: threading.Lock = field(default_factory=threading.Lock)
+    sender_watch: SenderWatch | None = None  # set by serve: a dead, stuck or failing sender is a problem
 
     def Health(self, request: apb.HealthRequest, context: grpc.ServicerContext) -> apb.HealthResponse:
         """Whether the agent can verify, and what is wrong if not."""
         backlog = self.recorder.outbox.backlog() if self.recorder else 0
         model_set = self.pipeline.manifest.version if self.pipeline else ""
         last_ack = self.recorder.outbox.last_acked_ms() if self.recorder else 0
-        return apb.HealthResponse(healthy=not self.problems, problems=self.problems, outbox_backlog=backlog,
+        delivery = self.sender_watch.problem() if self.sender_watch else ""
+        problems = [*self.problems, *([delivery] if delivery else [])]
+        return apb.HealthResponse(healthy=not problems, problems=problems, outbox_backlog=backlog,
                                   model_set=model_set, session_active=self._active is not None,
                                   device_id=self.device_id, camera_source=self.config.camera.source,
                                   camera_error=self._camera_error, last_carrier_ack_unix_ms=last_ack,
@@ -191,6 +194,10 @@ class Agent(apb_grpc.AgentServicer):
         finally:
             self.preview.unwatch()
 
+    def busy(self) -> bool:
+        """Whether a session holds the camera (the admission interceptor refuses a start unread meanwhile)."""
+        return self._lock.locked()
+
     def cancel_all(self) -> None:
         """Stop whatever session runs (on SIGTERM)."""
         self._cancel.set()
@@ -211,6 +218,7 @@ class Agent(apb_grpc.AgentServicer):
         if request.carrier_nonce and (problem := check_nonce(bytes(request.carrier_nonce))):
             raise BadNonce(problem)
         self._check_unused(txn)
+        self.recorder.outbox.check_space()  # a full disk or no inodes: say so before the customer's challenge
         if not self._lock.acquire(blocking=False):
             raise SessionBusy("a verification is already running on this camera")
         try:
@@ -379,8 +387,7 @@ def _serve(config: Config, tcp_credentials: grpc.ServerCredentials | None) -> in
     agent, outbox = build_agent(config)
     if agent.problems:
         log_event(log, "agent_unhealthy", logging.ERROR, problems="; ".join(agent.problems))
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
-                         options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
+    server = agent_server(agent.busy)
     apb_grpc.add_AgentServicer_to_server(agent, server)  # type: ignore[no-untyped-call]
     sock = Path(config.api.socket)
     socket_problem = _bind_unix(server, sock, config.api.socket_group)
@@ -400,6 +407,7 @@ def _serve(config: Config, tcp_credentials: grpc.ServerCredentials | None) -> in
         sender = Sender(sender_outbox, agent.client.submit)
         sender_thread = threading.Thread(target=sender.run, args=(stop,), name="sender", daemon=True)
         sender_thread.start()
+        agent.sender_watch = SenderWatch(sender, sender_thread)
 
     def on_signal(signum: int, _frame: object) -> None:
         log_event(log, "stopping", signal=signum)
@@ -412,8 +420,11 @@ def _serve(config: Config, tcp_credentials: grpc.ServerCredentials | None) -> in
     interval = watchdog_interval_s()
     next_prune = 0.0
     while not stop.wait(interval or 1.0):
-        if interval:
-            notify("WATCHDOG=1")
+        if interval and (agent.sender_watch is None or agent.sender_watch.alive()):
+            notify("WATCHDOG=1")  # a dead or stuck sender is not fed: systemd restarts the agent
+        elif interval:
+            log_event(log, "watchdog_withheld", logging.ERROR,
+                      problem=agent.sender_watch.problem() if agent.sender_watch else "")
         if outbox is not None and time.monotonic() >= next_prune:
             next_prune = time.monotonic() + PRUNE_EVERY_S
             _prune(outbox.path, config)
