@@ -138,7 +138,8 @@ def _upright(xyz: np.ndarray) -> np.ndarray:
     out: np.ndarray = xyz @ unroll.T
     ex = out[_EYE_CORNERS[1]] - out[_EYE_CORNERS[0]]
     yaw = np.degrees(np.arctan2(ex[2], ex[0]))  # > 0: the subject's left eye is farther, head turned to the left
-    return out @ _rot(yaw, 0.0).T
+    level: np.ndarray = out @ _rot(yaw, 0.0).T
+    return level
 
 
 class Face3D:
