@@ -3,10 +3,15 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The shared photos and clips: $EDGE_AGENT_DATA when set (every target passes it on untouched), else ../shared/data.
+# SHARED=DIR (older spelling) means EDGE_AGENT_DATA=DIR/data.
 SHARED ?= $(abspath ../shared)
-DATA ?= $(SHARED)/data/faces/deepface
+ifeq ($(origin SHARED),command line)
+export EDGE_AGENT_DATA := $(SHARED)/data
+endif
+DATA ?= $(or $(EDGE_AGENT_DATA),$(SHARED)/data)/faces/deepface
 
-.PHONY: demo test test-fast lint models antispoof bench clean pg pg-stop carrier-load deb deb-check arm-check
+.PHONY: demo demo-photos kiosk-demo test test-fast lint models antispoof bench clean pg pg-stop carrier-load deb deb-check arm-check
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,8 +22,17 @@ $(STAMP): pyproject.toml
 edge_agent/_proto/carrier_pb2.py: $(STAMP) $(wildcard proto/*.proto) tools/gen_proto.py
 	$(BIN)/python tools/gen_proto.py
 
-demo: edge_agent/_proto/carrier_pb2.py
-	EDGE_AGENT_DATA=$(SHARED)/data tools/demo-local.sh $(DATA)/img1.jpg $(DATA)/img2.jpg
+# Photos (tools/demo-local.sh): $EDGE_AGENT_DATA's, else ../shared/data's, else the sample in samples/faces/.
+# Checked before the venv is built, so a missing photo is refused at once with the fix named.
+demo: demo-photos edge_agent/_proto/carrier_pb2.py
+	EDGE_AGENT=$(abspath $(BIN))/edge-agent tools/demo-local.sh
+
+demo-photos:
+	@tools/demo-local.sh --check
+
+# The customer screen and the clerk panel on this machine: carrier, provisioned agent on a rendered clip, kiosk.
+kiosk-demo: demo-photos edge_agent/_proto/carrier_pb2.py
+	EDGE_AGENT=$(abspath $(BIN))/edge-agent tools/kiosk-demo.sh
 
 lint: edge_agent/_proto/carrier_pb2.py
 	$(BIN)/ruff check edge_agent tests bench tools models
@@ -48,7 +62,7 @@ antispoof:
 
 # Speed, accuracy and liveness beside dlib, as Markdown + PNG under bench/results/<date>/ (about 15 minutes).
 bench: edge_agent/_proto/carrier_pb2.py
-	EDGE_AGENT_DATA=$(SHARED)/data $(BIN)/python bench/run.py --target $(or $(TARGET),auto)
+	$(BIN)/python bench/run.py --target $(or $(TARGET),auto)
 
 # A throwaway PostgreSQL on 127.0.0.1:55432 for the carrier tests (export EDGE_AGENT_PG_URL=$$(tools/pg-temp.sh url)).
 pg:
@@ -72,11 +86,11 @@ deb:
 # The amd64 package in a fresh debootstrap root of SUITE: install, selftest, match, the kiosk, provision,
 # upgrade, purge.
 deb-check:
-	SUITE=$(SUITE) EDGE_AGENT_DATA=$(SHARED)/data tools/deb-check.sh
+	SUITE=$(SUITE) tools/deb-check.sh
 
 # The arm64 package in an emulated arm64 root of SUITE (qemu-user-static): same decisions and embeddings as x86.
 arm-check:
-	SUITE=$(SUITE) EDGE_AGENT_DATA=$(SHARED)/data tools/arm-check.sh
+	SUITE=$(SUITE) tools/arm-check.sh
 
 clean:
 	rm -rf $(VENV) .venv-build .pytest_cache .mypy_cache .ruff_cache

@@ -83,6 +83,7 @@ def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     txn = args.txn or f"txn-{uuid.uuid4()}"
     events: list[dict[str, Any]] = []
     summary = None
+    shown = ""  # the last instruction printed
     t0 = time.monotonic()
     with _channel(args) as channel:
         stub = _stub(channel)
@@ -98,8 +99,11 @@ def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                 if kind == "progress":
                     item["fraction"] = round(body.fraction, 2)
                 events.append(item)
-                if not args.json:
+                # a hint that repeats what the screen already says ("now look straight at the camera", then
+                # "look straight at the camera" while the head comes back) is kept in --json, not printed twice
+                if not args.json and not (kind == "hint" and body.message in shown):
                     print(f"  [{item['t_s']:5.1f} s] {kind:<8} {body.message}", flush=True)
+                    shown = body.message
         except grpc.RpcError as exc:
             raise agent_error(exc, _target(args)) from None
         if summary is None:

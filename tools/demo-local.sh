@@ -10,16 +10,52 @@
 #   5. the terminal (`edge-agent terminal verify`) sends the reference photo through the terminal API,
 #      prints the prompts as the agent emits them, then the signed result and the carrier's receipt;
 #   6. the carrier's own audit record shows it accepted the result.
+#
+# The photos, when none are given: the shared data's deepface img1.jpg (reference) and img2.jpg (customer), from
+# $EDGE_AGENT_DATA when it is set, else from ../shared/data when it is there; with neither, the one licensed
+# sample in samples/faces/ (README.md there) as both. A photo that is not there is refused before anything starts.
+# `tools/demo-local.sh --check [REF [CUSTOMER]]` only resolves and checks the photos (make runs it first).
 # Set KEEP=1 to keep the working folder (logs, outbox, carrier database).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+check_only=0
+if [[ "${1:-}" == --check ]]; then check_only=1; shift; fi
+sample=$here/samples/faces/silent-face-image_T1.jpg
+if [[ -n "${EDGE_AGENT_DATA:-}" ]]; then
+    data=$EDGE_AGENT_DATA/faces/deepface
+    fix="point EDGE_AGENT_DATA at the shared data folder (the one with faces/deepface/img1.jpg in it), or unset it to use the embedded sample"
+elif [[ -f $here/../shared/data/faces/deepface/img1.jpg ]]; then
+    data=$(cd "$here/../shared/data/faces/deepface" && pwd)
+    fix="restore ../shared, set EDGE_AGENT_DATA=DIR, or name the photos: tools/demo-local.sh REF CUSTOMER"
+else
+    data=""
+    fix="the sample is part of the repository: git checkout -- samples/faces"
+fi
+if [[ -n $data ]]; then
+    reference=${1:-$data/img1.jpg}
+    customer=${2:-$data/img2.jpg}
+else
+    reference=${1:-$sample}
+    customer=${2:-$reference}
+fi
+if [[ $# -gt 0 ]]; then fix="check the path given on the command line"; fi
+for photo in "$reference" "$customer"; do
+    if [[ ! -f $photo ]]; then
+        echo "demo: error: photo $photo does not exist; $fix" >&2
+        exit 2
+    fi
+done
+if ((check_only)); then
+    echo "demo photos: reference $reference, customer $customer"
+    exit 0
+fi
 ea=${EDGE_AGENT:-$here/.venv/bin/edge-agent}
 py=$(dirname "$ea")/python
-data=${EDGE_AGENT_DATA:-$here/../shared/data}/faces/deepface
-reference=${1:-$data/img1.jpg}
-customer=${2:-$data/img2.jpg}
 work=$(mktemp -d -t edge-agent-demo.XXXXXX)
+# The agent's socket is 0660 for its group (api.socket_group, here your own primary group), and that group must be
+# able to pass through the folder that holds it; mktemp's 0700 would make the agent warn that no terminal can open it.
+chmod 0710 "$work"
 seed=${SEED:-$((RANDOM % 6))}
 pids=()
 
@@ -50,15 +86,8 @@ pids+=($!)
 wait_for 30 grep -q "carrier listening" "$work/carrier.log"
 cat "$work/carrier.log"
 
-step "2. technician: provision the device with a one-time token"
-token=$("$ea" carrier-server --state "$work/carrier" token --ttl-hours 1)
-"$ea" provision --state "$work/device" --carrier "127.0.0.1:$port" --enroll "127.0.0.1:$enroll_port" \
-    --token "$token" --ca "$work/carrier/ca.pem"
-
-step "3. customer: $(basename "$customer") rendered in 3-D, performing challenge order $seed"
-"$ea" simulate "$customer" --seed "$seed" --out "$work/customer.avi"
-
-step "4. agent: edge-agent serve, camera = that clip"
+# The device's configuration, as /etc/edge-agent/config.toml is on a device: provisioning reads its camera (the
+# demo's clip: a file, nothing to pair), the agent all of it.
 cat >"$work/config.toml" <<EOF
 state_dir = "$work/device"
 log_format = "json"
@@ -70,6 +99,16 @@ socket_group = "$(id -gn)"
 [liveness]
 seed = $seed  # demo only: the recorded clip performs this order; a device leaves it at -1 (random)
 EOF
+
+step "2. technician: provision the device with a one-time token and the demo's configuration"
+token=$("$ea" carrier-server --state "$work/carrier" token --ttl-hours 1)
+"$ea" provision --config "$work/config.toml" --state "$work/device" --carrier "127.0.0.1:$port" \
+    --enroll "127.0.0.1:$enroll_port" --token "$token" --ca "$work/carrier/ca.pem"
+
+step "3. customer: $(basename "$customer") rendered in 3-D, performing challenge order $seed"
+"$ea" simulate "$customer" --seed "$seed" --out "$work/customer.avi"
+
+step "4. agent: edge-agent serve, camera = that clip"
 "$ea" serve --config "$work/config.toml" >"$work/agent.out" 2>"$work/agent.log" &
 pids+=($!)
 export EDGE_AGENT_SOCKET="$work/agent.sock"

@@ -15,7 +15,7 @@ from pathlib import Path
 from edge_agent.errors import KioskListenError
 from edge_agent.kiosk.catalog import DEFAULT_LANGUAGE, LANGUAGES
 
-__all__ = ["KioskListenError", "add_parser", "check_exposure", "listen_address"]
+__all__ = ["KioskListenError", "add_parser", "check_exposure", "check_port", "listen_address"]
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 
@@ -45,6 +45,19 @@ def check_exposure(host: str, cert: Path | None, key: Path | None, token: str) -
             raise KioskListenError(f"cannot read {path}")
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuses a port that is taken, before the kiosk prints its URLs (uvicorn would say so only after them)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a closing socket is no obstacle
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise KioskListenError(f"cannot listen on {host}:{port}: {exc.strerror} (is another kiosk running? "
+                                   "stop it, or choose another port with --listen HOST:PORT)") from None
+
+
 def _token(args: argparse.Namespace) -> str:
     if args.token_file is not None:
         try:
@@ -67,6 +80,7 @@ def _run(args: argparse.Namespace) -> int:
         host, port = listen_address(args.listen)
         token = _token(args)
         check_exposure(host, args.tls_cert, args.tls_key, token)
+        check_port(host, port)
         from edge_agent.kiosk.idreader import id_reader
 
         reader = id_reader(args.id_reader)

@@ -3,7 +3,7 @@
 The reference photo lives only in the running call and is dropped when the
 session ends; preview frames pass through memory to the pages and the
 newest one is forgotten at the end. The clerk's panel reads ``status``:
-state, decision, reason codes and the error of an interrupted session.
+state, decision, its outcome for the clerk (outcome.py), reason codes and the error of an interrupted session.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from edge_agent.errors import BadInput, EdgeAgentError, KioskBusy
 from edge_agent.kiosk.agent_link import AgentLink
 from edge_agent.kiosk.broadcast import Broadcast
 from edge_agent.kiosk.events import customer_event, interrupted
+from edge_agent.kiosk.outcome import outcome
 from edge_agent.logs import log_event
 
 __all__ = ["KioskBusy", "Runner"]
@@ -103,7 +104,8 @@ class Runner:
                 shown = customer_event(ev)
                 if ev.WhichOneof("event") == "result":
                     r = ev.result
-                    final = {"state": "finished", "txn": txn, "decision": r.decision,
+                    final = {"state": "finished", "txn": txn, "decision": r.decision, "liveness": r.liveness,
+                             "outcome": outcome(r.decision, r.liveness, r.reason_codes),
                              "reason_codes": list(r.reason_codes), "counter": r.counter, "stored": r.stored}
                     with self._lock:
                         self._result_token = r.result_token

@@ -37,6 +37,9 @@ _LEFT_LOWER = [249, 390, 373, 374, 380, 381, 382]
 _RIGHT_FOLD = [247, 30, 29, 27, 28, 56, 190]
 _LEFT_FOLD = [467, 260, 259, 257, 258, 286, 414]
 _FOLD_FOLLOW = 0.85
+# The outer eye corners (subject's right, subject's left): the line between them gives the face's own roll and yaw.
+_EYE_CORNERS = (33, 263)
+_LEVEL_DEG = 8.0  # a face turned or tilted by more than this is levelled before it is animated (image_T1: 19, 15)
 FRAME_WIDTH = 640
 
 
@@ -117,6 +120,32 @@ def _warp_triangle(src: np.ndarray, dst: np.ndarray, s_tri: np.ndarray, d_tri: n
     region[mask > 0] = patch[mask > 0]
 
 
+def _upright(xyz: np.ndarray) -> np.ndarray:
+    """The mesh turned so its eye line is level and square to the camera: the customer's rest pose is frontal.
+
+    A photo taken with the head tilted or turned (a selfie held to one side) would otherwise start every
+    clip with the head already turned, so the session never sees the frontal rest that precedes each step and
+    the clip fails for a reason no real customer has (a customer is asked to face the camera). Roll (in the
+    image plane) and yaw (about the vertical axis) come from the mesh's own eye corners, not from the
+    liveness code's head-pose estimate; pitch is left as photographed (people look slightly down at a
+    screen, and the session measures turns, not nods). The texture is unchanged: each triangle keeps its
+    photo pixels, so the face's far side, foreshortened in the photo, is stretched back when it turns
+    toward the camera. A photo already within ``_LEVEL_DEG`` of frontal (the shared test photos) is rendered
+    as photographed, so the scenes that tests and benchmarks were calibrated on stay the same.
+    """
+    ex = xyz[_EYE_CORNERS[1]] - xyz[_EYE_CORNERS[0]]
+    if max(abs(np.degrees(np.arctan2(ex[1], ex[0]))), abs(np.degrees(np.arctan2(ex[2], ex[0])))) <= _LEVEL_DEG:
+        return xyz
+    roll = np.arctan2(ex[1], ex[0])
+    c, s = np.cos(roll), np.sin(roll)
+    unroll = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+    out: np.ndarray = xyz @ unroll.T
+    ex = out[_EYE_CORNERS[1]] - out[_EYE_CORNERS[0]]
+    yaw = np.degrees(np.arctan2(ex[2], ex[0]))  # > 0: the subject's left eye is farther, head turned to the left
+    level: np.ndarray = out @ _rot(yaw, 0.0).T
+    return level
+
+
 class Face3D:
     """A photo's face as a textured 3-D mesh that can be posed and rendered."""
 
@@ -126,7 +155,7 @@ class Face3D:
         pts = mesh_points.astype(np.float64) * scale
         self.uv = pts[:, :2].copy()
         self.centre = pts.mean(0)
-        self.xyz = pts - self.centre
+        self.xyz = _upright(pts - self.centre)
         h, w = self.texture.shape[:2]
         subdiv = cv2.Subdiv2D((-w, -h, 3 * w, 3 * h))
         for x, y in self.uv:
