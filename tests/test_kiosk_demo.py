@@ -46,8 +46,9 @@ def test_one_command_prints_both_urls_and_ctrl_c_stops_every_process(tmp_path: P
         clerk = re.search(r"clerk panel: +(\S+)", out)
         assert customer and clerk, out
         assert customer.group(1).startswith(f"http://127.0.0.1:{port}/") and "operator" in clerk.group(1)
-        for url in (customer.group(1), clerk.group(1)):
-            with urllib.request.urlopen(url, timeout=30) as page:
+        for url in (customer.group(1), clerk.group(1)):  # a launch URL: /login sets the session cookie, then redirects
+            browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+            with browser.open(url, timeout=30) as page:
                 assert page.status == 200
         assert [p.name for p in tmp_path.iterdir()], "the working folder"
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
