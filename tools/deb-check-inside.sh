@@ -95,10 +95,10 @@ start_kiosk() {
 kiosk_serves_customer_page() {
     local got
     got=$(http_status "http://127.0.0.1:$kiosk_port/customer" "$kiosk_secret")
-    echo "GET /customer with the launch URL's credential: $got"
+    echo "GET /customer${kiosk_secret:+ with the launch URL credential}: $got"
     [[ $got == "200 "*" True" ]] || { cat "$w/kiosk.log"; fail "the kiosk did not serve the customer page"; }
     got=$(http_status "http://127.0.0.1:$kiosk_port/api/status" "$kiosk_secret")
-    echo "GET /api/status with the credential: $got"
+    echo "GET /api/status${kiosk_secret:+ with the credential}: $got"
     [[ $got == "200 "* ]] || fail "the kiosk's /api/status did not answer 200 with its credential"
 }
 kiosk_has_chinese_glyphs() {

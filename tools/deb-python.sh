@@ -38,6 +38,12 @@ fi
 "$scratch/venv/bin/uv" pip install --quiet --python "$scratch/venv/bin/python" --target "$out" --no-compile \
     --only-binary :all: --python-version "$python" --python-platform "${machine}-manylinux_$glibc" "$wheel"
 rm -rf "$out/bin"   # console scripts with this build's interpreter path; /usr/bin/edge-agent replaces them
+# ai-edge-litert (trixie) carries, on x86_64, the host-side tools that compile a model ahead of time for a
+# phone's NPU (Qualcomm, MediaTek, Samsung, Google Tensor, OpenVINO): the CPU interpreter never loads them,
+# a Pi has none of those NPUs, and their RPATHs are relative to the working directory (lintian:
+# relative-library-search-path), a library search no service should have. LiteRT finds no compiler plugin
+# without them (ai_edge_litert/environment.py) and runs on the CPU as before.
+rm -rf "$out"/ai_edge_litert/vendors/*/compiler "$out/ai_edge_litert/tools/apply_plugin_main"
 # Some wheels ship byte code or mark sources executable: postinst compiles, and only ELF files stay executable.
 find "$out" -name __pycache__ -type d -prune -exec rm -rf {} +
 find "$out" -type f -perm /111 ! -name '*.so' ! -name '*.so.*' -exec chmod a-x {} +
