@@ -3,7 +3,7 @@
 # as they run in a store. Usage: tools/demo-local.sh [REFERENCE_PHOTO [CUSTOMER_PHOTO]]
 #
 #   1. the reference carrier server starts on loopback (its own CA, mTLS result port);
-#   2. the device is provisioned with a one-time token (`edge-agent provision`);
+#   2. the device is provisioned with a one-time token and the demo's configuration (`edge-agent provision`);
 #   3. the "customer" is a clip rendered from CUSTOMER_PHOTO (`edge-agent simulate`): the face animated
 #      in 3-D performing the challenge order that the agent is configured (liveness.seed) to ask for;
 #   4. the agent daemon (`edge-agent serve`) starts with that clip as its camera;
@@ -112,7 +112,7 @@ step "4. agent: edge-agent serve, camera = that clip"
 "$ea" serve --config "$work/config.toml" >"$work/agent.out" 2>"$work/agent.log" &
 pids+=($!)
 export EDGE_AGENT_SOCKET="$work/agent.sock"
-wait_for 60 "$ea" terminal health
+wait_for 120 "$ea" terminal health  # model loading is slow on a busy 2-core machine
 "$ea" terminal health
 
 step "5. terminal: verify $(basename "$customer") against reference $(basename "$reference") through the terminal API"

@@ -88,12 +88,10 @@
     $("health").className = "state error";
     $("health-card").dataset.state = "offline";
     $("health-detail").hidden = false;
-    $("health-detail").dataset.i18n = "operator.agent_offline_detail";
-    $("health-detail").textContent = K.t("operator.agent_offline_detail");
+    $("health-detail").textContent = K.t("operator.agent_offline_detail") + " " +
+      K.t("operator.retrying", { time: new Date().toLocaleTimeString(K.lang) });
     clearHealth();
     text("h-problems", code || null);
-    $("h-contact").textContent = K.t("operator.retrying", { time: new Date().toLocaleTimeString(K.lang) });
-    delete $("h-contact").dataset.i18n;
     updateButtons();
   }
 
