@@ -4,10 +4,14 @@ Witnesses, each able to refuse on its own:
 
 * the challenge (random order of blinks and turns, ``challenge.py``);
 * identity continuity: frames are embedded and compared with the session's
-  anchor at the match threshold (``pipeline.threshold``, so it follows
-  whichever embedder the model set ships). The anchor is the mean unit
-  embedding of the first ``anchor_frames`` frames (each of them checked
-  against the first). Not every frame is embedded (that was over half the
+  anchors at the match threshold (``pipeline.threshold``, so it follows
+  whichever embedder the model set ships). The frontal anchor is the mean
+  unit embedding of the first ``anchor_frames`` frames (each of them checked
+  against the first); a turned or lowered head is compared with anchors
+  gathered at its own pose (``poseanchors.py``). Only frames that can
+  testify are compared (``usability.py``: a hand across the face, a smeared
+  or half-hidden frame is skipped and counted, never called another person;
+  the next usable frame is checked, whatever the gate says). Not every frame is embedded (that was over half the
   loop's cost); the invariant is: every frame that counts either was
   compared with the anchor at match strictness, or its aligned chip lies
   within ``continuity_distance`` (0.05, ``continuity.py``) of a frame that
@@ -15,13 +19,14 @@ Witnesses, each able to refuse on its own:
   one check. Always embedded: the anchor's frames, the frames that perform
   the step asked (closed eyes for a blink, a turned head for a turn), the
   frame that completes a step or the session (tried first on a copy of the
-  challenge, so the event is never emitted before the check), and blurred
-  frames. PAD frames are held to the same invariant as every other counted
+  challenge, so the event is never emitted before the check), and the first
+  usable frame after unusable ones. PAD frames are held to the same invariant as every other counted
   frame, not embedded for being PAD frames: the embedding sees only the
   aligned chip, which the gate's distance already covers. The match
   template is drawn from embedded frames only (the sharpest frontal
   open-eye ones), so each of them was checked.
-  One frame of another person anywhere gives SPOOF ``identity_changed``;
+  One usable frame of another person anywhere gives SPOOF ``identity_changed``;
+  a second person (``rivals.py``) ends it INCONCLUSIVE ``multiple_faces``;
 * passive PAD (MiniFASNet, ``vision/antispoof.py``), sampled over the whole
   challenge by time, turned frames included, on the crop its training used;
 * nose-tip parallax (``parallax.py``): a flat picture moves as one plane.
@@ -121,7 +126,7 @@ class LivenessResult:
     ms_per_frame: float
     pad_score: float | None = None
     pad_frames: int = 0
-    identity_min: float | None = None  # lowest cosine of any counted frame to the session's first face
+    identity_min: float | None = None  # lowest cosine of any checked frame to the anchors at its pose
     template_frames: int = 0
     skipped_blurred: int = 0  # frames that could not testify (blurred, occluded, extreme pose...): usability.py
     embedded_frames: int = 0  # frames embedded and checked for identity (the rest lean on one that was)
