@@ -112,10 +112,12 @@ def test_a_small_face_at_the_edge_is_no_second_person(pipeline, v11, faces_dir: 
 
 
 def test_a_second_person_stepping_in_is_found_within_persist_frames(pipeline, faces_dir: Path) -> None:
-    """The other side of the rival rule: a face as large as the customer's, beside it, from frame 60 on."""
-    victim = list(iter_frames(need(REAL / VICTIM)))
+    """The other side of the rival rule: a face about as large as the customer's, beside it, from frame 60 on
+    (the clip widened with a grey margin on its right, where the second person stands)."""
+    victim = [(cv2.copyMakeBorder(rgb, 0, 0, 0, 400, cv2.BORDER_CONSTANT, value=(128, 128, 128)), t)
+              for rgb, t in iter_frames(need(REAL / VICTIM))]
     other = crop_face(pipeline, read_image(faces_dir / "img20.jpg"))
-    width = int(0.8 * pipeline.detector.detect(victim[0][0])[0].width)
+    width = int(pipeline.detector.detect(victim[0][0])[0].width)
     frames = edge_face(victim, other, width=width, start=60)
     s = LivenessSession(pipeline, pipeline.eye_landmarker(), [L], PATIENT)
     r = s.run_to_end(frames)

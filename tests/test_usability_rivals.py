@@ -144,3 +144,17 @@ def test_a_face_walked_away_along_the_turn_is_refused_when_it_comes_back_to_fron
             a.admit(emb, yaw, 0.0)
     back = a.score(attacker, 0.0, 0.0)
     assert back is not None and back < 0.5 and cosine(victim, attacker) < 0.5
+
+
+def test_the_customer_is_asked_to_try_again_only_for_inconclusive_and_never_told_why() -> None:
+    import json
+    from pathlib import Path
+
+    from edge_agent.kiosk.events import outcome_key
+    assert outcome_key("fail", "LIVENESS_INCONCLUSIVE") == "result.try_again"
+    assert outcome_key("fail", "LIVENESS_SPOOF") == "result.not_verified"
+    assert outcome_key("fail", "LIVENESS_LIVE") == "result.not_verified"  # a face mismatch: see the clerk
+    assert outcome_key("pass", "LIVENESS_LIVE") == "result.verified"
+    for lang in ("en", "zh-CN"):
+        catalog = json.loads((Path("edge_agent/kiosk/i18n") / f"{lang}.json").read_text())
+        assert catalog["result.try_again"] and "person" not in catalog["result.try_again"]
