@@ -10,6 +10,7 @@ session asking it must pass, and one asking another order must refuse it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,8 +87,10 @@ def test_a_real_person_doing_the_challenge_passes_at_camera_and_pi_rates(pipelin
 
 
 def test_the_same_real_footage_asked_another_order_is_refused(pipeline, v11) -> None:
+    # Refused, not called an attack: a real customer who mishears a prompt does the same (issue 30). PAD is what
+    # refuses a replay that performs the right order (below).
     result = session(pipeline, [R, L, B]).run_to_end(iter(v11))
-    assert (result.verdict, result.reasons) == (Verdict.SPOOF, ["challenge_wrong_action"])
+    assert (result.verdict, result.reasons) == (Verdict.INCONCLUSIVE, ["challenge_wrong_action"])
 
 
 def test_a_print_replay_of_the_real_person_doing_the_right_challenge_is_refused_by_pad(pipeline, v11) -> None:
@@ -112,4 +115,5 @@ def test_verify_replays_a_recorded_session_under_the_order_it_was_asked(v11, tmp
     assert out["challenge"] == ["turn_left", "turn_right", "blink"] and out["similarity"] > 0.6
     code, out = cli_json("verify", "--reference", str(reference), "--video", str(clip),
                          "--actions", "blink,turn_right,turn_left")
-    assert (code, out["decision"], out["liveness"]) == (1, "fail", "LIVENESS_SPOOF"), out
+    assert (code, out["decision"], out["liveness"]) == (1, "fail", "LIVENESS_INCONCLUSIVE"), out
+    assert "different person" not in json.dumps(out)

@@ -12,7 +12,7 @@ from typing import Any
 from edge_agent._proto import agent_pb2 as apb
 from edge_agent.kiosk.catalog import action_key, hint_key
 
-__all__ = ["DEFAULT_STEPS", "customer_event", "interrupted", "outcome"]
+__all__ = ["DEFAULT_STEPS", "customer_event", "interrupted", "outcome", "outcome_key"]
 
 DEFAULT_STEPS = 3  # an agent from before Prompt.steps existed asks for three
 
@@ -20,6 +20,16 @@ DEFAULT_STEPS = 3  # an agent from before Prompt.steps existed asks for three
 def outcome(decision: str) -> str:
     """Fail closed: anything but an explicit pass is not verified."""
     return "verified" if decision == "pass" else "not_verified"
+
+
+def outcome_key(decision: str, liveness: str) -> str:
+    """The outcome's text: a session that ended for want of evidence (INCONCLUSIVE: a lost face, too many hidden
+    frames, a prompt not followed) asks the customer to try again; every other failure only says not verified.
+    Neither names a reason (those stay on the clerk's panel)."""
+    result = outcome(decision)
+    if result == "not_verified" and liveness == "LIVENESS_INCONCLUSIVE":
+        return "result.try_again"
+    return f"result.{result}"
 
 
 def interrupted() -> dict[str, Any]:
@@ -42,5 +52,5 @@ def customer_event(ev: apb.SessionEvent) -> dict[str, Any] | None:
         return {"type": "hint", "key": hint_key(ev.hint.message)}
     if kind == "result":
         result = outcome(ev.result.decision)
-        return {"type": "result", "outcome": result, "key": f"result.{result}"}
+        return {"type": "result", "outcome": result, "key": outcome_key(ev.result.decision, ev.result.liveness)}
     return None

@@ -10,17 +10,22 @@ reason. Rules:
   first steady frames (within 2 x frontal_deg of the camera axis), since
   neither people nor terminals line up exactly;
 * a turn counts when |yaw| >= turn_deg in the asked direction for
-  ``hold_frames`` frames; turning the other way for as many frames fails
-  the session (``wrong_action``): replayed footage performs its own order,
-  not ours. One frame is not enough either way: a single misread pose must
-  neither complete a step nor fail a real customer;
+  ``hold_frames`` frames; turning the other way for as many frames (or
+  turning during a blink step) fails the session (``wrong_action``):
+  replayed footage performs its own order, not ours. One frame is not
+  enough either way: a single misread pose must neither complete a step nor
+  fail a real customer. The session calls it INCONCLUSIVE, not SPOOF: a real
+  customer who glances aside or mishears a prompt does the same, so it is
+  no evidence of an attack, only no evidence of a live person; the failure
+  messages of such ends ask the customer to try again;
 * a blink counts when eye openness falls below ``blink_close`` x the
   customer's own open-eye baseline and comes back above ``blink_open`` x it
   (hysteresis: noise between the two levels does nothing);
 * each step has a time limit; the face may vanish for at most ``lost_ms``;
-  a second face or an identity change (cosine to the session's first
-  embedding below ``identity_min``, which the session sets to the match
-  threshold) fails the session at once.
+  a second face or an identity change (cosine to the session's anchors
+  below ``identity_min``, which the session sets to the match threshold,
+  and computes only on frames that can testify: ``usability.py``) fails the
+  session at once.
 """
 
 from __future__ import annotations
@@ -187,7 +192,7 @@ class Challenge:
             return self._fail("multiple_faces", "more than one face in view")
         if s.faces == 0:
             if self._last_face_ms is not None and s.t_ms - self._last_face_ms > self.config.lost_ms:
-                return self._fail("face_lost", "the face left the camera's view")
+                return self._fail("face_lost", "please try again, keep your face in view")
             return self._timeouts(s.t_ms) or [Event(EventKind.HINT, "look at the camera", self.progress, self.step)]
         self._last_face_ms = s.t_ms
         if s.identity is not None and s.identity < self.config.identity_min:
@@ -236,7 +241,7 @@ class Challenge:
         if action is Action.BLINK:
             self._wrong = self._wrong + 1 if abs(yaw) >= c.turn_deg else 0
             if self._wrong >= c.hold_frames:
-                return self._fail("wrong_action", "turned the head when asked to blink")
+                return self._fail("wrong_action", "please try again: blink while looking at the camera")
             if s.eye_open is None:  # openness not measured: this frame says nothing about the blink
                 return self._timeouts(s.t_ms)
             base = self.baseline or s.eye_open
@@ -248,7 +253,7 @@ class Challenge:
             sign = 1.0 if action is Action.TURN_LEFT else -1.0
             self._wrong = self._wrong + 1 if sign * yaw <= -c.turn_deg else 0
             if self._wrong >= c.hold_frames:
-                return self._fail("wrong_action", "turned the head the wrong way")
+                return self._fail("wrong_action", "please try again: turn your head the way the screen asks")
             self._held = self._held + 1 if sign * yaw >= c.turn_deg else 0
             if self._held >= c.hold_frames:
                 return self._complete(s.t_ms)

@@ -74,6 +74,10 @@ class ContinuityGate:
         """This frame was embedded and checked: later frames are measured from it."""
         self._last, self._since = thumb, 0
 
+    def reset(self) -> None:
+        """The last embedded frame may not be leaned on (its identity was not judged): the next frame is embedded."""
+        self._last, self._since = None, 0
+
     def skipped(self) -> None:
         """This frame leans on the last embedded one."""
         self._since += 1

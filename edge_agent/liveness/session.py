@@ -4,10 +4,14 @@ Witnesses, each able to refuse on its own:
 
 * the challenge (random order of blinks and turns, ``challenge.py``);
 * identity continuity: frames are embedded and compared with the session's
-  anchor at the match threshold (``pipeline.threshold``, so it follows
-  whichever embedder the model set ships). The anchor is the mean unit
-  embedding of the first ``anchor_frames`` frames (each of them checked
-  against the first). Not every frame is embedded (that was over half the
+  anchors at the match threshold (``pipeline.threshold``, so it follows
+  whichever embedder the model set ships). The frontal anchor is the mean
+  unit embedding of the first ``anchor_frames`` frames (each of them checked
+  against the first); a turned or lowered head is compared with anchors
+  gathered at its own pose (``poseanchors.py``). Only frames that can
+  testify are compared (``usability.py``: a hand across the face, a smeared
+  or half-hidden frame is skipped and counted, never called another person;
+  the next usable frame is checked, whatever the gate says). Not every frame is embedded (that was over half the
   loop's cost); the invariant is: every frame that counts either was
   compared with the anchor at match strictness, or its aligned chip lies
   within ``continuity_distance`` (0.05, ``continuity.py``) of a frame that
@@ -15,13 +19,14 @@ Witnesses, each able to refuse on its own:
   one check. Always embedded: the anchor's frames, the frames that perform
   the step asked (closed eyes for a blink, a turned head for a turn), the
   frame that completes a step or the session (tried first on a copy of the
-  challenge, so the event is never emitted before the check), and blurred
-  frames. PAD frames are held to the same invariant as every other counted
+  challenge, so the event is never emitted before the check), and the first
+  usable frame after unusable ones. PAD frames are held to the same invariant as every other counted
   frame, not embedded for being PAD frames: the embedding sees only the
   aligned chip, which the gate's distance already covers. The match
   template is drawn from embedded frames only (the sharpest frontal
   open-eye ones), so each of them was checked.
-  One frame of another person anywhere gives SPOOF ``identity_changed``;
+  One usable frame of another person anywhere gives SPOOF ``identity_changed``;
+  a second person (``rivals.py``) ends it INCONCLUSIVE ``multiple_faces``;
 * passive PAD (MiniFASNet, ``vision/antispoof.py``), sampled over the whole
   challenge by time, turned frames included, on the crop its training used;
 * nose-tip parallax (``parallax.py``): a flat picture moves as one plane.
@@ -53,7 +58,10 @@ from edge_agent.liveness.challenge import Action, Challenge, ChallengeConfig, Ev
 from edge_agent.liveness.continuity import ContinuityGate, thumbnail
 from edge_agent.liveness.fusion import session_pad_score
 from edge_agent.liveness.parallax import ParallaxEvidence
+from edge_agent.liveness.poseanchors import PoseAnchors
+from edge_agent.liveness.rivals import RivalRules, RivalTracker
 from edge_agent.liveness.signals import FrameSignals, head_pose
+from edge_agent.liveness.usability import FrameEvidence, UnusableBudget, UsabilityRules, eyes_in_frame, judge
 from edge_agent.liveness.verdict import Verdict
 from edge_agent.matching.matcher import MatchResult, cosine, decide
 from edge_agent.vision.antispoof import AntiSpoof
@@ -63,8 +71,11 @@ from edge_agent.vision.quality import sharpness
 
 __all__ = ["LivenessResult", "LivenessSession", "SessionTuning", "template"]
 
-# Failures that show an attack rather than a customer who was slow or left.
-_SPOOF_REASONS = {"wrong_action", "identity_changed"}
+# Failures that show an attack rather than a customer who was slow, left or fidgeted: only a usable frame of
+# another person (usability.py). A wrong action, a lost face, too many unusable frames: INCONCLUSIVE, try again.
+_SPOOF_REASONS = {"identity_changed"}
+# What the customer is asked when the session ends for want of usable frames.
+RETRY_VISIBLE = "please try again, keep your face in view"
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,10 @@ class SessionTuning:
     continuity_distance: float = 0.05
     continuity_every: int = 6
     blur_ratio: float = 0.3  # a frame below this fraction of the session's median sharpness is skipped
+    # Which frames can testify (usability.py; blur_ratio above is its sharpness level) and how many may not,
+    # and when another detection is a second person (rivals.py).
+    usability: UsabilityRules = field(default_factory=UsabilityRules)
+    rivals: RivalRules = field(default_factory=RivalRules)
     session_limit_ms: int = 40_000  # the whole session, on the session clock
     max_frames: int = 2400  # and in frames (40 s at 60 frames/s): a stuck clock cannot keep a session open
 
@@ -111,9 +126,9 @@ class LivenessResult:
     ms_per_frame: float
     pad_score: float | None = None
     pad_frames: int = 0
-    identity_min: float | None = None  # lowest cosine of any counted frame to the session's first face
+    identity_min: float | None = None  # lowest cosine of any checked frame to the anchors at its pose
     template_frames: int = 0
-    skipped_blurred: int = 0
+    skipped_blurred: int = 0  # frames that could not testify (blurred, occluded, extreme pose...): usability.py
     embedded_frames: int = 0  # frames embedded and checked for identity (the rest lean on one that was)
     eye_frames: int = 0  # frames the eyelid model ran on (blink steps, embedded near-frontal frames)
 
@@ -164,6 +179,14 @@ class LivenessSession:
         self._gate = ContinuityGate(self.config.continuity_distance, self.config.continuity_every)
         self._embedded = 0
         self._eye_frames = 0
+        self._rivals = RivalTracker(self.config.rivals)
+        # The session's blur level (blur_ratio) is the usability judgement's sharpness level: one knob, as before.
+        self._usability = dataclasses.replace(self.config.usability, min_sharp_ratio=self.config.blur_ratio)
+        self._budget = UnusableBudget(self._usability)
+        self._poses = PoseAnchors(pipeline.threshold)
+        self._rest: tuple[float, float] | None = None  # (yaw, pitch) of the anchor's frames: pose bin (0, 0)
+        self._anchor_poses: list[tuple[float, float]] = []
+        self._last_box: np.ndarray | None = None
 
     def run(self, frames: Iterable[tuple[np.ndarray, int]]) -> Iterator[tuple[int, Event]]:
         """Feed frames until the challenge ends, yielding (session time, event); stops reading the source then."""
@@ -202,27 +225,29 @@ class LivenessSession:
 
     def _frame(self, rgb: np.ndarray, t: int) -> list[Event]:
         faces = self.pipeline.detector.detect(rgb)
-        rules = self.pipeline.rules
-        if faces:
-            faces = [f for f in faces if f.width >= rules.competitor_ratio * faces[0].width]
-        if len(faces) != 1:
-            return self.challenge.update(FrameSignals(t, len(faces)))
-        det = faces[0]
-        mesh = self.pipeline.landmarker.landmarks(rgb, det).points
+        det, rival = self._rivals.update(faces)  # a second person: rivals.py (score, size, place, persistence)
+        if det is None or rival:
+            self._last_box = None
+            return self.challenge.update(FrameSignals(t, 2 if rival else 0))
+        face = self.pipeline.landmarker.landmarks(rgb, det)
+        mesh = face.points
         chip = self.pipeline.align(rgb, mesh)
         thumb = thumbnail(chip)
         sharp = sharpness(chip)
         self._sharp.append(sharp)
-        if len(self._sharp) >= 3 and sharp < self.config.blur_ratio * float(np.median(self._sharp[-60:])):
-            # A blurred frame is skipped (it counts for nothing) but still embedded and checked: a frame of
-            # another person is refused even when it is blurred.
-            self._skipped += 1
-            checked = self._embed(chip, thumb)
-            refs = [self._anchor] if self._anchor is not None else self._anchors
-            if refs and min(cosine(r, checked) for r in refs) < self.pipeline.threshold:
-                return self.challenge.abort("identity_changed", "a different person appeared during the check")
-            return self.challenge.tick(t)
+        ratio = sharp / max(float(np.median(self._sharp[-60:])), 1e-9) if len(self._sharp) >= 3 else 1.0
         yaw, pitch, roll = head_pose(mesh, rgb.shape)
+        rest_yaw, rest_pitch = self._rest or (self.challenge.yaw_rest or 0.0, 0.0)
+        box = np.asarray(det.box, np.float64)
+        jump = 0.0 if self._last_box is None else float(
+            np.linalg.norm((box[:2] + box[2:]) / 2 - (self._last_box[:2] + self._last_box[2:]) / 2)
+            / max(self._last_box[2] - self._last_box[0], 1.0))
+        self._last_box = box
+        why = judge(FrameEvidence(det.score, face.presence, ratio, jump, eyes_in_frame(mesh, rgb.shape),
+                                  yaw - rest_yaw, pitch - rest_pitch), self._usability)
+        if why is not None:
+            return self._unusable(t, why)
+        resumed = self._budget.in_run  # the first usable frame after an unusable run: checked, whatever the gate
         self._since_pad += 1
         pad_due = self.antispoof is not None and (self._last_pad is None
                                                   or (t - self._last_pad >= self.config.pad_every_ms
@@ -245,7 +270,7 @@ class LivenessSession:
                 acting = base is not None and eye_open is not None and eye_open < cfg.blink_close * base
             else:
                 acting = abs(rel_yaw) >= cfg.turn_deg
-        used = self._anchor is None or acting
+        used = self._anchor is None or acting or resumed
         emb = self._embed(chip, thumb) if used or self._gate.needs_embedding(thumb) else None
         xs = mesh[:, 0]
         signals = FrameSignals(t, 1, eye_open, yaw, pitch, roll, float((xs.max() - xs.min()) / rgb.shape[1]),
@@ -256,7 +281,12 @@ class LivenessSession:
         if emb is not None:
             if eye_open is None and abs(rel_yaw) <= 2 * cfg.frontal_deg:  # a baseline sample or template candidate
                 eye_open = self._eye_open(rgb, mesh)
-            signals = dataclasses.replace(signals, eye_open=eye_open, identity=self._identity(emb))
+            identity = self._identity(emb, yaw, pitch)
+            if identity is None:  # no anchor near this pose (a jump over a whole pose bin): it cannot testify
+                self._gate.reset()  # and no later frame may lean on it
+                return self._unusable(t, "pose_unanchored")
+            signals = dataclasses.replace(signals, eye_open=eye_open, identity=identity)
+        self._budget.usable()
         if emb is None:
             self._gate.skipped()
         else:
@@ -273,6 +303,15 @@ class LivenessSession:
         self.parallax.add(yaw, mesh)
         return self.challenge.update(signals)
 
+    def _unusable(self, t: int, why: str) -> list[Event]:
+        """A frame that cannot testify: it counts for nothing (no step, PAD, parallax, template, and no identity
+        verdict either way), the next usable frame is checked, and past the budget the customer is asked to try
+        again (usability.py)."""
+        self._skipped += 1
+        if self._budget.unusable_frame(t, why):
+            return self.challenge.abort("frames_unusable", RETRY_VISIBLE)
+        return self.challenge.tick(t)
+
     def _eye_open(self, rgb: np.ndarray, mesh: np.ndarray) -> float:
         """Mean openness of both eyes from the eyelid model."""
         self._eye_frames += 1
@@ -285,14 +324,25 @@ class LivenessSession:
         self._gate.embedded(thumb)
         return self.pipeline.embed_chip(chip)
 
-    def _identity(self, emb: np.ndarray) -> float:
-        """Cosine to the anchor; while the anchor forms, the lowest cosine to the frames that form it."""
+    def _identity(self, emb: np.ndarray, yaw: float, pitch: float) -> float | None:
+        """Cosine to the anchors at this pose (poseanchors.py); while the frontal anchor forms, the lowest cosine
+        to the frames that form it. None when no anchor is near this pose. A usable frame that matches joins its
+        pose bin's anchor."""
         if self._anchor is not None:
-            return cosine(self._anchor, emb)
+            assert self._rest is not None
+            rel = (yaw - self._rest[0], pitch - self._rest[1])
+            score = self._poses.score(emb, *rel)
+            if score is not None and score >= self.pipeline.threshold:
+                self._poses.admit(emb, *rel)
+            return score
         self._anchors.append(emb)
+        self._anchor_poses.append((yaw, pitch))
         sims = [cosine(a, emb) for a in self._anchors[:-1]] or [1.0]
         if len(self._anchors) == self.config.anchor_frames:
             self._anchor = template(self._anchors)
+            self._poses.set_frontal(self._anchor)
+            self._rest = (float(np.median([p[0] for p in self._anchor_poses])),
+                          float(np.median([p[1] for p in self._anchor_poses])))
             sims += [cosine(self._anchor, a) for a in self._anchors]
         return min(sims)
 
