@@ -39,11 +39,13 @@ import numpy as np
 
 __all__ = ["DeviceFrameWitness", "device_frame_score"]
 
-WORK_PX = 320  # long side of the working image: edges of a phone's bezel survive, the cost stays ~2-4 ms
+WORK_PX = 320  # long side of the working image: a phone's bezel survives, the cost stays small (bench/liveness.py)
 FACE_MARGIN = 0.1  # the face box grown by this fraction of its size on every side must lie inside the quad
 MIN_AREA_RATIO = 1.8  # a quad hugging the face itself (hairline, jaw) is no device: the screen shows more
 BORDER = 0.02  # every corner this fraction of the picture's size inside its borders
-MIN_SIDE_SUPPORT = 0.85  # fraction of each side with an edge pixel within 2 px: real replay frames 0.93-1.0, bona fide photos at most 0.81
+# Fraction of each side's length with an edge pixel within 2 px. Frames of the real phone replay score 0.93-1.0;
+# 1264 bona fide photos at most 0.81 (a rotated photo's software pad); real clips and live phone sessions 0.
+MIN_SIDE_SUPPORT = 0.85
 MIN_LINE = 0.12  # a side's detected segment is at least this fraction of the picture's short side
 MAX_TILT_DEG = 25.0  # sides within this of vertical / horizontal: a device held roughly upright, tilted
 TOP_LINES = 5  # longest candidate lines kept per side of the face (5**4 quads at most)
@@ -69,9 +71,9 @@ def _digital_pad(grey: np.ndarray, quad: np.ndarray) -> bool:
     A camera filming a device sees a room or a hand around it, with texture and sensor noise; a picture that
     was padded by software has a constant border. Such a quad is the picture's own edge, not a device.
     """
-    inside = np.zeros(grey.shape, np.uint8)
-    cv2.fillConvexPoly(inside, np.round(quad).astype(np.int32), 1)
-    inside = cv2.dilate(inside, np.ones((7, 7), np.uint8))
+    mask = np.zeros(grey.shape, np.uint8)
+    cv2.fillConvexPoly(mask, np.round(quad).astype(np.int32), (1,))
+    inside = cv2.dilate(mask, np.ones((7, 7), np.uint8))
     outside = grey[inside == 0]
     return outside.size == 0 or float(np.std(outside)) < PAD_STD
 

@@ -183,10 +183,10 @@ def _finger(out: np.ndarray, finger: tuple[float, float], rng: np.random.Generat
     x, reach = finger
     width = int(w * rng.uniform(0.1, 0.14))
     tip = (int(x * w), int(h * (1 - reach)))
-    mask = np.zeros((h, w), np.float32)
-    cv2.line(mask, (tip[0] + int(rng.uniform(-0.1, 0.1) * w), h + width), tip, 1.0, width)
-    cv2.circle(mask, tip, width // 2, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), 2.0)
+    drawn = np.zeros((h, w), np.float32)
+    cv2.line(drawn, (tip[0] + int(rng.uniform(-0.1, 0.1) * w), h + width), tip, (1.0,), width)
+    cv2.circle(drawn, tip, width // 2, (1.0,), -1)
+    mask = np.asarray(cv2.GaussianBlur(drawn, (0, 0), 2.0), np.float32)
     skin = np.array([rng.uniform(170, 220), rng.uniform(120, 160), rng.uniform(95, 130)], np.float32)
     shade = 0.75 + 0.25 * cv2.GaussianBlur(mask, (0, 0), width / 4.0)
     out[:] = out * (1 - mask[:, :, None]) + (skin[None, None, :] * shade[:, :, None]) * mask[:, :, None]
