@@ -25,7 +25,7 @@ from edge_agent.liveness.verdict import Verdict
 from edge_agent.simulation.attacks import phone_to_phone
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.detector import Detection
-from tests.test_pad import need
+from tests.test_pad import cli_json, need
 
 pytestmark = pytest.mark.slow
 
@@ -128,3 +128,23 @@ def test_pad_and_the_session_on_a_flagged_phone_clip_judge_the_upright_faces(pip
                for f in (flagged, upright)]
     assert results[0].reasons == results[1].reasons and results[0].pad_score == results[1].pad_score
     assert results[0].identity_min == results[1].identity_min
+
+
+def test_pad_and_pad_eval_report_each_witness_and_the_margin(phone_samples_dir, tmp_path: Path) -> None:
+    code, out = cli_json("pad", str(phone_samples_dir / "replay_2c633b.mp4"))
+    assert (code, out["decision"]) == (1, "attack"), out
+    assert out["refused_by"] == ["minifasnet", "device_frame"]
+    assert out["device_frame"]["attack"] and out["device_frame"]["frames_seen"] >= 5
+    assert out["margin"] == round(out["score"] - out["threshold"], 4) < 0
+    assert all("device_frame" in f for f in out["frames_used"])
+    root = tmp_path / "pilot"
+    (root / "bona_fide").mkdir(parents=True)
+    (root / "attack" / "phone_to_phone").mkdir(parents=True)
+    (root / "bona_fide" / "live.mov").symlink_to(phone_samples_dir / "live_131267.mov")
+    (root / "attack" / "phone_to_phone" / "replay.mp4").symlink_to(phone_samples_dir / "replay_2c633b.mp4")
+    code, out = cli_json("pad-eval", str(root))
+    assert code == 0 and out["bpcer"]["errors"] == 0 and out["apcer"]["phone_to_phone"]["errors"] == 0, out
+    by_name = {o["name"]: o for o in out["outcomes"]}
+    assert by_name["attack/phone_to_phone/replay.mp4"]["refused_by"] == ["minifasnet", "device_frame"]
+    assert by_name["bona_fide/live.mov"]["refused_by"] == [] and by_name["bona_fide/live.mov"]["device_frames"] == 0
+    assert out["closest_to_threshold"]["name"] in by_name and "either witness" in out["decision_rule"]

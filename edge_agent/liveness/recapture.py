@@ -12,15 +12,19 @@ near a face; what they do not give is a closed convex quadrilateral, every
 side of it a supported straight edge, with the whole face inside it and all
 four sides inside the picture.
 
-Per frame: edges (Canny) of the frame scaled to ``WORK_PX`` on its long side,
-closed loops among them (contours), each loop's convex hull simplified to
-a polygon; a loop counts as a device frame when the polygon has four
-corners, holds the face box (grown by ``FACE_MARGIN``), is at least
-``MIN_AREA_RATIO`` times the box's area, stays ``BORDER`` of the picture's
-size inside every border (the picture's own border, a letterbox, is no
-device), and each of its four sides lies on edge pixels along at least
-``MIN_SIDE_SUPPORT`` of its length. The frame's score is the best side
-support among such loops (0 when there is none).
+Per frame: edges (Canny) of the frame scaled to ``WORK_PX`` on its long side;
+long straight segments among them (Hough), near-vertical ones left and right
+of the face, near-horizontal ones above and below it (the ``TOP_LINES``
+longest on each side); every choice of four makes a quadrilateral from
+their crossings. It counts as a device frame when it is convex, holds the
+face box (grown by ``FACE_MARGIN``), is at least ``MIN_AREA_RATIO`` times
+the box's area, stays ``BORDER`` of the picture's size inside every border
+(the picture's own border is no device), the picture outside it is not a
+flat software fill (``PAD_STD``: a letterbox, a rotated photo's pad), and
+its sides lie on edge pixels along at least ``MIN_SIDE_SUPPORT`` of their
+length, one side let fall ``OCCLUSION`` lower (the finger or hand holding
+the device). The frame's score is the best such support among the quads
+(0 when there is none).
 
 Per session: the device is seen when ``MIN_FRAMES`` frames show it; one
 frame alone may be a coincidence of edges, a device held up to the camera
@@ -46,6 +50,8 @@ BORDER = 0.02  # every corner this fraction of the picture's size inside its bor
 # Fraction of each side's length with an edge pixel within 2 px. Frames of the real phone replay score 0.93-1.0;
 # 1264 bona fide photos at most 0.81 (a rotated photo's software pad); real clips and live phone sessions 0.
 MIN_SIDE_SUPPORT = 0.85
+# The hand that holds or taps the device hides part of one side: the weakest side may fall this much further.
+OCCLUSION = 0.25
 MIN_LINE = 0.12  # a side's detected segment is at least this fraction of the picture's short side
 MAX_TILT_DEG = 25.0  # sides within this of vertical / horizontal: a device held roughly upright, tilted
 TOP_LINES = 5  # longest candidate lines kept per side of the face (5**4 quads at most)
@@ -115,11 +121,13 @@ def _at(seg: np.ndarray, *, y: float | None = None, x: float | None = None) -> f
 
 
 def device_frame_score(rgb: np.ndarray, box: np.ndarray) -> float:
-    """The frame's evidence of a device framing the face: the weakest side's edge support of the best quad.
+    """The frame's evidence of a device framing the face: the best quad's side support, one side let be hidden.
 
     ``box`` is the face box (x0, y0, x1, y1) in ``rgb``'s pixels. A quad is made of four long straight edges,
     one on each side of the face (left and right near-vertical, above and below near-horizontal); 0.0 when no
-    such four enclose the face; at or above ``THRESHOLD`` a device's screen or bezel frames the face.
+    such four enclose the face. A quad's score is its second-weakest side's edge support, or its weakest
+    side's plus ``OCCLUSION`` when lower (a finger on one edge); at or above ``THRESHOLD`` a device's
+    screen or bezel frames the face.
     """
     h, w = rgb.shape[:2]
     scale = WORK_PX / max(h, w)
@@ -160,9 +168,9 @@ def device_frame_score(rgb: np.ndarray, box: np.ndarray) -> float:
             continue
         if _digital_pad(grey, quad):
             continue
-        weakest = min(_support(near, quad[i].astype(np.float64), quad[(i + 1) % 4].astype(np.float64))
-                      for i in range(4))
-        best = max(best, weakest)
+        sides = sorted(_support(near, quad[i].astype(np.float64), quad[(i + 1) % 4].astype(np.float64))
+                       for i in range(4))
+        best = max(best, min(sides[1], sides[0] + OCCLUSION))
     return best
 
 
