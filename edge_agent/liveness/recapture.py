@@ -166,11 +166,13 @@ def device_frame_score(rgb: np.ndarray, box: np.ndarray) -> float:
         if any(cv2.pointPolygonTest(quad, (px, py), False) < 0
                for px, py in ((fx0, fy0), (fx1, fy0), (fx1, fy1), (fx0, fy1))):
             continue
-        if _digital_pad(grey, quad):
-            continue
         sides = sorted(_support(near, quad[i].astype(np.float64), quad[(i + 1) % 4].astype(np.float64))
                        for i in range(4))
-        best = max(best, min(sides[1], sides[0] + OCCLUSION))
+        score = min(sides[1], sides[0] + OCCLUSION)
+        if score > best and not _digital_pad(grey, quad):  # the costly check last, only for a better quad
+            best = score
+            if best >= 1.0:  # no quad scores higher
+                break
     return best
 
 
