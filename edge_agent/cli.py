@@ -163,7 +163,7 @@ def _cmd_pad(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 
 
 def _cmd_pad_eval(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    from edge_agent.liveness.fusion import RULE_TEXT
+    from edge_agent.liveness.fusion import DECISION_TEXT, RULE_TEXT
     from edge_agent.liveness.pad import open_media, passive_pad, presentations
     from edge_agent.liveness.pad_eval import Outcome, summarise
     from edge_agent.liveness.session import SessionTuning
@@ -176,6 +176,7 @@ def _cmd_pad_eval(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     pipeline = FacePipeline.from_directory(_model_dir(args.models), num_threads=_threads(args))
     antispoof = AntiSpoof.require(pipeline.manifest)
     outcomes: list[Outcome] = []
+    witnesses: dict[str, dict[str, Any]] = {}  # per presentation: each witness's evidence, for the outcomes
     for n, (path, truth) in enumerate(found, start=1):
         name = str(path.relative_to(args.root))
         try:
@@ -185,6 +186,8 @@ def _cmd_pad_eval(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
             outcomes.append(Outcome(name, truth, "no_decision", error=exc.code))
         else:
             outcomes.append(Outcome(name, truth, report.decision, round(report.score, 4)))
+            witnesses[name] = {"refused_by": report.as_dict()["refused_by"],
+                               "device_frames": report.device.frames_seen}
         if sys.stderr.isatty() and not args.json:
             print(f"\rpad-eval {n}/{len(found)}", end="", file=sys.stderr, flush=True)
     summary = summarise(outcomes)
@@ -195,10 +198,15 @@ def _cmd_pad_eval(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         over.append(f"APCER {worst:.2%} > {args.max_apcer:.2%}")
     if args.max_bpcer is not None and bpcer > args.max_bpcer:
         over.append(f"BPCER {bpcer:.2%} > {args.max_bpcer:.2%}")
-    out = {"root": str(args.root), "rule": RULE_TEXT, "threshold": SessionTuning().pad_spoof_below, **summary,
+    threshold = SessionTuning().pad_spoof_below
+    scored = [o for o in outcomes if o.score is not None]
+    closest = min(scored, key=lambda o: abs((o.score or 0.0) - threshold), default=None)
+    out = {"root": str(args.root), "rule": RULE_TEXT, "decision_rule": DECISION_TEXT, "threshold": threshold,
+           **summary, "closest_to_threshold": None if closest is None else
+           {"name": closest.name, "score": closest.score, "margin": round((closest.score or 0.0) - threshold, 4)},
            "over_limits": over, "ignored": [str(p.relative_to(args.root)) for p in ignored],
            "outcomes": [{"name": o.name, "truth": o.truth, "decision": o.decision, "score": o.score,
-                         "error": o.error} for o in outcomes]}
+                         "error": o.error, **witnesses.get(o.name, {})} for o in outcomes]}
     return (EXIT_NO_MATCH if over else EXIT_OK), out
 
 
@@ -266,6 +274,12 @@ def _print_pad(out: dict[str, Any]) -> None:
           f"({len(out['frames_used'])} of {out['frames_total']} frames)")
     for name, score in out["witnesses"].items():
         print(f"  {name}: {score}")
+    print(f"  margin to the threshold: {out['margin']:+.4f}")
+    d = out["device_frame"]
+    print(f"  device_frame: {d['frames_seen']} frame(s) with a device enclosing the face (attack at "
+          f"{d['min_frames']}; best frame {d['max']}, threshold {d['threshold']})")
+    if out["refused_by"]:
+        print(f"  refused by: {', '.join(out['refused_by'])}")
 
 
 def _print_pad_eval(out: dict[str, Any]) -> None:
@@ -274,13 +288,19 @@ def _print_pad_eval(out: dict[str, Any]) -> None:
                 f"{r['upper_95']:.2%}; {r['no_decision']} without a decision)")
 
     print(f"{out['presentations']} presentations under {out['root']}; {out['rule']}; bona fide when >= "
-          f"{out['threshold']}")
+          f"{out['threshold']}; {out['decision_rule']}")
     if "bpcer" in out:
         print(line("BPCER (bona fide refused)", out["bpcer"]))
     for species, r in out.get("apcer", {}).items():
         print(line(f"APCER {species}", r))
     if "apcer_worst" in out:
         print(f"  worst species: {out['apcer_worst']['species']}")
+    if out["closest_to_threshold"]:
+        c = out["closest_to_threshold"]
+        print(f"  closest to the threshold: {c['name']} at {c['score']} (margin {c['margin']:+.4f})")
+    refused = [o for o in out["outcomes"] if o.get("refused_by")]
+    for o in refused:
+        print(f"  {o['name']}: refused by {', '.join(o['refused_by'])}")
     if out["ignored"]:
         print(f"  ignored (not an image, a video or a frame folder): {', '.join(out['ignored'])}")
     for reason in out["over_limits"]:

@@ -11,9 +11,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["RULE_TEXT", "frame_score", "session_pad_score"]
+__all__ = ["DECISION_TEXT", "RULE_TEXT", "frame_score", "session_pad_score"]
 
 RULE_TEXT = "per frame the mean of the MiniFASNet pair's real probabilities; per session the median over its frames"
+# Two independent witnesses, each at its own threshold; the attacker must defeat both (docs/liveness.md).
+DECISION_TEXT = ("attack when either witness says so: MiniFASNet's session score below its threshold, or the "
+                 "recapture device's frame enclosing the face in 2 or more PAD frames")
 
 
 def frame_score(scores: Mapping[str, float]) -> float:

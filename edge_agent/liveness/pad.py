@@ -2,7 +2,9 @@
 
 The same witness and the same rule as a live session (``session.py``): the
 MiniFASNet pair's real scores on frames sampled every ``pad_every_ms`` of
-the clip, fused over those frames (``fusion.py``) against ``pad_spoof_below``. A
+the clip, fused over those frames (``fusion.py``) against ``pad_spoof_below``,
+and the recapture device's frame on the same frames (``recapture.py``): an
+attack when either witness says so (``fusion.DECISION_TEXT``). A
 technician can run it on a camera's recording (``edge-agent pad``); the
 benchmark runs it over bona fide clips and made-up attacks.
 """
@@ -19,6 +21,7 @@ from edge_agent.camera.files import IMAGE_SUFFIXES, iter_frames
 from edge_agent.errors import BadInput, NoFace
 from edge_agent.liveness.fusion import frame_score, session_pad_score
 from edge_agent.liveness.pad_eval import BONA_FIDE
+from edge_agent.liveness.recapture import DeviceFrameWitness
 from edge_agent.liveness.session import SessionTuning
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.detector import FaceDetector
@@ -38,6 +41,7 @@ class PadFrame:
     t_ms: int
     scores: dict[str, float]  # per witness model: probability of a real face
     score: float  # the fused score of this frame (fusion.frame_score)
+    device: float = 0.0  # the recapture device's frame: weakest side's edge support (recapture.py)
 
 
 @dataclass
@@ -48,11 +52,17 @@ class PadReport:
     threshold: float
     frames_total: int
     frames: list[PadFrame] = field(default_factory=list)
+    device: DeviceFrameWitness = field(default_factory=DeviceFrameWitness)
+
+    @property
+    def model_ok(self) -> bool:
+        """Whether MiniFASNet's fused score reaches its threshold."""
+        return self.score >= self.threshold
 
     @property
     def bona_fide(self) -> bool:
-        """Whether the fused score reaches the threshold: the same rule a live session applies."""
-        return self.score >= self.threshold
+        """Neither witness says attack: the same rule a live session applies (fusion.DECISION_TEXT)."""
+        return self.model_ok and not self.device.attack
 
     @property
     def decision(self) -> str:
@@ -66,10 +76,18 @@ class PadReport:
             "decision": self.decision,
             "score": round(self.score, 4),
             "threshold": self.threshold,
+            "margin": round(self.score - self.threshold, 4),
             "witnesses": {w: round(float(np.median([f.scores[w] for f in self.frames])), 4) for w in witnesses},
+            "refused_by": [name for name, attack in (("minifasnet", not self.model_ok),
+                                                     ("device_frame", self.device.attack)) if attack],
+            "device_frame": {"frames_seen": self.device.frames_seen, "min_frames": self.device.min_frames,
+                             "threshold": self.device.threshold,
+                             "max": round(max(self.device.scores, default=0.0), 4),
+                             "attack": self.device.attack},
             "frames_total": self.frames_total,
             "frames_used": [{"index": f.index, "t_ms": f.t_ms, "score": round(f.score, 4),
-                             **{w: round(s, 4) for w, s in f.scores.items()}} for f in self.frames],
+                             **{w: round(s, 4) for w, s in f.scores.items()}, "device_frame": round(f.device, 4)}
+                            for f in self.frames],
         }
 
 
@@ -84,6 +102,7 @@ def passive_pad(detector: FaceDetector, antispoof: AntiSpoof, frames: Iterable[t
     """
     cfg = config or SessionTuning()
     used: list[PadFrame] = []
+    device = DeviceFrameWitness()
     last: int | None = None
     clock: int | None = None
     total = 0
@@ -100,10 +119,10 @@ def passive_pad(detector: FaceDetector, antispoof: AntiSpoof, frames: Iterable[t
             continue
         last = clock
         scores = antispoof.scores(rgb, faces[0])
-        used.append(PadFrame(index, clock, scores, frame_score(scores)))
+        used.append(PadFrame(index, clock, scores, frame_score(scores), device.add(rgb, faces[0].box)))
     if not used:
         raise NoFace(f"no frame with exactly one face among {total}")
-    return PadReport(session_pad_score([f.scores for f in used]), cfg.pad_spoof_below, total, used)
+    return PadReport(session_pad_score([f.scores for f in used]), cfg.pad_spoof_below, total, used, device)
 
 
 def open_media(path: Path, fps: float = 15.0) -> Iterator[tuple[np.ndarray, int]]:

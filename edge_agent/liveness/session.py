@@ -29,7 +29,10 @@ Witnesses, each able to refuse on its own:
   a second person (``rivals.py``) ends it INCONCLUSIVE ``multiple_faces``;
 * passive PAD (MiniFASNet, ``vision/antispoof.py``), sampled over the whole
   challenge by time, turned frames included, on the crop its training used;
-* nose-tip parallax (``parallax.py``): a flat picture moves as one plane.
+* nose-tip parallax (``parallax.py``): a flat picture moves as one plane;
+* the recapture device's frame (``recapture.py``), on the PAD frames: a
+  phone or monitor whose four edges enclose the face gives SPOOF
+  ``recapture_device`` whatever else passed.
 
 Frames are judged against the session itself, not fixed levels: a frame far
 blurrier than the session's median (motion blur mid-turn) is skipped, not
@@ -59,6 +62,7 @@ from edge_agent.liveness.continuity import ContinuityGate, thumbnail
 from edge_agent.liveness.fusion import session_pad_score
 from edge_agent.liveness.parallax import ParallaxEvidence
 from edge_agent.liveness.poseanchors import PoseAnchors
+from edge_agent.liveness.recapture import DeviceFrameWitness
 from edge_agent.liveness.rivals import RivalRules, RivalTracker
 from edge_agent.liveness.signals import FrameSignals, head_pose
 from edge_agent.liveness.usability import FrameEvidence, UnusableBudget, UsabilityRules, eyes_in_frame, judge
@@ -131,6 +135,7 @@ class LivenessResult:
     skipped_blurred: int = 0  # frames that could not testify (blurred, occluded, extreme pose...): usability.py
     embedded_frames: int = 0  # frames embedded and checked for identity (the rest lean on one that was)
     eye_frames: int = 0  # frames the eyelid model ran on (blink steps, embedded near-frontal frames)
+    device_frames: int = 0  # PAD frames in which a device's frame enclosed the face (recapture.py)
 
     @property
     def live(self) -> bool:
@@ -162,6 +167,7 @@ class LivenessSession:
         self.challenge = Challenge(actions, dataclasses.replace(self.config.challenge,
                                                                 identity_min=pipeline.threshold))
         self.parallax = ParallaxEvidence()
+        self.recapture = DeviceFrameWitness()
         self.antispoof = antispoof
         self._anchors: list[np.ndarray] = []
         self._anchor: np.ndarray | None = None
@@ -300,6 +306,7 @@ class LivenessSession:
             assert self.antispoof is not None
             self._last_pad, self._since_pad = t, 0
             self._pad_scores.append(self.antispoof.scores(rgb, det))
+            self.recapture.add(rgb, det.box)
         self.parallax.add(yaw, mesh)
         return self.challenge.update(signals)
 
@@ -377,6 +384,9 @@ class LivenessSession:
         else:
             reasons.append(f"challenge_{ch.reason or 'incomplete'}")
             verdict = Verdict.SPOOF if ch.reason in _SPOOF_REASONS else Verdict.INCONCLUSIVE
+        if self.recapture.attack:  # positive evidence of a replay device, whatever the other witnesses said
+            reasons.append("recapture_device")
+            verdict = Verdict.SPOOF
         emb, used, best_sharp = self._template()
         if verdict == Verdict.LIVE and emb is None:
             reasons.append("no_template")
@@ -384,7 +394,7 @@ class LivenessSession:
         return LivenessResult(
             verdict, reasons, score, self._frames, best_sharp, emb, self._busy_ms / max(1, self._frames),
             pad, len(self._pad_scores), self._identity_min, used, self._skipped, self._embedded,
-            self._eye_frames,
+            self._eye_frames, self.recapture.frames_seen,
         )
 
 

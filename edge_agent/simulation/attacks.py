@@ -24,14 +24,16 @@ wherever they are reported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
-__all__ = ["SPECIES", "AttackStyle", "make_attack", "style_for"]
+__all__ = ["REPLAY_SPECIES", "SPECIES", "AttackStyle", "make_attack", "phone_to_phone", "style_for"]
 
 SPECIES = ("phone", "monitor", "print")
+# Species made over a whole clip rather than frame by frame (the instrument moves during the replay).
+REPLAY_SPECIES = ("phone_to_phone",)
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,13 @@ def _room(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return room.astype(np.float32)
 
 
-def make_attack(rgb: np.ndarray, style: AttackStyle, rng: np.random.Generator) -> np.ndarray:
-    """The bona fide RGB frame as a camera of the same size would capture it on the attack instrument."""
+def make_attack(rgb: np.ndarray, style: AttackStyle, rng: np.random.Generator,
+                finger: tuple[float, float] | None = None) -> np.ndarray:
+    """The bona fide RGB frame as a camera of the same size would capture it on the attack instrument.
+
+    ``finger``: a finger entering from the bottom edge at (x, reach) as fractions of the frame's width and
+    height, in front of the instrument (the attacker's hand holding or tapping the device).
+    """
     h, w = rgb.shape[:2]
     s = style
     pic_w = max(32, int(w * s.cover))
@@ -159,6 +166,8 @@ def make_attack(rgb: np.ndarray, style: AttackStyle, rng: np.random.Generator) -
         rx, ry = rng.uniform(0.1, 0.35) * w, rng.uniform(0.05, 0.2) * h
         patch = s.glare * np.exp(-(((gx - cx) / rx) ** 2 + ((gy - cy) / ry) ** 2))
         out[inside] += patch[inside, None]
+    if finger is not None:
+        _finger(out, finger, rng)
     out = cv2.GaussianBlur(out, (0, 0), s.blur).astype(np.float32)
     out = out + rng.normal(0, s.noise, out.shape).astype(np.float32)
     bgr = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
@@ -166,3 +175,53 @@ def make_attack(rgb: np.ndarray, style: AttackStyle, rng: np.random.Generator) -
     if not ok:  # pragma: no cover - OpenCV always encodes a valid uint8 image
         raise RuntimeError("JPEG encode failed")
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def _finger(out: np.ndarray, finger: tuple[float, float], rng: np.random.Generator) -> None:
+    """A finger from the bottom edge: a skin-toned, shaded rounded bar drawn in place on the float image."""
+    h, w = out.shape[:2]
+    x, reach = finger
+    width = int(w * rng.uniform(0.1, 0.14))
+    tip = (int(x * w), int(h * (1 - reach)))
+    drawn = np.zeros((h, w), np.float32)
+    cv2.line(drawn, (tip[0] + int(rng.uniform(-0.1, 0.1) * w), h + width), tip, (1.0,), width)
+    cv2.circle(drawn, tip, width // 2, (1.0,), -1)
+    mask = np.asarray(cv2.GaussianBlur(drawn, (0, 0), 2.0), np.float32)
+    skin = np.array([rng.uniform(170, 220), rng.uniform(120, 160), rng.uniform(95, 130)], np.float32)
+    shade = 0.75 + 0.25 * cv2.GaussianBlur(mask, (0, 0), width / 4.0)
+    out[:] = out * (1 - mask[:, :, None]) + (skin[None, None, :] * shade[:, :, None]) * mask[:, :, None]
+
+
+def phone_to_phone(frames: list[tuple[np.ndarray, int]], rng: np.random.Generator,
+                   ) -> list[tuple[np.ndarray, int]]:
+    """A phone filming another phone that plays the clip, as the real replays are made.
+
+    For the first 0.8-1.5 s the playing phone is in view whole: bezel, the table or room around it, and the
+    attacker's finger on its lower part (starting the playback). Then the attacker moves closer over
+    0.3-0.6 s until the screen fills the frame (its border out of view), and stays there, with the screen's
+    pixel grid beating against the camera's (moire), a tilt that drifts, and one or two finger taps on the
+    screen's lower edge later on. One instrument for the whole clip; fresh noise per frame.
+    """
+    style = style_for("phone", rng)
+    t0 = frames[0][1] if frames else 0
+    lead = rng.uniform(800, 1500)
+    zoom = rng.uniform(300, 600)
+    near, far = rng.uniform(0.5, 0.7), rng.uniform(1.15, 1.4)
+    end = frames[-1][1] - t0 if frames else 0
+    taps = [rng.uniform(lead + zoom, max(lead + zoom + 1, end)) for _ in range(int(rng.integers(1, 3)))]
+    start_x = rng.uniform(0.35, 0.65)
+    out = []
+    for rgb, t in frames:
+        dt = t - t0
+        k = float(np.clip((dt - lead) / zoom, 0.0, 1.0))
+        cover = near + (far - near) * (3 * k * k - 2 * k * k * k)  # smooth zoom-in
+        drift = np.sin(dt / 700.0)
+        frame_style = replace(style, cover=cover, tilt_deg=style.tilt_deg * 0.4 * (1 - k) + 4 * drift,
+                              roll_deg=style.roll_deg * 0.5 + 2 * drift)
+        finger: tuple[float, float] | None = None
+        if dt < lead:
+            finger = (start_x, 0.25)
+        elif any(abs(dt - tap) < 150 for tap in taps):
+            finger = (rng.uniform(0.3, 0.7), 0.12)
+        out.append((make_attack(rgb, frame_style, rng, finger), t))
+    return out
