@@ -60,6 +60,7 @@ from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.eyes import EyeLandmarker, openness
 from edge_agent.vision.pipeline import FacePipeline
 from edge_agent.vision.quality import sharpness
+from edge_agent.vision.tracker import FaceTracker
 
 __all__ = ["LivenessResult", "LivenessSession", "SessionTuning", "template"]
 
@@ -148,6 +149,7 @@ class LivenessSession:
                                                                 identity_min=pipeline.threshold))
         self.parallax = ParallaxEvidence()
         self.antispoof = antispoof
+        self.tracker = FaceTracker(pipeline.detector, pipeline.landmarker)
         self._anchors: list[np.ndarray] = []
         self._anchor: np.ndarray | None = None
         self._good: list[tuple[float, np.ndarray]] = []  # (sharpness, embedding): embedded frontal open-eye frames
@@ -201,14 +203,21 @@ class LivenessSession:
         return events
 
     def _frame(self, rgb: np.ndarray, t: int) -> list[Event]:
-        faces = self.pipeline.detector.detect(rgb)
-        rules = self.pipeline.rules
-        if faces:
-            faces = [f for f in faces if f.width >= rules.competitor_ratio * faces[0].width]
-        if len(faces) != 1:
-            return self.challenge.update(FrameSignals(t, len(faces)))
-        det = faces[0]
-        mesh = self.pipeline.landmarker.landmarks(rgb, det).points
+        # The face is tracked from the last frame's mesh; the detector runs only every DETECT_EVERY frames or when
+        # the track is lost (vision/tracker.py), and the rival rule applies to each list it gives.
+        located = self.tracker.locate(rgb)
+        faces = located.faces
+        if faces is not None:
+            rules = self.pipeline.rules
+            if faces:
+                faces = [f for f in faces if f.width >= rules.competitor_ratio * faces[0].width]
+            if len(faces) != 1:
+                return self.challenge.update(FrameSignals(t, len(faces)))
+            det = faces[0]
+            mesh = self.tracker.mesh_of(rgb, det).points
+        else:
+            assert located.region is not None and located.mesh is not None
+            det, mesh = located.region, located.mesh.points
         chip = self.pipeline.align(rgb, mesh)
         thumb = thumbnail(chip)
         sharp = sharpness(chip)
