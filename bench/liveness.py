@@ -49,6 +49,7 @@ from edge_agent.liveness.fusion import session_pad_score
 from edge_agent.liveness.pad import passive_pad
 from edge_agent.liveness.session import LivenessResult, LivenessSession, SessionTuning
 from edge_agent.liveness.signals import head_pose
+from edge_agent.liveness.workers import StageWorkers
 from edge_agent.simulation.attacks import SPECIES, make_attack, style_for
 from edge_agent.simulation.scenes import Face3D, Scene, live_scene, planar_scene, static_scene, swap_scene
 from edge_agent.vision.antispoof import AntiSpoof
@@ -332,7 +333,8 @@ def blink_part(pipeline: FacePipeline) -> tuple[list[str], dict[str, object]]:
 
 
 def cost_part(pipeline: FacePipeline, pad: AntiSpoof, frames_per_clip: int = 100,
-              step: int = 1, profile: StageProfile | None = None) -> tuple[list[str], dict[str, object]]:
+              step: int = 1, profile: StageProfile | None = None,
+              workers: int = 0) -> tuple[list[str], dict[str, object]]:
     """Per-frame cost of the session's frame work with PAD on, and the frames skipped as blurred, per real clip
     (``frames_per_clip`` frames, every ``step``-th one of the clip: 4-8 s, a session's length, at step 1).
 
@@ -349,7 +351,8 @@ def cost_part(pipeline: FacePipeline, pad: AntiSpoof, frames_per_clip: int = 100
     BLAS runs on one thread (``runtime.single_thread_blas``): before both, a spinning BLAS worker and the
     decoder's threads doubled the figure (82 against 42 ms per frame, stop 22).
     Beside the process's CPU, the loop thread's own CPU per frame (``loop_ms_mean``): with work handed to a
-    worker pool the two part. ``profile`` (``--profile``) times every stage the session calls as well.
+    worker pool (``workers`` threads, ``--workers``) the two part. ``profile`` (``--profile``) times every stage
+    the session calls as well.
     """
     real = data_root() / "video" / "real"
     labels = json.loads((real / "labels.json").read_text())["clips"]
@@ -360,9 +363,10 @@ def cost_part(pipeline: FacePipeline, pad: AntiSpoof, frames_per_clip: int = 100
     every: list[float] = []
     loop: list[float] = []
     embedded = eyes = pads = detects = 0
+    pool = StageWorkers(workers)
     for name in labels:
         session = LivenessSession(pipeline, pipeline.eye_landmarker(), random_actions(random.Random(0)),
-                                  antispoof=pad)
+                                  antispoof=pad, workers=pool)
         ms: list[float] = []
         # Decoded first: the video decoder's threads would otherwise be charged to the loop's process CPU.
         frames = list(itertools.islice(iter_frames(real / name), 0, frames_per_clip * step, step))
@@ -392,11 +396,12 @@ def cost_part(pipeline: FacePipeline, pad: AntiSpoof, frames_per_clip: int = 100
     lines.append(f"| all | {len(every)} | {np.median(every):.1f} / {np.quantile(every, 0.9):.1f} / "
                  f"{np.mean(every):.1f} | | "
                  f"{embedded / len(every):.0%} | {eyes / len(every):.0%} | |")
-    lines.append(f"\nFed every {step} frame(s): {np.mean(every):.2f} ms of process CPU and {np.mean(loop):.2f} ms on "
-                 f"the loop thread per frame (mean), {load_text()}")
+    pool.close()
+    lines.append(f"\nFed every {step} frame(s), {workers} worker thread(s): {np.mean(every):.2f} ms of process CPU and "
+                 f"{np.mean(loop):.2f} ms on the loop thread per frame (mean), {load_text()}")
     return lines, {"clips": per_clip, "ms_median": round(float(np.median(every)), 1),
                    "ms_p90": round(float(np.quantile(every, 0.9)), 1), "ms_mean": round(float(np.mean(every)), 1),
-                   "loop_ms_mean": round(float(np.mean(loop)), 1), "load": round(loadavg(), 2),
+                   "loop_ms_mean": round(float(np.mean(loop)), 1), "workers": workers, "load": round(loadavg(), 2),
                    "embedded": round(embedded / len(every), 2), "eyes": round(eyes / len(every), 2),
                    "pad": round(pads / len(every), 2), "detect": round(detects / len(every), 2), "step": step}
 
@@ -563,6 +568,9 @@ def main() -> int:
     ap.add_argument("--profile", action="store_true",
                     help="per-stage profile of the cost loop (inference against the work around it, per call and "
                     "per frame), fed every frame and every third frame; never written to --figures")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="with --cost-only/--profile: the session's worker threads for the embedder and PAD "
+                    "(liveness/workers.py; a Pi target has 2); 0 runs everything on the loop thread")
     ap.add_argument("--no-continuity", action="store_true",
                     help="with --cost-only: skip the chip-distance part (the cost figures alone, in a few minutes)")
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -592,15 +600,15 @@ def main() -> int:
         report["profile"] = {}
         for step in (1, 3):
             prof = StageProfile()
-            lines, cost = cost_part(pipeline, pad, step=step, profile=prof)
+            lines, cost = cost_part(pipeline, pad, step=step, profile=prof, workers=args.workers)
             report["profile"][f"step_{step}"] = {"rows": prof.rows(), "load": round(loadavg(), 2),  # type: ignore[index]
                                                  **{k: v for k, v in cost.items() if k != "clips"}}
             sections += [*prof.table(f"### Stage profile, fed every {step} frame(s) "
                                      f"({25 / step:.1f} frames/s of a 25 frames/s camera)"), "", lines[-1], ""]
             print("\n".join(sections[-(len(prof.rows()) + 7):]), flush=True)
     elif args.cost_only:
-        lines, cost = cost_part(pipeline, pad)
-        slow_lines, slow = cost_part(pipeline, pad, step=3)
+        lines, cost = cost_part(pipeline, pad, workers=args.workers)
+        slow_lines, slow = cost_part(pipeline, pad, step=3, workers=args.workers)
         cost["every_third_frame"] = {k: v for k, v in slow.items() if k != "clips"}
         lines += ["", "The same loop seeing every third frame (8.3 frames/s, about a Pi 4's rate):", "",
                   slow_lines[0], slow_lines[1], *slow_lines[-2:]]

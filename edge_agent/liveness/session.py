@@ -45,6 +45,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +56,7 @@ from edge_agent.liveness.fusion import session_pad_score
 from edge_agent.liveness.parallax import ParallaxEvidence
 from edge_agent.liveness.signals import FrameSignals, head_pose
 from edge_agent.liveness.verdict import Verdict
+from edge_agent.liveness.workers import INLINE, StageWorkers
 from edge_agent.matching.matcher import MatchResult, cosine, decide
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.eyes import EyeLandmarker, openness
@@ -140,8 +142,11 @@ class LivenessSession:
     """One customer's liveness check: the face pipeline on every frame, feeding the challenge and the witnesses."""
 
     def __init__(self, pipeline: FacePipeline, eyes: EyeLandmarker, actions: list[Action],
-                 config: SessionTuning | None = None, antispoof: AntiSpoof | None = None) -> None:
+                 config: SessionTuning | None = None, antispoof: AntiSpoof | None = None,
+                 workers: StageWorkers | None = None) -> None:
         self.pipeline = pipeline
+        # The embedder and PAD run on these (workers.py); every call is collected within its own frame.
+        self.workers = workers or INLINE
         self.eyes = eyes
         self.config = config or SessionTuning()
         # Identity continuity compares at match strictness, whatever embedder the model set ships.
@@ -226,7 +231,7 @@ class LivenessSession:
             # A blurred frame is skipped (it counts for nothing) but still embedded and checked: a frame of
             # another person is refused even when it is blurred.
             self._skipped += 1
-            checked = self._embed(chip, thumb)
+            checked = self._embed(chip, thumb).result()
             refs = [self._anchor] if self._anchor is not None else self._anchors
             if refs and min(cosine(r, checked) for r in refs) < self.pipeline.threshold:
                 return self.challenge.abort("identity_changed", "a different person appeared during the check")
@@ -236,6 +241,7 @@ class LivenessSession:
         pad_due = self.antispoof is not None and (self._last_pad is None
                                                   or (t - self._last_pad >= self.config.pad_every_ms
                                                       and self._since_pad >= self.config.pad_every_frames))
+        pad_job = self.workers.submit(self.antispoof.scores, rgb, det) if pad_due and self.antispoof else None
         rel_yaw = yaw - (self.challenge.yaw_rest or 0.0)
         cfg = self.config.challenge
         # The eyelid model (two inferences, the loop's second cost after the embedder) runs only where openness
@@ -255,16 +261,18 @@ class LivenessSession:
             else:
                 acting = abs(rel_yaw) >= cfg.turn_deg
         used = self._anchor is None or acting
-        emb = self._embed(chip, thumb) if used or self._gate.needs_embedding(thumb) else None
+        job = self._embed(chip, thumb) if used or self._gate.needs_embedding(thumb) else None
         xs = mesh[:, 0]
         signals = FrameSignals(t, 1, eye_open, yaw, pitch, roll, float((xs.max() - xs.min()) / rgb.shape[1]),
                                (float(xs.mean() / rgb.shape[1]), float(mesh[:, 1].mean() / rgb.shape[0])))
-        if emb is None and _completes(self.challenge, signals):
+        if job is None and _completes(self.challenge, signals):
             # The frame that completes a step (or the session) must never be one that was not embedded.
-            emb = self._embed(chip, thumb)
-        if emb is not None:
+            job = self._embed(chip, thumb)
+        emb = None
+        if job is not None:
             if eye_open is None and abs(rel_yaw) <= 2 * cfg.frontal_deg:  # a baseline sample or template candidate
                 eye_open = self._eye_open(rgb, mesh)
+            emb = job.result()  # checked here, before the challenge sees the frame
             signals = dataclasses.replace(signals, eye_open=eye_open, identity=self._identity(emb))
         if emb is None:
             self._gate.skipped()
@@ -275,10 +283,9 @@ class LivenessSession:
             if (abs(rel_yaw) <= cfg.frontal_deg and eye_open is not None
                     and (base is None or eye_open >= 0.9 * base)):
                 self._good.append((sharp, emb))
-        if pad_due:
-            assert self.antispoof is not None
+        if pad_job is not None:
             self._last_pad, self._since_pad = t, 0
-            self._pad_scores.append(self.antispoof.scores(rgb, det))
+            self._pad_scores.append(pad_job.result())
         self.parallax.add(yaw, mesh)
         return self.challenge.update(signals)
 
@@ -288,11 +295,12 @@ class LivenessSession:
         contours = self.eyes.contours(rgb, mesh)
         return (openness(contours[0]) + openness(contours[1])) / 2
 
-    def _embed(self, chip: np.ndarray, thumb: np.ndarray) -> np.ndarray:
-        """The chip's embedding; later frames within the gate's distance of this one lean on its check."""
+    def _embed(self, chip: np.ndarray, thumb: np.ndarray) -> Future[np.ndarray]:
+        """The chip's embedding, started on the workers; later frames within the gate's distance of this one lean
+        on its check."""
         self._embedded += 1
         self._gate.embedded(thumb)
-        return self.pipeline.embed_chip(chip)
+        return self.workers.submit(self.pipeline.embed_chip, chip)
 
     def _identity(self, emb: np.ndarray) -> float:
         """Cosine to the anchor; while the anchor forms, the lowest cosine to the frames that form it."""
