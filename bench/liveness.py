@@ -571,6 +571,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=0,
                     help="with --cost-only/--profile: the session's worker threads for the embedder and PAD "
                     "(liveness/workers.py; a Pi target has 2); 0 runs everything on the loop thread")
+    ap.add_argument("--frames-per-clip", type=int, default=100, help="with --profile: frames of each clip")
     ap.add_argument("--no-continuity", action="store_true",
                     help="with --cost-only: skip the chip-distance part (the cost figures alone, in a few minutes)")
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -600,7 +601,8 @@ def main() -> int:
         report["profile"] = {}
         for step in (1, 3):
             prof = StageProfile()
-            lines, cost = cost_part(pipeline, pad, step=step, profile=prof, workers=args.workers)
+            lines, cost = cost_part(pipeline, pad, args.frames_per_clip, step=step, profile=prof,
+                                    workers=args.workers)
             report["profile"][f"step_{step}"] = {"rows": prof.rows(), "load": round(loadavg(), 2),  # type: ignore[index]
                                                  **{k: v for k, v in cost.items() if k != "clips"}}
             sections += [*prof.table(f"### Stage profile, fed every {step} frame(s) "
