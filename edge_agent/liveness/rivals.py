@@ -92,6 +92,12 @@ class RivalTracker:
             return near
         return largest  # the subject moved far (or left): start again from the largest
 
+    @property
+    def suspect(self) -> bool:
+        """Whether a possible second person was seen in the recent runs: the detector should then run on every
+        frame until the window clears, so that persistence is judged over frames, not detection periods."""
+        return any(self._seen)
+
     def update(self, faces: list[Detection]) -> tuple[Detection | None, bool]:
         """One detector run: (the subject's detection or None, whether a second person is now established)."""
         subject = self.pick(faces)

@@ -53,6 +53,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,11 +68,13 @@ from edge_agent.liveness.rivals import RivalRules, RivalTracker
 from edge_agent.liveness.signals import FrameSignals, head_pose
 from edge_agent.liveness.usability import FrameEvidence, UnusableBudget, UsabilityRules, eyes_in_frame, judge
 from edge_agent.liveness.verdict import Verdict
+from edge_agent.liveness.workers import INLINE, StageWorkers
 from edge_agent.matching.matcher import MatchResult, cosine, decide
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.eyes import EyeLandmarker, openness
 from edge_agent.vision.pipeline import FacePipeline
 from edge_agent.vision.quality import sharpness
+from edge_agent.vision.tracker import FaceTracker
 
 __all__ = ["LivenessResult", "LivenessSession", "SessionTuning", "template"]
 
@@ -159,8 +162,11 @@ class LivenessSession:
     """One customer's liveness check: the face pipeline on every frame, feeding the challenge and the witnesses."""
 
     def __init__(self, pipeline: FacePipeline, eyes: EyeLandmarker, actions: list[Action],
-                 config: SessionTuning | None = None, antispoof: AntiSpoof | None = None) -> None:
+                 config: SessionTuning | None = None, antispoof: AntiSpoof | None = None,
+                 workers: StageWorkers | None = None) -> None:
         self.pipeline = pipeline
+        # The embedder and PAD run on these (workers.py); every call is collected within its own frame.
+        self.workers = workers or INLINE
         self.eyes = eyes
         self.config = config or SessionTuning()
         # Identity continuity compares at match strictness, whatever embedder the model set ships.
@@ -169,6 +175,7 @@ class LivenessSession:
         self.parallax = ParallaxEvidence()
         self.recapture = DeviceFrameWitness()
         self.antispoof = antispoof
+        self.tracker = FaceTracker(pipeline.detector, pipeline.landmarker)
         self._anchors: list[np.ndarray] = []
         self._anchor: np.ndarray | None = None
         self._good: list[tuple[float, np.ndarray]] = []  # (sharpness, embedding): embedded frontal open-eye frames
@@ -230,12 +237,21 @@ class LivenessSession:
         return events
 
     def _frame(self, rgb: np.ndarray, t: int) -> list[Event]:
-        faces = self.pipeline.detector.detect(rgb)
-        det, rival = self._rivals.update(faces)  # a second person: rivals.py (score, size, place, persistence)
-        if det is None or rival:
-            self._last_box = None
-            return self.challenge.update(FrameSignals(t, 2 if rival else 0))
-        face = self.pipeline.landmarker.landmarks(rgb, det)
+        # The face is tracked from the last frame's mesh; the detector runs at the start, when the track is lost,
+        # every DETECT_EVERY frames, and on every frame while a possible second person is in view
+        # (vision/tracker.py); the rival rule (rivals.py) applies to each list it gives.
+        located = self.tracker.locate(rgb)
+        if located.faces is not None:
+            det, rival = self._rivals.update(located.faces)
+            if self._rivals.suspect:
+                self.tracker.detect_next()
+            if det is None or rival:
+                self._last_box = None
+                return self.challenge.update(FrameSignals(t, 2 if rival else 0))
+            face = self.tracker.mesh_of(rgb, det)
+        else:
+            assert located.region is not None and located.mesh is not None
+            det, face = located.region, located.mesh
         mesh = face.points
         chip = self.pipeline.align(rgb, mesh)
         thumb = thumbnail(chip)
@@ -258,6 +274,7 @@ class LivenessSession:
         pad_due = self.antispoof is not None and (self._last_pad is None
                                                   or (t - self._last_pad >= self.config.pad_every_ms
                                                       and self._since_pad >= self.config.pad_every_frames))
+        pad_job = self.workers.submit(self.antispoof.scores, rgb, det) if pad_due and self.antispoof else None
         rel_yaw = yaw - (self.challenge.yaw_rest or 0.0)
         cfg = self.config.challenge
         # The eyelid model (two inferences, the loop's second cost after the embedder) runs only where openness
@@ -277,19 +294,23 @@ class LivenessSession:
             else:
                 acting = abs(rel_yaw) >= cfg.turn_deg
         used = self._anchor is None or acting or resumed
-        emb = self._embed(chip, thumb) if used or self._gate.needs_embedding(thumb) else None
+        job = self._embed(chip, thumb) if used or self._gate.needs_embedding(thumb) else None
         xs = mesh[:, 0]
         signals = FrameSignals(t, 1, eye_open, yaw, pitch, roll, float((xs.max() - xs.min()) / rgb.shape[1]),
                                (float(xs.mean() / rgb.shape[1]), float(mesh[:, 1].mean() / rgb.shape[0])))
-        if emb is None and _completes(self.challenge, signals):
+        if job is None and _completes(self.challenge, signals):
             # The frame that completes a step (or the session) must never be one that was not embedded.
-            emb = self._embed(chip, thumb)
-        if emb is not None:
+            job = self._embed(chip, thumb)
+        emb = None
+        if job is not None:
             if eye_open is None and abs(rel_yaw) <= 2 * cfg.frontal_deg:  # a baseline sample or template candidate
                 eye_open = self._eye_open(rgb, mesh)
+            emb = job.result()  # checked here, before the challenge sees the frame
             identity = self._identity(emb, yaw, pitch)
             if identity is None:  # no anchor near this pose (a jump over a whole pose bin): it cannot testify
                 self._gate.reset()  # and no later frame may lean on it
+                if pad_job is not None:
+                    pad_job.result()  # collected, not counted: this frame testifies to nothing
                 return self._unusable(t, "pose_unanchored")
             signals = dataclasses.replace(signals, eye_open=eye_open, identity=identity)
         self._budget.usable()
@@ -302,10 +323,9 @@ class LivenessSession:
             if (abs(rel_yaw) <= cfg.frontal_deg and eye_open is not None
                     and (base is None or eye_open >= 0.9 * base)):
                 self._good.append((sharp, emb))
-        if pad_due:
-            assert self.antispoof is not None
+        if pad_job is not None:
             self._last_pad, self._since_pad = t, 0
-            self._pad_scores.append(self.antispoof.scores(rgb, det))
+            self._pad_scores.append(pad_job.result())
             self.recapture.add(rgb, det.box)
         self.parallax.add(yaw, mesh)
         return self.challenge.update(signals)
@@ -325,11 +345,12 @@ class LivenessSession:
         contours = self.eyes.contours(rgb, mesh)
         return (openness(contours[0]) + openness(contours[1])) / 2
 
-    def _embed(self, chip: np.ndarray, thumb: np.ndarray) -> np.ndarray:
-        """The chip's embedding; later frames within the gate's distance of this one lean on its check."""
+    def _embed(self, chip: np.ndarray, thumb: np.ndarray) -> Future[np.ndarray]:
+        """The chip's embedding, started on the workers; later frames within the gate's distance of this one lean
+        on its check."""
         self._embedded += 1
         self._gate.embedded(thumb)
-        return self.pipeline.embed_chip(chip)
+        return self.workers.submit(self.pipeline.embed_chip, chip)
 
     def _identity(self, emb: np.ndarray, yaw: float, pitch: float) -> float | None:
         """Cosine to the anchors at this pose (poseanchors.py); while the frontal anchor forms, the lowest cosine

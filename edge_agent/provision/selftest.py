@@ -99,10 +99,11 @@ def _models(config: Config, state: DeviceState, trusted: Path) -> Outcome:
 
 # The share of liveness frames that run each model, as the session runs them on a loop as slow as a Pi's
 # (bench/liveness.py --cost-only, every third frame of the real clips: docs/liveness-figures.json under
-# cost/every_third_frame, which tests/test_selftest.py ties these to): detection and the mesh on every frame,
-# the eyelid model (two eyes) where openness is read, the embedder on the frames the continuity gate checks,
-# the two PAD models on at most one frame in 3.
-FRAME_SHARES = {"eyes": 0.57, "embedded": 0.50, "pad": 0.34}
+# cost/every_third_frame, which tests/test_selftest.py ties these to): the mesh on every frame, the detector
+# every 5th frame and when the track is lost (the face is tracked by its mesh, vision/tracker.py), the eyelid
+# model (two eyes) where openness is read, the embedder on the frames the continuity gate checks, the two PAD
+# models on at most one frame in 3.
+FRAME_SHARES = {"detect": 0.2, "eyes": 0.58, "embedded": 0.51, "pad": 0.34}
 
 
 def _inference(config: Config, state: DeviceState) -> Outcome:
@@ -115,7 +116,8 @@ def _inference(config: Config, state: DeviceState) -> Outcome:
 
     target = resolve_target(config.models.target)
     manifest = Manifest.load(model_directory(config.models.directory, state.root))
-    keys = {"face_detection_short": 1.0, "face_landmarks": 1.0, "eye_landmarks": 2 * FRAME_SHARES["eyes"],
+    keys = {"face_detection_short": FRAME_SHARES["detect"], "face_landmarks": 1.0,
+            "eye_landmarks": 2 * FRAME_SHARES["eyes"],
             EMBEDDERS[config.models.precision]: FRAME_SHARES["embedded"],
             "antispoof_minifasnet_v2": FRAME_SHARES["pad"], "antispoof_minifasnet_v1se": FRAME_SHARES["pad"]}
     per_model = {}

@@ -158,8 +158,29 @@ class Model:
         self.inputs = [TensorSpec(d) for d in self._interp.get_input_details()]
         self.outputs = [TensorSpec(d) for d in self._interp.get_output_details()]
         # Time spent inside the interpreter, so a profile can tell model cost from our own overhead.
+        # invoke_ms is wall time; invoke_cpu_ms the calling thread's CPU time, which with one interpreter thread is
+        # the model's cost even on a machine shared with other work (the profile's basis, bench/stage_profile.py).
         self.invoke_ms = 0.0
+        self.invoke_cpu_ms = 0.0
         self.invokes = 0
+
+    def resize_input(self, shape: tuple[int, ...]) -> None:
+        """Give the (single) input a new shape, e.g. a batch of 2, and re-plan the graph for it.
+
+        ModelError when the graph cannot take it (a fixed reshape inside); the model is then left as it was.
+        """
+        old = self.inputs[0].shape
+        try:
+            with _filtered_stderr():
+                self._interp.resize_tensor_input(self.inputs[0].index, list(shape))
+                self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            with _filtered_stderr():
+                self._interp.resize_tensor_input(self.inputs[0].index, list(old))
+                self._interp.allocate_tensors()
+            raise ModelError(f"model {self.path.name} does not take input shape {shape}: {exc}") from exc
+        self.inputs = [TensorSpec(d) for d in self._interp.get_input_details()]
+        self.outputs = [TensorSpec(d) for d in self._interp.get_output_details()]
 
     def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
         """Set inputs (float or already in the tensor's dtype), invoke, return float outputs."""
@@ -169,8 +190,9 @@ class Model:
             if tuple(x.shape) != spec.shape:
                 raise ValueError(f"{self.path.name}: input {spec.name} wants shape {spec.shape}, got {x.shape}")
             self._interp.set_tensor(spec.index, spec.quantise(x))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         self._interp.invoke()
         self.invoke_ms += (time.perf_counter() - t0) * 1000
+        self.invoke_cpu_ms += (time.thread_time() - c0) * 1000
         self.invokes += 1
         return [spec.dequantise(self._interp.get_tensor(spec.index)) for spec in self.outputs]

@@ -1,0 +1,64 @@
+"""The liveness loop's worker pool: the embedder and PAD run beside the loop thread, on the Pi's spare cores.
+
+A Pi 4 or 5 has four cores and the TFLite interpreters release Python's
+lock while they infer, so a frame's embedding (the largest stage) and its
+PAD models can run while the loop thread does the mesh, the eyelid model,
+head pose and the challenge. Every result is waited for before the frame
+that asked for it ends: a step never counts, and the session never
+reports, on a check still in flight, so the identity-continuity guarantees
+(session.py) hold exactly as without the pool; only the loop thread's share
+of the work changes.
+
+Each model runs on one thread at a time: a frame has at most one embedding
+and one PAD call in flight, and both are collected before the next frame.
+
+The pool is sized by the device target (``workers_for``): the interpreters'
+own thread pools already take ``target.threads`` cores, so with a pool the
+models run on one thread each and the pool takes the cores instead
+(``Target.threads`` - 1 workers: 2 on a Pi, none on a 2-core box, where the
+loop runs everything inline as before).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from edge_agent.target import Target
+
+__all__ = ["StageWorkers", "workers_for"]
+
+T = TypeVar("T")
+
+
+def workers_for(target: Target) -> int:
+    """Worker threads for the target: the interpreter's cores less the loop's own (0: everything inline)."""
+    return max(0, target.threads - 1)
+
+
+class StageWorkers:
+    """Runs stage calls on ``size`` worker threads, or inline on the caller's thread when ``size`` is 0."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="liveness") if size > 0 else None
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """``fn(*args)`` started on a worker (or run now, inline); ``.result()`` waits for it and re-raises."""
+        if self._pool is not None:
+            return self._pool.submit(fn, *args)
+        done: Future[T] = Future()
+        try:
+            done.set_result(fn(*args))
+        except BaseException as exc:  # re-raised by .result(), as a worker's failure would be
+            done.set_exception(exc)
+        return done
+
+    def close(self) -> None:
+        """Stop the workers once the calls in flight finish (a session's end)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+INLINE = StageWorkers(0)
