@@ -1,5 +1,6 @@
 """Track, don't detect: the liveness loop follows the face by its mesh and runs the detector every P frames,
-and a second face that enters is still reported within P frames.
+and a second face that enters is still reported within P + 2 frames (seen within P, then confirmed by the rival
+rule's 3 sightings on consecutive frames: liveness/rivals.py).
 
 Real clip v11 (a man at a kitchen counter, face about 220 px wide in a
 512 px frame); the rival is a deepface photo's face pasted over the empty
@@ -19,6 +20,7 @@ import pytest
 from bench.common import data_root
 from edge_agent.camera.files import iter_frames
 from edge_agent.liveness.challenge import Action
+from edge_agent.liveness.rivals import RivalRules
 from edge_agent.liveness.session import LivenessSession
 from edge_agent.vision.image import read_image
 from edge_agent.vision.tracker import DETECT_EVERY, FaceTracker
@@ -57,6 +59,7 @@ def test_the_composite_shows_two_faces_the_rule_counts(pipeline, v11, rival) -> 
     faces = pipeline.detector.detect(with_rival(v11[0][0], rival))
     assert len(faces) == 2
     assert min(f.width for f in faces) >= pipeline.rules.competitor_ratio * max(f.width for f in faces)
+    assert min(f.score for f in faces) >= RivalRules().min_score
 
 
 def test_tracked_frames_skip_the_detector_and_give_the_detected_mesh(pipeline, v11) -> None:
@@ -82,7 +85,7 @@ def test_tracked_frames_skip_the_detector_and_give_the_detected_mesh(pipeline, v
 
 
 @pytest.mark.parametrize("enter", range(10, 10 + DETECT_EVERY))
-def test_a_second_face_entering_is_reported_within_p_frames(pipeline, v11, rival, enter: int) -> None:
+def test_a_second_face_entering_is_reported_within_p_plus_2_frames(pipeline, v11, rival, enter: int) -> None:
     session = LivenessSession(pipeline, pipeline.eye_landmarker(), [Action.TURN_LEFT])
     failed_at = None
     for i, (rgb, t) in enumerate(v11):
@@ -92,4 +95,5 @@ def test_a_second_face_entering_is_reported_within_p_frames(pipeline, v11, rival
             break
         assert not session.challenge.done, session.challenge.reason
     assert failed_at is not None
-    assert enter <= failed_at < enter + DETECT_EVERY
+    # first seen within P frames; the detector then runs on every frame until the rule has its sightings
+    assert enter <= failed_at < enter + DETECT_EVERY + RivalRules().persist - 1
