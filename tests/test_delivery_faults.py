@@ -19,6 +19,7 @@ from edge_agent.attest.keys import FileKeyStore
 from edge_agent.carrier.sender import Sender
 from edge_agent.clock import FakeClock, SystemClock
 from edge_agent.outbox.store import Outbox
+from edge_agent.reference_carrier.server import ServerConfig
 
 WORKER = Path(__file__).with_name("outbox_worker.py")
 CRASH_POINTS = [
@@ -122,7 +123,10 @@ def _run_worker(state: Path, target: str, device_id: str, prefix: str, count: in
 @pytest.mark.slow
 def test_sigkill_at_every_step_loses_nothing_and_duplicates_nothing(tmp_path: Path,
                                                                    carrier_store: StoreFactory) -> None:
-    carrier = start_carrier(tmp_path / "c", store=carrier_store.url())
+    # One device asks for several hundred nonces in a few seconds here, far past the per-device rate limit a
+    # store device meets (reference_carrier/ratelimit.py): this test is about crashes, so the limit is lifted.
+    unlimited = ServerConfig(nonce_rate_per_s=10_000.0, nonce_burst=10_000.0)
+    carrier = start_carrier(tmp_path / "c", store=carrier_store.url(), config=unlimited)
     try:
         state, device_id = _device_state(tmp_path, carrier)
         told_safe: list[str] = []
