@@ -268,6 +268,12 @@ class LivenessSession:
         why = judge(FrameEvidence(det.score, face.presence, ratio, jump, eyes_in_frame(mesh, rgb.shape),
                                   yaw - rest_yaw, pitch - rest_pitch), self._usability)
         if why is not None:
+            if why == "blurred" and det.score >= self._usability.sure_detection and self._of_another(
+                    self._embed(chip, thumb).result(), yaw - rest_yaw, pitch - rest_pitch):
+                # A whole, surely detected face that is only blurred next to the session is still checked (it
+                # counts for nothing else): a swapped-in frame must not hide behind blur. An occluded face
+                # (weak detection) or one at another pose is not judged.
+                return self.challenge.abort("identity_changed", "a different person appeared during the check")
             return self._unusable(t, why)
         resumed = self._budget.in_run  # the first usable frame after an unusable run: checked, whatever the gate
         self._since_pad += 1
@@ -373,6 +379,16 @@ class LivenessSession:
                           float(np.median([p[1] for p in self._anchor_poses])))
             sims += [cosine(self._anchor, a) for a in self._anchors]
         return min(sims)
+
+    def _of_another(self, emb: np.ndarray, rel_yaw: float, rel_pitch: float) -> bool:
+        """Whether a frame that cannot testify is nonetheless plainly another person: below the match threshold
+        against the anchors at its pose (or, while the frontal anchor forms, against its first frames). Nothing
+        is admitted to the anchors."""
+        if self._anchor is not None:
+            score = self._poses.score(emb, rel_yaw, rel_pitch)
+        else:
+            score = min((cosine(a, emb) for a in self._anchors), default=None)
+        return score is not None and score < self.pipeline.threshold
 
     def _template(self) -> tuple[np.ndarray | None, int, float]:
         best = sorted(self._good, key=lambda g: -g[0])[: self.config.template_frames]
