@@ -42,7 +42,7 @@ __all__ = ["ACCEPTED", "DECODE_PIXELS", "FORMAT_PIXELS", "MAX_BYTES", "MAX_PIXEL
 MAX_BYTES = 40 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # 8x a 12 MP phone photo: any real reference photo or camera frame fits
 DECODE_PIXELS = 12_000_000  # at most this many pixels are ever decoded (a 12 MP phone photo; 36 MB a copy)
-MULTISCAN_PIXELS = 16_000_000  # a progressive or multi-scan JPEG (whole coefficient buffer in memory): 12-16 MP phone photos
+MULTISCAN_PIXELS = 16_000_000  # progressive or multi-scan JPEG (all coefficients in memory): 12-16 MP phones
 # accepted pixels per format (Pillow's name); a JPEG beyond DECODE_PIXELS is decoded reduced
 FORMAT_PIXELS = {"JPEG": MAX_PIXELS, "PNG": DECODE_PIXELS, "WEBP": 8_000_000, "BMP": DECODE_PIXELS,
                  "JPEG2000": 1024 * 1024}

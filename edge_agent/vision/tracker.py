@@ -12,16 +12,16 @@ The liveness loop does the same. The detector (BlazeFace) runs
   see a face that was not there before;
 * on every frame while the caller has a possible second face to confirm
   (``detect_next``): the session's rival rule (liveness/rivals.py) needs
-  ``persist`` (3) sightings, which then take 3 consecutive frames, not 3
-  periods.
+  ``persist`` (3) sightings among ``window`` (5) runs, which then take at
+  most 5 consecutive frames, not 5 periods.
 
 Why P = 5: the multiple-faces rule must still see a second face that
 enters. A face that stays in view is in the detector's list at the latest
 P - 1 frames after it appears, since P consecutive frames always include a
 detection frame; the rival rule then has the detector run on every frame
-until it has its 3 sightings. So a persistent second face is reported within
-P + 2 = 7 frames of entering: 0.28 s at a camera's 25 frames/s, 0.84 s at a
-Pi 4's 8.3 frames/s, both inside a challenge step (a blink or turn takes
+until it has 3 sightings among its last 5 runs. So a persistent second face
+is reported within P + 4 = 9 frames of entering: 0.36 s at a camera's 25
+frames/s, 1.1 s at a Pi 4's 8.3 frames/s, inside a challenge step (a blink or turn takes
 about a second). P is PAD's own period at 25 frames/s (``pad_every_ms`` =
 200). The detector was a tenth of a frame's CPU on every frame; at P = 5 it
 is a fiftieth (bench/liveness.py --profile).
