@@ -186,4 +186,6 @@ def test_identity_is_checked_again_on_the_first_usable_frame_after_an_unusable_r
     frames[at] = (swapped, frames[at][1])
     r = LivenessSession(pipeline, pipeline.eye_landmarker(), [L], plain).run_to_end(frames)
     assert (r.verdict, r.reasons) == (Verdict.SPOOF, ["challenge_identity_changed"]), r.reasons
-    assert r.frames == at + 1
+    # Caught at the latest on the first usable frame; the blurred frames, whole faces surely detected, are now
+    # themselves checked (session.py: a swap must not hide behind blur), so the catch may come earlier.
+    assert r.frames <= at + 1
