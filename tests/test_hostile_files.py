@@ -96,15 +96,15 @@ def test_video_with_huge_frames_is_refused_before_decoding(photo: Path, tmp_path
     assert peak_mb < PEAK_LIMIT_MB, f"peak RSS {peak_mb} MB"
 
 
-def mjpeg_clip_with_one_huge_frame(path: Path, side: int = 12000) -> Path:
-    """A 640x480 motion-JPEG AVI whose header tells the truth about its first frames and whose last frame is
-    a side x side JPEG: each MJPEG frame declares its own size, and FFmpeg allocates what the frame says."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, (640, 480))
+def clip_with_one_huge_frame(path: Path, fourcc: str, ext: str, side: int) -> Path:
+    """A 640x480 AVI of ``fourcc`` whose last frame is replaced by a side x side ``ext`` image (its own size)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 15, (640, 480))
+    assert writer.isOpened(), fourcc
     for i in range(3):
         writer.write(np.full((480, 640, 3), 60 + 40 * i, np.uint8))
     writer.release()
     avi = bytearray(path.read_bytes())
-    big = cv2.imencode(".jpg", np.full((side, side, 3), 90, np.uint8))[1].tobytes()
+    big = cv2.imencode(ext, np.full((side, side, 3), 90, np.uint8))[1].tobytes()
     idx1 = avi.find(b"idx1")
     last = avi.rfind(b"00dc", 0, idx1)
     old = struct.unpack("<I", avi[last + 4: last + 8])[0]
@@ -118,6 +118,12 @@ def mjpeg_clip_with_one_huge_frame(path: Path, side: int = 12000) -> Path:
     avi[entry + 12: entry + 16] = struct.pack("<I", len(big))
     path.write_bytes(bytes(avi))
     return path
+
+
+def mjpeg_clip_with_one_huge_frame(path: Path, side: int = 12000) -> Path:
+    """A 640x480 motion-JPEG AVI whose header tells the truth about its first frames and whose last frame is
+    a side x side JPEG: each MJPEG frame declares its own size, and FFmpeg allocates what the frame says."""
+    return clip_with_one_huge_frame(path, "MJPG", ".jpg", side)
 
 
 def test_mjpeg_frame_headers_are_read_without_decoding(tmp_path: Path) -> None:

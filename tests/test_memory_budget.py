@@ -9,7 +9,6 @@ The photos are a real face (the shared data set) scaled up in tmp, never committ
 from __future__ import annotations
 
 import json
-import struct
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ import grpc
 import numpy as np
 import pytest
 from PIL import Image
-from test_hostile_files import _MEASURE, run_measured
+from test_hostile_files import _MEASURE, clip_with_one_huge_frame, run_measured
 
 from edge_agent._proto import agent_pb2 as apb
 from edge_agent._proto import agent_pb2_grpc as apb_grpc
@@ -117,30 +116,6 @@ def test_a_large_jpeg_is_decoded_reduced(face: np.ndarray) -> None:
     _, jpg = cv2.imencode(".jpg", cv2.resize(face, (w, h)), [cv2.IMWRITE_JPEG_QUALITY, 70])
     rgb = decode_image(jpg.tobytes())
     assert rgb.shape == (-(-h // 2), -(-w // 2), 3) and rgb.shape[0] * rgb.shape[1] <= DECODE_PIXELS
-
-
-def clip_with_one_huge_frame(path: Path, fourcc: str, ext: str, side: int) -> Path:
-    """A 640x480 AVI of ``fourcc`` whose last frame is replaced by a side x side ``ext`` image (its own size)."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 15, (640, 480))
-    assert writer.isOpened(), fourcc
-    for i in range(3):
-        writer.write(np.full((480, 640, 3), 60 + 40 * i, np.uint8))
-    writer.release()
-    avi = bytearray(path.read_bytes())
-    big = cv2.imencode(ext, np.full((side, side, 3), 90, np.uint8))[1].tobytes()
-    idx1 = avi.find(b"idx1")
-    last = avi.rfind(b"00dc", 0, idx1)
-    old = struct.unpack("<I", avi[last + 4: last + 8])[0]
-    grow = (len(big) + (len(big) & 1)) - (old + (old & 1))
-    avi[last: last + 8 + old + (old & 1)] = b"00dc" + struct.pack("<I", len(big)) + big + b"\0" * (len(big) & 1)
-    movi = avi.find(b"movi") - 8
-    for at in (4, movi + 4):  # RIFF and movi LIST sizes
-        avi[at: at + 4] = struct.pack("<I", struct.unpack("<I", avi[at: at + 4])[0] + grow)
-    idx1 = avi.find(b"idx1")
-    entry = idx1 + 8 + (struct.unpack("<I", avi[idx1 + 4: idx1 + 8])[0] // 16 - 1) * 16
-    avi[entry + 12: entry + 16] = struct.pack("<I", len(big))
-    path.write_bytes(bytes(avi))
-    return path
 
 
 def test_png_frames_of_a_clip_are_read_without_decoding(tmp_path: Path) -> None:
