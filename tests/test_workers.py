@@ -55,17 +55,22 @@ def test_a_pooled_session_checks_the_same_frames_with_the_same_outcome(pipeline)
         session = LivenessSession(pipeline, pipeline.eye_landmarker(), [Action.TURN_LEFT, Action.BLINK],
                                   antispoof=pad, workers=pool)
         session.pipeline.embed_chip = spy  # type: ignore[method-assign]
+        events = []
         try:
             for rgb, t in frames:
-                session.feed(rgb, t)
+                events += session.feed(rgb, t)
+            events += session.flush()
         finally:
             del session.pipeline.embed_chip
             pool.close()
-        results.append((session.result(), session._pad_scores))
+        results.append((session.result(), session._pad_scores, [(e.kind, e.message) for e in events]))
         if size:
             assert where and all(name.startswith("liveness") for name in where)  # never on the loop thread
         where.clear()
-    (inline, inline_pad), (pooled, pooled_pad) = results
+    (inline, inline_pad, inline_events), (pooled, pooled_pad, pooled_events) = results
+    # Pooled, a frame's checks run beside the next frame's perception and its events come a frame later: the
+    # same events in the same order, none lost at the end.
+    assert pooled_events == inline_events and inline_events
     assert pooled.embedded_frames == inline.embedded_frames > 0
     assert pooled.identity_min == inline.identity_min
     assert pooled_pad == inline_pad and len(pooled_pad) >= 3

@@ -71,7 +71,9 @@ from edge_agent.liveness.verdict import Verdict
 from edge_agent.liveness.workers import INLINE, StageWorkers
 from edge_agent.matching.matcher import MatchResult, cosine, decide
 from edge_agent.vision.antispoof import AntiSpoof
+from edge_agent.vision.detector import Detection
 from edge_agent.vision.eyes import EyeLandmarker, openness
+from edge_agent.vision.landmarks import FaceMesh
 from edge_agent.vision.pipeline import FacePipeline
 from edge_agent.vision.quality import sharpness
 from edge_agent.vision.tracker import FaceTracker
@@ -158,6 +160,34 @@ def template(embeddings: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class Perceived:
+    """What one frame shows (``LivenessSession._perceive``): no face, a second person, or the subject's face."""
+
+    rgb: np.ndarray
+    faces: int  # 0 none, 1 the subject, 2 a second person (rivals.py)
+    det: Detection | None = None
+    face: FaceMesh | None = None
+    chip: np.ndarray | None = None
+    thumb: np.ndarray | None = None
+    sharp: float = 0.0
+    pose: tuple[float, float, float] = (0.0, 0.0, 0.0)  # yaw, pitch, roll in degrees
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A started frame waiting for its checks (``_begin`` to ``_finish``): its embedding and PAD in flight."""
+
+    rgb: np.ndarray
+    det: Detection
+    mesh: np.ndarray
+    signals: FrameSignals
+    sharp: float
+    rel_yaw: float
+    job: Future[np.ndarray] | None
+    pad_job: Future[dict[str, float]] | None
+
+
 class LivenessSession:
     """One customer's liveness check: the face pipeline on every frame, feeding the challenge and the witnesses."""
 
@@ -200,6 +230,7 @@ class LivenessSession:
         self._rest: tuple[float, float] | None = None  # (yaw, pitch) of the anchor's frames: pose bin (0, 0)
         self._anchor_poses: list[tuple[float, float]] = []
         self._last_box: np.ndarray | None = None
+        self._pending: Pending | None = None  # the started frame whose checks are in flight
 
     def run(self, frames: Iterable[tuple[np.ndarray, int]]) -> Iterator[tuple[int, Event]]:
         """Feed frames until the challenge ends, yielding (session time, event); stops reading the source then."""
@@ -208,6 +239,8 @@ class LivenessSession:
                 yield self._clock or 0, event
             if self.challenge.done:
                 return
+        for event in self.flush():
+            yield self._clock or 0, event
 
     def run_to_end(self, frames: Iterable[tuple[np.ndarray, int]]) -> LivenessResult:
         """The result of a whole clip, for callers that need no events (tests, the benchmark)."""
@@ -231,41 +264,67 @@ class LivenessSession:
         t = self._tick(int(t_ms))
         assert self._start is not None
         if t - self._start > self.config.session_limit_ms or self._frames > self.config.max_frames:
-            return self.challenge.abort("session_timeout", "the check took too long")
-        events = self._frame(rgb, t)
+            events = self._finish()  # the frame in flight still counts (a different person in it: SPOOF)
+            return events if self.challenge.done else events + self.challenge.abort("session_timeout",
+                                                                                    "the check took too long")
+        seen = self._perceive(rgb)
+        # With a worker pool, the last frame's checks ran beside this frame's perception; it ends now, and this
+        # frame starts and waits for the next (its events come one frame late). Inline, a frame ends at once.
+        events = self._finish()
+        if not self.challenge.done:
+            events += self._begin(seen, t)
+            if self.workers.size == 0:
+                events += self._finish()
         self._busy_ms += (time.perf_counter() - t0) * 1000
         return events
 
+    def flush(self) -> list[Event]:
+        """End the frame still waiting for its checks (the source ended); its events."""
+        return self._finish() if not self.challenge.done else []
+
     def _frame(self, rgb: np.ndarray, t: int) -> list[Event]:
-        # The face is tracked from the last frame's mesh; the detector runs at the start, when the track is lost,
-        # every DETECT_EVERY frames, and on every frame while a possible second person is in view
-        # (vision/tracker.py); the rival rule (rivals.py) applies to each list it gives.
+        """One frame, start to end: what it shows, then what it means (its checks collected before it returns)."""
+        return self._begin(self._perceive(rgb), t) + self._finish()
+
+    def _perceive(self, rgb: np.ndarray) -> Perceived:
+        """What the frame shows, read without the session's verdict state: the face (tracked from the last mesh;
+        the detector runs at the start, when the track is lost, every DETECT_EVERY frames, and on every frame
+        while a possible second person is in view, vision/tracker.py), its mesh, chip, sharpness and pose.
+
+        It depends only on earlier frames' faces, so with a worker pool the next frame is read while this
+        one's embedding is still running (``feed``)."""
         located = self.tracker.locate(rgb)
         if located.faces is not None:
-            det, rival = self._rivals.update(located.faces)
+            det, rival = self._rivals.update(located.faces)  # the rival rule (rivals.py) on each detector list
             if self._rivals.suspect:
                 self.tracker.detect_next()
             if det is None or rival:
-                self._last_box = None
-                return self.challenge.update(FrameSignals(t, 2 if rival else 0))
+                return Perceived(rgb, faces=2 if rival else 0)
             face = self.tracker.mesh_of(rgb, det)
         else:
             assert located.region is not None and located.mesh is not None
             det, face = located.region, located.mesh
-        mesh = face.points
-        chip = self.pipeline.align(rgb, mesh)
-        thumb = thumbnail(chip)
-        sharp = sharpness(chip)
+        chip = self.pipeline.align(rgb, face.points)
+        return Perceived(rgb, 1, det, face, chip, thumbnail(chip), sharpness(chip), head_pose(face.points, rgb.shape))
+
+    def _begin(self, seen: Perceived, t: int) -> list[Event]:
+        """What the frame means, up to its checks: usability, PAD and the embedding started on the workers.
+
+        The frame's second half (``_finish``) waits for those checks; nothing counts before it."""
+        if seen.det is None or seen.face is None or seen.chip is None or seen.thumb is None:
+            self._last_box = None
+            return self.challenge.update(FrameSignals(t, seen.faces))
+        rgb, det, mesh, chip, thumb, sharp = seen.rgb, seen.det, seen.face.points, seen.chip, seen.thumb, seen.sharp
         self._sharp.append(sharp)
         ratio = sharp / max(float(np.median(self._sharp[-60:])), 1e-9) if len(self._sharp) >= 3 else 1.0
-        yaw, pitch, roll = head_pose(mesh, rgb.shape)
+        yaw, pitch, roll = seen.pose
         rest_yaw, rest_pitch = self._rest or (self.challenge.yaw_rest or 0.0, 0.0)
         box = np.asarray(det.box, np.float64)
         jump = 0.0 if self._last_box is None else float(
             np.linalg.norm((box[:2] + box[2:]) / 2 - (self._last_box[:2] + self._last_box[2:]) / 2)
             / max(self._last_box[2] - self._last_box[0], 1.0))
         self._last_box = box
-        why = judge(FrameEvidence(det.score, face.presence, ratio, jump, eyes_in_frame(mesh, rgb.shape),
+        why = judge(FrameEvidence(det.score, seen.face.presence, ratio, jump, eyes_in_frame(mesh, rgb.shape),
                                   yaw - rest_yaw, pitch - rest_pitch), self._usability)
         if why is not None:
             if why == "blurred" and det.score >= self._usability.sure_detection and self._of_another(
@@ -307,18 +366,29 @@ class LivenessSession:
         if job is None and _completes(self.challenge, signals):
             # The frame that completes a step (or the session) must never be one that was not embedded.
             job = self._embed(chip, thumb)
-        emb = None
-        if job is not None:
-            if eye_open is None and abs(rel_yaw) <= 2 * cfg.frontal_deg:  # a baseline sample or template candidate
-                eye_open = self._eye_open(rgb, mesh)
-            emb = job.result()  # checked here, before the challenge sees the frame
-            identity = self._identity(emb, yaw, pitch)
+        if job is not None and eye_open is None and abs(rel_yaw) <= 2 * cfg.frontal_deg:
+            eye_open = self._eye_open(rgb, mesh)  # a baseline sample or template candidate
+            signals = dataclasses.replace(signals, eye_open=eye_open)
+        self._pending = Pending(rgb, det, mesh, signals, sharp, rel_yaw, job, pad_job)
+        return []
+
+    def _finish(self) -> list[Event]:
+        """The started frame's second half: its checks collected (identity before the challenge sees the frame),
+        then the frame counted. Nothing to do when the frame ended in its first half."""
+        p, self._pending = self._pending, None
+        if p is None:
+            return []
+        cfg = self.config.challenge
+        signals, emb = p.signals, None
+        if p.job is not None:
+            emb = p.job.result()  # checked here, before the challenge sees the frame
+            identity = self._identity(emb, signals.yaw, signals.pitch)
             if identity is None:  # no anchor near this pose (a jump over a whole pose bin): it cannot testify
                 self._gate.reset()  # and no later frame may lean on it
-                if pad_job is not None:
-                    pad_job.result()  # collected, not counted: this frame testifies to nothing
-                return self._unusable(t, "pose_unanchored")
-            signals = dataclasses.replace(signals, eye_open=eye_open, identity=identity)
+                if p.pad_job is not None:
+                    p.pad_job.result()  # collected, not counted: this frame testifies to nothing
+                return self._unusable(signals.t_ms, "pose_unanchored")
+            signals = dataclasses.replace(signals, identity=identity)
         self._budget.usable()
         if emb is None:
             self._gate.skipped()
@@ -326,14 +396,15 @@ class LivenessSession:
             assert signals.identity is not None
             self._identity_min = signals.identity if self._identity_min is None else min(self._identity_min,
                                                                                          signals.identity)
-            if (abs(rel_yaw) <= cfg.frontal_deg and eye_open is not None
-                    and (base is None or eye_open >= 0.9 * base)):
-                self._good.append((sharp, emb))
-        if pad_job is not None:
-            self._last_pad, self._since_pad = t, 0
-            self._pad_scores.append(pad_job.result())
-            self.recapture.add(rgb, det.box)
-        self.parallax.add(yaw, mesh)
+            base = self.challenge.baseline
+            if (abs(p.rel_yaw) <= cfg.frontal_deg and signals.eye_open is not None
+                    and (base is None or signals.eye_open >= 0.9 * base)):
+                self._good.append((p.sharp, emb))
+        if p.pad_job is not None:
+            self._last_pad, self._since_pad = signals.t_ms, 0
+            self._pad_scores.append(p.pad_job.result())
+            self.recapture.add(p.rgb, p.det.box)
+        self.parallax.add(signals.yaw, p.mesh)
         return self.challenge.update(signals)
 
     def _unusable(self, t: int, why: str) -> list[Event]:
@@ -398,6 +469,7 @@ class LivenessSession:
 
     def result(self) -> LivenessResult:
         """The verdict from every witness, with the match template; before the challenge ends, INCONCLUSIVE."""
+        self.flush()  # no check left in flight
         ch = self.challenge
         reasons: list[str] = []
         score = self.parallax.score()
