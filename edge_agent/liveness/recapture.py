@@ -131,8 +131,10 @@ def device_frame_score(rgb: np.ndarray, box: np.ndarray) -> float:
     """
     h, w = rgb.shape[:2]
     scale = WORK_PX / max(h, w)
-    small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), (3, 3), 0)
+    # Grey first, then shrink: one channel to average instead of three (the same picture up to rounding).
+    small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (max(1, round(w * scale)), max(1, round(h * scale))),
+                       interpolation=cv2.INTER_AREA)
+    grey = cv2.GaussianBlur(small, (3, 3), 0)
     sh, sw = grey.shape
     med = float(np.median(grey))
     edges = cv2.Canny(grey, max(10.0, 0.5 * med), max(30.0, 1.2 * med))
