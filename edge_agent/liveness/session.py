@@ -186,6 +186,7 @@ class Pending:
     rel_yaw: float
     job: Future[np.ndarray] | None
     pad_job: Future[dict[str, float]] | None
+    eye_job: Future[float] | None = None  # the eyelid model on a frame that feeds the baseline, not the step
 
 
 class LivenessSession:
@@ -366,10 +367,10 @@ class LivenessSession:
         if job is None and _completes(self.challenge, signals):
             # The frame that completes a step (or the session) must never be one that was not embedded.
             job = self._embed(chip, thumb)
+        eye_job = None
         if job is not None and eye_open is None and abs(rel_yaw) <= 2 * cfg.frontal_deg:
-            eye_open = self._eye_open(rgb, mesh)  # a baseline sample or template candidate
-            signals = dataclasses.replace(signals, eye_open=eye_open)
-        self._pending = Pending(rgb, det, mesh, signals, sharp, rel_yaw, job, pad_job)
+            eye_job = self.workers.submit(self._eye_open, rgb, mesh)  # a baseline sample or template candidate
+        self._pending = Pending(rgb, det, mesh, signals, sharp, rel_yaw, job, pad_job, eye_job)
         return []
 
     def _finish(self) -> list[Event]:
@@ -380,6 +381,8 @@ class LivenessSession:
             return []
         cfg = self.config.challenge
         signals, emb = p.signals, None
+        if p.eye_job is not None:
+            signals = dataclasses.replace(signals, eye_open=p.eye_job.result())
         if p.job is not None:
             emb = p.job.result()  # checked here, before the challenge sees the frame
             identity = self._identity(emb, signals.yaw, signals.pitch)

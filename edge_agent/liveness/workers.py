@@ -1,16 +1,18 @@
 """The liveness loop's worker pool: the embedder and PAD run beside the loop thread, on the Pi's spare cores.
 
 A Pi 4 or 5 has four cores and the TFLite interpreters release Python's
-lock while they infer, so a frame's embedding (the largest stage) and its
-PAD models can run while the loop thread does the mesh, the eyelid model,
-head pose and the challenge. Every result is waited for before the frame
-that asked for it ends: a step never counts, and the session never
-reports, on a check still in flight, so the identity-continuity guarantees
-(session.py) hold exactly as without the pool; only the loop thread's share
-of the work changes.
+lock while they infer, so a frame's embedding (the largest stage), its PAD
+models and its baseline eyelid reading run on workers while the loop thread
+reads the NEXT frame (tracking, mesh, chip, pose: ``LivenessSession._perceive``,
+which needs nothing of the session's verdict state). The frame counts only
+once its checks are in (``_finish``, before the next frame starts to count):
+a step never counts, and the session never reports, on a check still in
+flight, so the identity-continuity guarantees (session.py) hold exactly as
+without the pool; the frame's events come one frame later.
 
-Each model runs on one thread at a time: a frame has at most one embedding
-and one PAD call in flight, and both are collected before the next frame.
+Each model runs on one thread at a time: a frame has at most one embedding,
+one PAD call and one eyelid call in flight, all collected before the next
+frame starts to count.
 
 The pool is sized by the device target (``workers_for``): the interpreters'
 own thread pools already take ``target.threads`` cores, so with a pool the
