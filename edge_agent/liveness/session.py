@@ -172,6 +172,7 @@ class Perceived:
     thumb: np.ndarray | None = None
     sharp: float = 0.0
     pose: tuple[float, float, float] = (0.0, 0.0, 0.0)  # yaw, pitch, roll in degrees
+    eye_job: Future[float] | None = None  # the eyelid model, started early in a blink step
 
 
 @dataclass(frozen=True)
@@ -288,7 +289,8 @@ class LivenessSession:
         return self._begin(self._perceive(rgb), t) + self._finish()
 
     def _perceive(self, rgb: np.ndarray) -> Perceived:
-        """What the frame shows, read without the session's verdict state: the face (tracked from the last mesh;
+        """What the frame shows, read without the session's verdict state (the challenge's step is read only to
+        start the eyelid model early): the face (tracked from the last mesh;
         the detector runs at the start, when the track is lost, every DETECT_EVERY frames, and on every frame
         while a possible second person is in view, vision/tracker.py), its mesh, chip, sharpness and pose.
 
@@ -305,13 +307,26 @@ class LivenessSession:
         else:
             assert located.region is not None and located.mesh is not None
             det, face = located.region, located.mesh
+        # In a blink step the eyelid model reads every frame: started now, it runs on a worker while this thread
+        # aligns the chip and the last frame's checks finish (one eyelid call in flight at a time).
+        eye_job = None
+        if self._blink_step() and (self._pending is None or self._pending.eye_job is None):
+            eye_job = self.workers.submit(self._eye_open, rgb, face.points)
         chip = self.pipeline.align(rgb, face.points)
-        return Perceived(rgb, 1, det, face, chip, thumbnail(chip), sharpness(chip), head_pose(face.points, rgb.shape))
+        return Perceived(rgb, 1, det, face, chip, thumbnail(chip), sharpness(chip), head_pose(face.points, rgb.shape),
+                         eye_job)
+
+    def _blink_step(self) -> bool:
+        """Whether the challenge now asks for a blink (the eyelid model is read on every such frame)."""
+        return self.challenge.state is State.ACTION and self.challenge.actions[self.challenge.step] is Action.BLINK
 
     def _begin(self, seen: Perceived, t: int) -> list[Event]:
         """What the frame means, up to its checks: usability, PAD and the embedding started on the workers.
 
         The frame's second half (``_finish``) waits for those checks; nothing counts before it."""
+        # The eyelid reading started with the frame (_perceive) is collected whatever follows, so that no two
+        # calls to the eyelid model are ever in flight.
+        early = seen.eye_job.result() if seen.eye_job is not None else None
         if seen.det is None or seen.face is None or seen.chip is None or seen.thumb is None:
             self._last_box = None
             return self.challenge.update(FrameSignals(t, seen.faces))
@@ -346,9 +361,8 @@ class LivenessSession:
         # The eyelid model (two inferences, the loop's second cost after the embedder) runs only where openness
         # is used: every frame of a blink step, and the embedded near-frontal frames, which feed the open-eye
         # baseline and are the template's candidates. Elsewhere the challenge reads nothing from the eyes.
-        blink_step = (self.challenge.state is State.ACTION
-                      and self.challenge.actions[self.challenge.step] is Action.BLINK)
-        eye_open = self._eye_open(rgb, mesh) if blink_step else None
+        blink_step = self._blink_step()
+        eye_open = (self._eye_open(rgb, mesh) if early is None else early) if blink_step else None
         base = self.challenge.baseline
         # Embedded whatever the gate says: the anchor's frames and the frames that perform the step asked
         # (closed eyes for a blink, a turned head for a turn). The template draws only on embedded frames, so
@@ -369,7 +383,10 @@ class LivenessSession:
             job = self._embed(chip, thumb)
         eye_job = None
         if job is not None and eye_open is None and abs(rel_yaw) <= 2 * cfg.frontal_deg:
-            eye_job = self.workers.submit(self._eye_open, rgb, mesh)  # a baseline sample or template candidate
+            if early is not None:  # read early for a blink step that had just ended
+                signals = dataclasses.replace(signals, eye_open=early)
+            else:
+                eye_job = self.workers.submit(self._eye_open, rgb, mesh)  # a baseline sample or template candidate
         self._pending = Pending(rgb, det, mesh, signals, sharp, rel_yaw, job, pad_job, eye_job)
         return []
 
