@@ -62,7 +62,7 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
 
 @dataclass
 class ContinuityGate:
-    """The state of one session's gate: the last embedded frame's thumbnail and the frames since it."""
+    """The state of one session's gate: the last ``keep`` embedded frames' thumbnails and the frames since the last."""
 
     max_distance: float = 0.05
     every: int = 6
@@ -87,5 +87,5 @@ class ContinuityGate:
         self._checked, self._since = [], 0
 
     def skipped(self) -> None:
-        """This frame leans on the last embedded one."""
+        """This frame leans on a checked one."""
         self._since += 1

@@ -197,7 +197,7 @@ class LivenessSession:
                  config: SessionTuning | None = None, antispoof: AntiSpoof | None = None,
                  workers: StageWorkers | None = None) -> None:
         self.pipeline = pipeline
-        # The embedder and PAD run on these (workers.py); every call is collected within its own frame.
+        # The embedder, PAD and the eyelid model run on these (workers.py); a frame counts once its calls are in.
         self.workers = workers or INLINE
         self.eyes = eyes
         self.config = config or SessionTuning()
