@@ -109,7 +109,7 @@ class SessionTuning:
     template_frames: int = 5  # embedded good frames whose mean unit embedding is matched against the reference
     anchor_frames: int = 5  # first frames whose mean unit embedding every later frame must match
     # Identity continuity's gate (continuity.py): a frame is embedded when its chip thumbnail lies further than
-    # this from the last embedded frame's (0.05: under a third of the nearest other person's on real data,
+    # this from each of the last 8 embedded frames' (0.05: under a third of the nearest other person's on real data,
     # docs/liveness.md), or this many frames after it (200 ms at 30 frames/s, PAD's own period).
     continuity_distance: float = 0.05
     continuity_every: int = 6
