@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # files only: benchmarks run headless
 import matplotlib.pyplot as plt
 import numpy as np
 
+from edge_agent.liveness import workers
 from edge_agent.provision.selftest import FRAME_SHARES
 
 # Published Raspberry Pi 4 figures (TFLite, CPU, int8; see ../shared/docs/design.md and the README):
@@ -128,18 +129,12 @@ POOLED = ("embed", "eyes (blink)", "PAD (MiniFASNet x2)")  # on the worker pool 
 
 
 def pooled_frame_ms(ms: dict[str, float]) -> float:
-    """One liveness frame with the worker pool, in this machine's 1-thread ms: the loop thread's stages, plus the
-    wait for each pooled check that outlasts them.
-
-    A frame's embedding, PAD and eyelid calls run on workers while the loop thread perceives the NEXT frame
-    (detector share, mesh, align, the session's logic); the frame counts only once its checks are in. So a
-    frame costs the loop's time, and a check longer than that holds the loop for the difference, on the
-    share of frames that run it. Pooled checks of one frame overlap each other (two workers), so adding
-    their waits is an upper bound."""
+    """One liveness frame with the worker pool, in this machine's 1-thread ms (liveness/workers.py's rule): the
+    loop thread's stages (detector share, mesh, align, the session's logic), plus each pooled check's overrun
+    of them on its share of frames."""
     loop = ms.get("detect (short range)", 0.0) * AMORTISED["detect (short range)"] + sum(
         ms.get(s, 0.0) for s in LOOP_STAGES)
-    wait = sum(AMORTISED[s] * max(0.0, ms.get(s, 0.0) - loop) for s in POOLED)
-    return loop + wait
+    return workers.pooled_frame_ms(loop, [(ms.get(s, 0.0), AMORTISED[s]) for s in POOLED])
 
 
 def pi_budget(speed: list[dict], target: Any) -> dict[str, Any]:

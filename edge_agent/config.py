@@ -57,7 +57,9 @@ class ModelsConfig:
     directory: str = setting("", "model folder; empty: an installed signed set, else this installation's models/")
     precision: Precision = setting("float", "embedder: SFace float16 (int8 is slower on x86; time both on the Pi) "
                                    "or the dlib port (dlib-float, dlib-int8)")
-    threads: int = setting(0, "inference threads; 0: from models.target", ge=0)
+    threads: int = setting(0, "inference threads; 0: from models.target (1 each when the loop has workers)", ge=0)
+    workers: int = setting(-1, "liveness worker threads beside the loop thread, for the embedder, PAD and the "
+                           "eyelid model; -1: from models.target (2 on a Pi 4 or 5, none elsewhere)", ge=-1)
     target: TargetName = setting("auto", "hardware profile: auto reads the board name (edge_agent/target.py)")
 
 
@@ -125,15 +127,19 @@ class Config:
 
     def effective(self) -> Config:
         """Zero thread counts and camera sizes replaced by the target's choice for this device."""
+        from edge_agent.liveness.workers import workers_for
         from edge_agent.target import resolve_target
 
         t = resolve_target(self.models.target)
         cam, models = self.camera, self.models
+        pool = models.workers if models.workers >= 0 else workers_for(t)
         return dataclasses.replace(
             self,
             camera=dataclasses.replace(cam, width=cam.width or t.width, height=cam.height or t.height,
                                        fps=cam.fps or t.fps),
-            models=dataclasses.replace(models, threads=models.threads or t.threads, target=cast(TargetName, t.name)),
+            # With workers, the models run one thread each and the pool takes the cores (liveness/workers.py).
+            models=dataclasses.replace(models, threads=models.threads or (1 if pool else t.threads), workers=pool,
+                                       target=cast(TargetName, t.name)),
         )
 
 

@@ -141,3 +141,29 @@ def test_inference_weights_are_the_measured_shares_of_a_slow_loop() -> None:
 
     measured = json.loads((Path(__file__).resolve().parents[1] / "docs" / "liveness-figures.json").read_text())
     assert {k: measured["cost"]["every_third_frame"][k] for k in FRAME_SHARES} == FRAME_SHARES
+
+
+def test_on_a_pi_the_inference_check_counts_the_loop_thread_and_the_pooled_checks_beside_it(tmp_path: Path) -> None:
+    """A Pi runs the embedder, PAD and the eyelid model on workers beside the loop (liveness/workers.py): the
+    check weighs them as the pool runs them, with the models on one thread each, not as one serial sum."""
+    import dataclasses
+
+    from edge_agent.config import Config
+    from edge_agent.liveness.workers import pooled_frame_ms
+    from edge_agent.provision.selftest import FRAME_SHARES, _inference
+    from edge_agent.vision.pipeline import EMBEDDERS
+
+    base = Config(state_dir=str(tmp_path))
+    config = dataclasses.replace(base, models=dataclasses.replace(base.models, target="pi4")).effective()
+    assert (config.models.workers, config.models.threads) == (2, 1)
+    _status, _detail, data = _inference(config, DeviceState(tmp_path))
+    ms = data["per_model_ms"]
+    loop = ms["face_detection_short"] * FRAME_SHARES["detect"] + ms["face_landmarks"]
+    pad = ms["antispoof_minifasnet_v2"] + ms["antispoof_minifasnet_v1se"]
+    embed = ms[EMBEDDERS[config.models.precision]]
+    pooled = pooled_frame_ms(loop, [(2 * ms["eye_landmarks"], FRAME_SHARES["eyes"]), (embed, FRAME_SHARES["embedded"]),
+                                    (pad, FRAME_SHARES["pad"])])
+    serial = loop + 2 * ms["eye_landmarks"] * FRAME_SHARES["eyes"] + embed * FRAME_SHARES["embedded"] + (
+        pad * FRAME_SHARES["pad"])
+    assert data["workers"] == 2
+    assert data["inference_ms_per_frame"] == pytest.approx(pooled, abs=0.06) and pooled < serial

@@ -23,15 +23,25 @@ loop runs everything inline as before).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from edge_agent.target import Target
 
-__all__ = ["StageWorkers", "workers_for"]
+__all__ = ["StageWorkers", "pooled_frame_ms", "workers_for"]
 
 T = TypeVar("T")
+
+
+def pooled_frame_ms(loop_ms: float, checks: Iterable[tuple[float, float]]) -> float:
+    """A liveness frame's time with the pool: the loop thread's own ``loop_ms``, plus, for each pooled check
+    given as (ms per call, share of frames that run it), the time by which it outlasts the loop on that share.
+
+    A frame's checks run while the loop perceives the next frame, and the frame counts only once they are in,
+    so a check shorter than the loop costs no time and a longer one holds the loop for the difference. The
+    checks of one frame overlap each other on the workers, so adding their overruns is an upper bound."""
+    return loop_ms + sum(share * max(0.0, ms - loop_ms) for ms, share in checks)
 
 
 def workers_for(target: Target) -> int:

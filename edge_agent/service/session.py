@@ -26,6 +26,7 @@ from edge_agent.config import Config
 from edge_agent.errors import BadCarrierNonce, CameraError, CarrierUnavailable, NoCarrier, SessionCancelled
 from edge_agent.liveness.challenge import ChallengeConfig, Event, EventKind, random_actions
 from edge_agent.liveness.session import LivenessSession, SessionTuning
+from edge_agent.liveness.workers import StageWorkers
 from edge_agent.logs import log_event
 from edge_agent.recorder import ResultRecorder, SignedSummary, signed_summary
 from edge_agent.service.preview import PreviewHub
@@ -107,10 +108,12 @@ class SessionRunner:
         cfg = self.config.liveness
         rng = random.Random(cfg.seed) if cfg.seed >= 0 else random.SystemRandom()
         actions = random_actions(rng, cfg.steps)
+        # On a Pi the embedder, PAD and the eyelid model run on worker threads beside the loop (liveness/workers.py).
+        pool = StageWorkers(self.config.models.workers)
         session = LivenessSession(
             self.pipeline, self.pipeline.eye_landmarker(), actions,
             SessionTuning(challenge=ChallengeConfig(step_timeout_ms=self.step_time_limit_ms)),
-            antispoof=self.antispoof,
+            antispoof=self.antispoof, workers=pool,
         )
         source = self.source_factory()
         hints = HintThrottle()
@@ -125,6 +128,7 @@ class SessionRunner:
             raise
         finally:
             source.close()
+            pool.close()  # a cancelled or failed session's checks end with it
         identity = getattr(source, "identity", None)  # a camera's, checked against the pairing; None for a file
         live = session.result()
         match = live.match(reference.embedding, self.pipeline.threshold_for(reference_format_of(reference_rgb)))
