@@ -24,14 +24,15 @@ from edge_agent.camera.source import FrameSource
 from edge_agent.carrier.client import CARRIER_ERRORS, Carrier
 from edge_agent.config import Config
 from edge_agent.errors import BadCarrierNonce, CameraError, CarrierUnavailable, NoCarrier, SessionCancelled
-from edge_agent.liveness.challenge import ChallengeConfig, Event, EventKind, random_actions
-from edge_agent.liveness.session import LivenessSession, SessionTuning
+from edge_agent.liveness.challenge import Event, EventKind, random_actions
+from edge_agent.liveness.workers import StageWorkers
 from edge_agent.logs import log_event
 from edge_agent.recorder import ResultRecorder, SignedSummary, signed_summary
 from edge_agent.service.preview import PreviewHub
+from edge_agent.verification import decide_session, liveness_session, reference_of
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import decode_image
-from edge_agent.vision.pipeline import FacePipeline, reference_format_of
+from edge_agent.vision.pipeline import FacePipeline
 
 __all__ = ["NONCE_BYTES", "SessionOutcome", "SessionRunner", "check_nonce"]
 
@@ -54,6 +55,7 @@ class SessionOutcome:
 
     counter: int
     summary: SignedSummary
+    threshold: float  # the match threshold the reference's format called for (not signed; for logs and tests)
 
 
 @dataclass
@@ -85,6 +87,7 @@ class SessionRunner:
     antispoof: AntiSpoof | None
     preview: PreviewHub
     on_camera: Callable[[str], None]  # "" once frames flow, the error text when the camera fails
+    workers: StageWorkers | None = None  # the embedder and PAD on a pool (liveness/workers.py); None: inline
 
     @property
     def steps(self) -> int:
@@ -99,19 +102,15 @@ class SessionRunner:
     def run(self, txn: str, reference_photo: bytes, nonce: bytes,
             stopped: Callable[[], bool]) -> Generator[Event, None, SessionOutcome]:
         """The session; ``stopped`` is polled per frame (a cancel, a client gone) and ends it unrecorded."""
-        reference_rgb = decode_image(reference_photo, name="reference photo")
-        reference = self.pipeline.analyse(reference_rgb)
+        reference = reference_of(self.pipeline, decode_image(reference_photo, name="reference photo"))
         nonce = nonce or self._carrier_nonce(txn)
         started = time.monotonic()
         log_event(log, "session_started", txn=txn)
         cfg = self.config.liveness
         rng = random.Random(cfg.seed) if cfg.seed >= 0 else random.SystemRandom()
         actions = random_actions(rng, cfg.steps)
-        session = LivenessSession(
-            self.pipeline, self.pipeline.eye_landmarker(), actions,
-            SessionTuning(challenge=ChallengeConfig(step_timeout_ms=self.step_time_limit_ms)),
-            antispoof=self.antispoof,
-        )
+        session = liveness_session(self.pipeline, actions, antispoof=self.antispoof,
+                                   step_timeout_ms=self.step_time_limit_ms, workers=self.workers)
         source = self.source_factory()
         hints = HintThrottle()
         try:
@@ -126,16 +125,16 @@ class SessionRunner:
         finally:
             source.close()
         identity = getattr(source, "identity", None)  # a camera's, checked against the pairing; None for a file
-        live = session.result()
-        match = live.match(reference.embedding, self.pipeline.threshold_for(reference_format_of(reference_rgb)))
-        record = self.recorder.record(txn, nonce, match, live.embedding, liveness=live.verdict,
+        decision = decide_session(session, reference)
+        live = decision.live
+        record = self.recorder.record(txn, nonce, decision.match, live.embedding, liveness=live.verdict,
                                       reasons=tuple(live.reasons),
                                       camera=identity.digest if isinstance(identity, CameraIdentity) else b"")
         # The summary is read back from what was signed, so the terminal never sees a second opinion.
         summary = signed_summary(record.signed)
         log_event(log, "session_done", txn=txn, decision=summary.decision, liveness=summary.liveness,
                   counter=record.counter, duration_ms=round((time.monotonic() - started) * 1000))
-        return SessionOutcome(record.counter, summary)
+        return SessionOutcome(record.counter, summary, decision.threshold)
 
     def _carrier_nonce(self, txn: str) -> bytes:
         if self.carrier is None:
