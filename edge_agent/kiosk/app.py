@@ -24,13 +24,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from edge_agent.errors import BadInput, EdgeAgentError
-from edge_agent.kiosk.access import Guard, allowed_hosts
+from edge_agent.errors import BadInput, CatalogError, EdgeAgentError, KioskForbidden, KioskNotFound
+from edge_agent.kiosk.access import Guard, allowed_hosts, refusal
 from edge_agent.kiosk.agent_link import AgentLink
 from edge_agent.kiosk.catalog import DEFAULT_LANGUAGE, LANGUAGES, catalog
 from edge_agent.kiosk.health import health_view
 from edge_agent.kiosk.idreader import IdReader
-from edge_agent.kiosk.runner import KioskBusy, Runner
+from edge_agent.kiosk.runner import Runner
 from edge_agent.kiosk.speech import Speech
 
 __all__ = ["KioskSettings", "build_app", "is_loopback"]
@@ -74,10 +74,6 @@ def _page(name: str) -> FileResponse:
     return FileResponse(str(path), media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
 
 
-def _error(exc: EdgeAgentError, status: int) -> JSONResponse:
-    return JSONResponse({"error": exc.code, "message": str(exc)}, status_code=status)
-
-
 def build_app(link: AgentLink, settings: KioskSettings, id_reader: IdReader | None = None,
               runner: Runner | None = None, speech: Speech | None = None) -> ASGIApp:
     """The kiosk's ASGI app, its routes behind the guard; runner and speech are injectable for tests."""
@@ -98,20 +94,20 @@ def build_app(link: AgentLink, settings: KioskSettings, id_reader: IdReader | No
     async def i18n(request: Request) -> Response:
         try:
             return JSONResponse(catalog(request.path_params["lang"]))
-        except BadInput as exc:
-            return _error(exc, 404)
+        except CatalogError as exc:  # a language the kiosk does not ship: no such page
+            return refusal(KioskNotFound(str(exc), code=exc.code))
 
     async def spoken(request: Request) -> Response:
         lang, key = request.path_params["lang"], request.path_params["key"]
         try:
             text = catalog(lang).get(key) if key.startswith(SPOKEN_PREFIXES) else None
             if text is None:
-                return JSONResponse({"error": "kiosk_speech_key", "message": f"no spoken text {key!r}"}, 404)
+                return refusal(KioskNotFound(f"no spoken text {key!r}", code="kiosk_speech_key"))
             wav = await asyncio.to_thread(speech.wav, lang, text)
-        except BadInput as exc:
-            return _error(exc, 404)
+        except CatalogError as exc:
+            return refusal(KioskNotFound(str(exc), code=exc.code))
         except EdgeAgentError as exc:
-            return _error(exc, 503)
+            return refusal(exc)
         return Response(wav, media_type="audio/wav", headers={"Cache-Control": "private, max-age=3600"})
 
     async def events(request: Request) -> Response:
@@ -136,8 +132,8 @@ def build_app(link: AgentLink, settings: KioskSettings, id_reader: IdReader | No
     async def preview(request: Request) -> Response:
         client = request.client.host if request.client else ""
         if not settings.preview or not is_loopback(client):
-            return JSONResponse({"error": "kiosk_preview_local", "message": "the camera preview is shown only on "
-                                 "this device's own screen"}, status_code=403)
+            return refusal(KioskForbidden("the camera preview is shown only on this device's own screen",
+                                          code="kiosk_preview_local"))
         queue = runner.frames.subscribe()
 
         async def stream() -> AsyncIterator[bytes]:
@@ -196,17 +192,15 @@ def build_app(link: AgentLink, settings: KioskSettings, id_reader: IdReader | No
             else:
                 raise BadInput(f"unknown photo source {source!r}: upload or id_reader")
             runner.start(txn, photo, preview=settings.preview)
-        except KioskBusy as exc:
-            return _error(exc, 409)
-        except BadInput as exc:
-            return _error(exc, 400)
+        except EdgeAgentError as exc:  # BadInput 400, KioskBusy 409
+            return refusal(exc)
         return JSONResponse({"state": "running", "txn": txn}, status_code=202)
 
     async def api_cancel(request: Request) -> Response:
         try:
             cancelled = await asyncio.to_thread(runner.cancel)
         except EdgeAgentError as exc:
-            return _error(exc, 503)
+            return refusal(exc)
         return JSONResponse({"cancelled": cancelled})
 
     async def root(request: Request) -> Response:

@@ -21,7 +21,7 @@ from edge_agent.kiosk.events import customer_event, interrupted
 from edge_agent.kiosk.outcome import outcome
 from edge_agent.logs import log_event
 
-__all__ = ["KioskBusy", "Runner"]
+__all__ = ["Runner"]
 
 log = logging.getLogger(__name__)
 
