@@ -49,6 +49,7 @@ def details(fn) -> tuple[grpc.StatusCode, str]:  # type: ignore[no-untyped-def]
     return err.value.code(), err.value.details()  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow  # seconds of model runs: the fast tier stays under its minute (tests/tier_budget.py)
 def test_token_lifetime_is_bounded(tmp_path: Path) -> None:
     state = tmp_path / "c"
     subprocess.run([*EA, "carrier-server", "--state", str(state), "init"], check=True, capture_output=True, timeout=120)
