@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge_agent.liveness.challenge import Action, Challenge, ChallengeConfig, Event, EventKind, State
+from edge_agent.liveness.challenge import Action, Challenge, ChallengeConfig, Event, State
 from edge_agent.liveness.continuity import ContinuityGate, thumbnail
 from edge_agent.liveness.fusion import session_pad_score
 from edge_agent.liveness.parallax import ParallaxEvidence
@@ -71,7 +71,9 @@ from edge_agent.liveness.verdict import Verdict
 from edge_agent.liveness.workers import INLINE, StageWorkers
 from edge_agent.matching.matcher import MatchResult, cosine, decide
 from edge_agent.vision.antispoof import AntiSpoof
+from edge_agent.vision.detector import Detection
 from edge_agent.vision.eyes import EyeLandmarker, openness
+from edge_agent.vision.landmarks import FaceMesh
 from edge_agent.vision.pipeline import FacePipeline
 from edge_agent.vision.quality import sharpness
 from edge_agent.vision.tracker import FaceTracker
@@ -158,6 +160,37 @@ def template(embeddings: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class Sighting:
+    """One frame's face and what is read off it before anything is judged: the session's helpers share it."""
+
+    rgb: np.ndarray = field(repr=False)
+    t: int
+    det: Detection
+    mesh: np.ndarray = field(repr=False)
+    presence: float
+    chip: np.ndarray = field(repr=False)
+    thumb: np.ndarray = field(repr=False)
+    sharp: float
+    yaw: float
+    pitch: float
+    roll: float
+
+
+def _sighting(pipeline: FacePipeline, rgb: np.ndarray, t: int, det: Detection, face: FaceMesh) -> Sighting:
+    mesh = face.points
+    chip = pipeline.align(rgb, mesh)
+    yaw, pitch, roll = head_pose(mesh, rgb.shape)
+    return Sighting(rgb, t, det, mesh, face.presence, chip, thumbnail(chip), sharpness(chip), yaw, pitch, roll)
+
+
+def _signals(sight: Sighting, eye_open: float | None) -> FrameSignals:
+    """What the challenge reads off a usable frame: pose, eyes, the face's width and centre in the frame."""
+    xs, ys, (height, width) = sight.mesh[:, 0], sight.mesh[:, 1], sight.rgb.shape[:2]
+    return FrameSignals(sight.t, 1, eye_open, sight.yaw, sight.pitch, sight.roll, float((xs.max() - xs.min()) / width),
+                        (float(xs.mean() / width), float(ys.mean() / height)))
+
+
 class LivenessSession:
     """One customer's liveness check: the face pipeline on every frame, feeding the challenge and the witnesses."""
 
@@ -237,88 +270,97 @@ class LivenessSession:
         return events
 
     def _frame(self, rgb: np.ndarray, t: int) -> list[Event]:
-        # The face is tracked from the last frame's mesh; the detector runs at the start, when the track is lost,
-        # every DETECT_EVERY frames, and on every frame while a possible second person is in view
-        # (vision/tracker.py); the rival rule (rivals.py) applies to each list it gives.
-        located = self.tracker.locate(rgb)
-        if located.faces is not None:
-            det, rival = self._rivals.update(located.faces)
-            if self._rivals.suspect:
-                self.tracker.detect_next()
-            if det is None or rival:
-                self._last_box = None
-                return self.challenge.update(FrameSignals(t, 2 if rival else 0))
-            face = self.tracker.mesh_of(rgb, det)
-        else:
-            assert located.region is not None and located.mesh is not None
-            det, face = located.region, located.mesh
-        mesh = face.points
-        chip = self.pipeline.align(rgb, mesh)
-        thumb = thumbnail(chip)
-        sharp = sharpness(chip)
-        self._sharp.append(sharp)
-        ratio = sharp / max(float(np.median(self._sharp[-60:])), 1e-9) if len(self._sharp) >= 3 else 1.0
-        yaw, pitch, roll = head_pose(mesh, rgb.shape)
-        rest_yaw, rest_pitch = self._rest or (self.challenge.yaw_rest or 0.0, 0.0)
-        box = np.asarray(det.box, np.float64)
-        jump = 0.0 if self._last_box is None else float(
-            np.linalg.norm((box[:2] + box[2:]) / 2 - (self._last_box[:2] + self._last_box[2:]) / 2)
-            / max(self._last_box[2] - self._last_box[0], 1.0))
-        self._last_box = box
-        why = judge(FrameEvidence(det.score, face.presence, ratio, jump, eyes_in_frame(mesh, rgb.shape),
-                                  yaw - rest_yaw, pitch - rest_pitch), self._usability)
-        if why is not None:
-            if why == "blurred" and det.score >= self._usability.sure_detection and self._of_another(
-                    self._embed(chip, thumb).result(), yaw - rest_yaw, pitch - rest_pitch):
-                # A whole, surely detected face that is only blurred next to the session is still checked (it
-                # counts for nothing else): a swapped-in frame must not hide behind blur. An occluded face
-                # (weak detection) or one at another pose is not judged.
-                return self.challenge.abort("identity_changed", "a different person appeared during the check")
-            return self._unusable(t, why)
+        found = self._locate(rgb, t)
+        if isinstance(found, list):
+            return found
+        sight = _sighting(self.pipeline, rgb, t, *found)
+        refused = self._judge_usability(sight)
+        if refused is not None:
+            return refused
         resumed = self._budget.in_run  # the first usable frame after an unusable run: checked, whatever the gate
-        self._since_pad += 1
-        pad_due = self.antispoof is not None and (self._last_pad is None
-                                                  or (t - self._last_pad >= self.config.pad_every_ms
-                                                      and self._since_pad >= self.config.pad_every_frames))
-        pad_job = self.workers.submit(self.antispoof.scores, rgb, det) if pad_due and self.antispoof else None
-        rel_yaw = yaw - (self.challenge.yaw_rest or 0.0)
-        cfg = self.config.challenge
+        pad_job = self._pad_job(sight)
+        ch, yaw = self.challenge, sight.yaw
         # The eyelid model (two inferences, the loop's second cost after the embedder) runs only where openness
         # is used: every frame of a blink step, and the embedded near-frontal frames, which feed the open-eye
         # baseline and are the template's candidates. Elsewhere the challenge reads nothing from the eyes.
-        blink_step = (self.challenge.state is State.ACTION
-                      and self.challenge.actions[self.challenge.step] is Action.BLINK)
-        eye_open = self._eye_open(rgb, mesh) if blink_step else None
-        base = self.challenge.baseline
+        eye_open = self._eye_open(rgb, sight.mesh) if ch.reads_eyes else None
         # Embedded whatever the gate says: the anchor's frames and the frames that perform the step asked
         # (closed eyes for a blink, a turned head for a turn). The template draws only on embedded frames, so
         # it needs no embedding of its own.
-        acting = False
-        if self.challenge.state is State.ACTION:
-            if blink_step:
-                acting = base is not None and eye_open is not None and eye_open < cfg.blink_close * base
-            else:
-                acting = abs(rel_yaw) >= cfg.turn_deg
-        used = self._anchor is None or acting or resumed
-        job = self._embed(chip, thumb) if used or self._gate.needs_embedding(thumb) else None
-        xs = mesh[:, 0]
-        signals = FrameSignals(t, 1, eye_open, yaw, pitch, roll, float((xs.max() - xs.min()) / rgb.shape[1]),
-                               (float(xs.mean() / rgb.shape[1]), float(mesh[:, 1].mean() / rgb.shape[0])))
-        if job is None and _completes(self.challenge, signals):
+        used = self._anchor is None or ch.performs_step(yaw, eye_open) or resumed
+        job = self._embed(sight.chip, sight.thumb) if used or self._gate.needs_embedding(sight.thumb) else None
+        signals = _signals(sight, eye_open)
+        if job is None and ch.completes(signals):
             # The frame that completes a step (or the session) must never be one that was not embedded.
-            job = self._embed(chip, thumb)
+            job = self._embed(sight.chip, sight.thumb)
         emb = None
         if job is not None:
-            if eye_open is None and abs(rel_yaw) <= 2 * cfg.frontal_deg:  # a baseline sample or template candidate
-                eye_open = self._eye_open(rgb, mesh)
+            if eye_open is None and ch.near_frontal(yaw, widen=2):  # a baseline sample or template candidate
+                eye_open = self._eye_open(rgb, sight.mesh)
             emb = job.result()  # checked here, before the challenge sees the frame
-            identity = self._identity(emb, yaw, pitch)
+            identity = self._identity(emb, yaw, sight.pitch)
             if identity is None:  # no anchor near this pose (a jump over a whole pose bin): it cannot testify
                 self._gate.reset()  # and no later frame may lean on it
                 if pad_job is not None:
                     pad_job.result()  # collected, not counted: this frame testifies to nothing
                 return self._unusable(t, "pose_unanchored")
             signals = dataclasses.replace(signals, eye_open=eye_open, identity=identity)
+        self._testify(sight, signals, emb, pad_job)
+        return self.challenge.update(signals)
+
+    def _locate(self, rgb: np.ndarray, t: int) -> tuple[Detection, FaceMesh] | list[Event]:
+        """The customer's face (region, mesh), or the challenge's answer to a frame without one, or with two."""
+        # The face is tracked from the last frame's mesh; the detector runs at the start, when the track is lost,
+        # every DETECT_EVERY frames, and on every frame while a possible second person is in view
+        # (vision/tracker.py); the rival rule (rivals.py) applies to each list it gives.
+        located = self.tracker.locate(rgb)
+        if located.faces is None:
+            assert located.region is not None and located.mesh is not None
+            return located.region, located.mesh
+        det, rival = self._rivals.update(located.faces)
+        if self._rivals.suspect:
+            self.tracker.detect_next()
+        if det is None or rival:
+            self._last_box = None
+            return self.challenge.update(FrameSignals(t, 2 if rival else 0))
+        return det, self.tracker.mesh_of(rgb, det)
+
+    def _judge_usability(self, sight: Sighting) -> list[Event] | None:
+        """None for a frame that can testify; else the answer to one that cannot (usability.py)."""
+        sharp, yaw, pitch, det = sight.sharp, sight.yaw, sight.pitch, sight.det
+        self._sharp.append(sharp)
+        ratio = sharp / max(float(np.median(self._sharp[-60:])), 1e-9) if len(self._sharp) >= 3 else 1.0
+        rest_yaw, rest_pitch = self._rest or (self.challenge.yaw_rest or 0.0, 0.0)
+        box = np.asarray(det.box, np.float64)
+        jump = 0.0 if self._last_box is None else float(
+            np.linalg.norm((box[:2] + box[2:]) / 2 - (self._last_box[:2] + self._last_box[2:]) / 2)
+            / max(self._last_box[2] - self._last_box[0], 1.0))
+        self._last_box = box
+        why = judge(FrameEvidence(det.score, sight.presence, ratio, jump, eyes_in_frame(sight.mesh, sight.rgb.shape),
+                                  yaw - rest_yaw, pitch - rest_pitch), self._usability)
+        if why is None:
+            return None
+        if why == "blurred" and det.score >= self._usability.sure_detection and self._of_another(
+                self._embed(sight.chip, sight.thumb).result(), yaw - rest_yaw, pitch - rest_pitch):
+            # A whole, surely detected face that is only blurred next to the session is still checked (it
+            # counts for nothing else): a swapped-in frame must not hide behind blur. An occluded face
+            # (weak detection) or one at another pose is not judged.
+            return self.challenge.abort("identity_changed", "a different person appeared during the check")
+        return self._unusable(sight.t, why)
+
+    def _pad_job(self, sight: Sighting) -> Future[dict[str, float]] | None:
+        """This frame's PAD scores, started on the workers when one is due (pad_every_ms and pad_every_frames)."""
+        t = sight.t
+        self._since_pad += 1
+        pad_due = self.antispoof is not None and (self._last_pad is None
+                                                  or (t - self._last_pad >= self.config.pad_every_ms
+                                                      and self._since_pad >= self.config.pad_every_frames))
+        return self.workers.submit(self.antispoof.scores, sight.rgb, sight.det) if pad_due and self.antispoof \
+            else None
+
+    def _testify(self, sight: Sighting, signals: FrameSignals, emb: np.ndarray | None,
+                 pad_job: Future[dict[str, float]] | None) -> None:
+        """A usable frame's testimony: identity low mark, template candidate, PAD score, device frame, parallax."""
         self._budget.usable()
         if emb is None:
             self._gate.skipped()
@@ -326,15 +368,13 @@ class LivenessSession:
             assert signals.identity is not None
             self._identity_min = signals.identity if self._identity_min is None else min(self._identity_min,
                                                                                          signals.identity)
-            if (abs(rel_yaw) <= cfg.frontal_deg and eye_open is not None
-                    and (base is None or eye_open >= 0.9 * base)):
-                self._good.append((sharp, emb))
+            if self.challenge.near_frontal(sight.yaw) and self.challenge.open_eyed(signals.eye_open):
+                self._good.append((sight.sharp, emb))
         if pad_job is not None:
-            self._last_pad, self._since_pad = t, 0
+            self._last_pad, self._since_pad = sight.t, 0
             self._pad_scores.append(pad_job.result())
-            self.recapture.add(rgb, det.box)
-        self.parallax.add(yaw, mesh)
-        return self.challenge.update(signals)
+            self.recapture.add(sight.rgb, sight.det.box)
+        self.parallax.add(sight.yaw, sight.mesh)
 
     def _unusable(self, t: int, why: str) -> list[Event]:
         """A frame that cannot testify: it counts for nothing (no step, PAD, parallax, template, and no identity
@@ -433,9 +473,3 @@ class LivenessSession:
             pad, len(self._pad_scores), self._identity_min, used, self._skipped, self._embedded,
             self._eye_frames, self.recapture.frames_seen,
         )
-
-
-def _completes(challenge: Challenge, signals: FrameSignals) -> bool:
-    """Whether this frame would complete a step or the session, tried on a copy so the challenge is unchanged."""
-    events = challenge.copy().update(signals)
-    return any(e.kind in (EventKind.PROGRESS, EventKind.PASSED) for e in events)
