@@ -149,7 +149,8 @@ def _inference(config: Config, state: DeviceState) -> Outcome:
 def _camera(config: Config, state: DeviceState) -> Outcome:
     from edge_agent.camera.identity import PAIRING_FILE
     from edge_agent.camera.source import PiCameraSource, open_source
-    from edge_agent.provision.lock import AgentRunning, agent_lock
+    from edge_agent.device import agent_lock
+    from edge_agent.errors import AgentRunning
     from edge_agent.target import board_model
 
     cam = config.camera

@@ -357,7 +357,7 @@ def _tcp_credentials(config: Config) -> grpc.ServerCredentials | None:
 
 def serve(config: Config) -> int:
     """Run the agent until SIGTERM; returns the process exit code."""
-    from edge_agent.provision.lock import agent_lock
+    from edge_agent.device import agent_lock
 
     try:
         tcp_credentials = _tcp_credentials(config) if config.api.tcp else None
