@@ -33,7 +33,7 @@ from edge_agent.errors import (
     BadInput,
 )
 
-__all__ = ["add_parser"]
+__all__ = ["DEFAULT_SOCKET", "add_parser"]
 
 DEFAULT_SOCKET = "/run/edge-agent/agent.sock"
 _CARRIER = {"acked": "accepted", "rejected": "rejected", "pending": "pending"}

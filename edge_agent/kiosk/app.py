@@ -33,7 +33,7 @@ from edge_agent.kiosk.idreader import IdReader
 from edge_agent.kiosk.runner import Runner
 from edge_agent.kiosk.speech import Speech
 
-__all__ = ["KioskSettings", "build_app", "is_loopback"]
+__all__ = ["SPOKEN_PREFIXES", "KioskSettings", "build_app", "is_loopback"]
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 SPOKEN_PREFIXES = ("prompt.", "hint.", "progress.", "result.", "customer.welcome", "customer.preparing")
