@@ -30,7 +30,6 @@ def _page(name: str) -> FileResponse:
     return FileResponse(str(path), media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
 
 
-
 def page_routes(settings: KioskSettings, speech: Speech, id_reader: IdReader | None) -> list[BaseRoute]:
     """``/``, ``/customer``, ``/operator``, ``/config.json``, ``/i18n/<lang>.json``, ``/speech/<lang>/<key>.wav``,
     ``/static``."""
