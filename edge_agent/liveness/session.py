@@ -161,7 +161,7 @@ def template(embeddings: list[np.ndarray]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Sighting:
+class _Sighting:
     """One frame's face and what is read off it before anything is judged: the session's helpers share it."""
 
     rgb: np.ndarray = field(repr=False)
@@ -177,14 +177,15 @@ class Sighting:
     roll: float
 
 
-def _sighting(pipeline: FacePipeline, rgb: np.ndarray, t: int, det: Detection, face: FaceMesh) -> Sighting:
+def _sighting(pipeline: FacePipeline, rgb: np.ndarray, t: int, det: Detection, face: FaceMesh) -> _Sighting:
+    """The chip, its thumbnail and sharpness and the head pose, read once per frame for every later judgement."""
     mesh = face.points
     chip = pipeline.align(rgb, mesh)
     yaw, pitch, roll = head_pose(mesh, rgb.shape)
-    return Sighting(rgb, t, det, mesh, face.presence, chip, thumbnail(chip), sharpness(chip), yaw, pitch, roll)
+    return _Sighting(rgb, t, det, mesh, face.presence, chip, thumbnail(chip), sharpness(chip), yaw, pitch, roll)
 
 
-def _signals(sight: Sighting, eye_open: float | None) -> FrameSignals:
+def _signals(sight: _Sighting, eye_open: float | None) -> FrameSignals:
     """What the challenge reads off a usable frame: pose, eyes, the face's width and centre in the frame."""
     xs, ys, (height, width) = sight.mesh[:, 0], sight.mesh[:, 1], sight.rgb.shape[:2]
     return FrameSignals(sight.t, 1, eye_open, sight.yaw, sight.pitch, sight.roll, float((xs.max() - xs.min()) / width),
@@ -325,7 +326,7 @@ class LivenessSession:
             return self.challenge.update(FrameSignals(t, 2 if rival else 0))
         return det, self.tracker.mesh_of(rgb, det)
 
-    def _judge_usability(self, sight: Sighting) -> list[Event] | None:
+    def _judge_usability(self, sight: _Sighting) -> list[Event] | None:
         """None for a frame that can testify; else the answer to one that cannot (usability.py)."""
         sharp, yaw, pitch, det = sight.sharp, sight.yaw, sight.pitch, sight.det
         self._sharp.append(sharp)
@@ -348,7 +349,7 @@ class LivenessSession:
             return self.challenge.abort("identity_changed", "a different person appeared during the check")
         return self._unusable(sight.t, why)
 
-    def _pad_job(self, sight: Sighting) -> Future[dict[str, float]] | None:
+    def _pad_job(self, sight: _Sighting) -> Future[dict[str, float]] | None:
         """This frame's PAD scores, started on the workers when one is due (pad_every_ms and pad_every_frames)."""
         t = sight.t
         self._since_pad += 1
@@ -358,7 +359,7 @@ class LivenessSession:
         return self.workers.submit(self.antispoof.scores, sight.rgb, sight.det) if pad_due and self.antispoof \
             else None
 
-    def _testify(self, sight: Sighting, signals: FrameSignals, emb: np.ndarray | None,
+    def _testify(self, sight: _Sighting, signals: FrameSignals, emb: np.ndarray | None,
                  pad_job: Future[dict[str, float]] | None) -> None:
         """A usable frame's testimony: identity low mark, template candidate, PAD score, device frame, parallax."""
         self._budget.usable()
