@@ -53,11 +53,12 @@ from edge_agent.liveness.fusion import RULE_TEXT as PAD_RULE_TEXT
 from edge_agent.liveness.fusion import session_pad_score
 from edge_agent.liveness.pad import passive_pad
 from edge_agent.liveness.recapture import DeviceFrameWitness, device_frame_score
-from edge_agent.liveness.session import LivenessResult, LivenessSession, SessionTuning
+from edge_agent.liveness.session import LivenessResult, SessionTuning
 from edge_agent.liveness.signals import head_pose
 from edge_agent.liveness.workers import StageWorkers
 from edge_agent.simulation.attacks import SPECIES, make_attack, phone_to_phone, style_for
 from edge_agent.simulation.scenes import Face3D, Scene, live_scene, planar_scene, static_scene, swap_scene
+from edge_agent.verification import liveness_session
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.eyes import openness
 from edge_agent.vision.image import read_image
@@ -371,8 +372,7 @@ def cost_part(pipeline: FacePipeline, pad: AntiSpoof, frames_per_clip: int = 100
     embedded = eyes = pads = detects = 0
     pool = StageWorkers(workers)
     for name in labels:
-        session = LivenessSession(pipeline, pipeline.eye_landmarker(), random_actions(random.Random(0)),
-                                  antispoof=pad, workers=pool)
+        session = liveness_session(pipeline, random_actions(random.Random(0)), antispoof=pad, workers=pool)
         ms: list[float] = []
         # Decoded first: the video decoder's threads would otherwise be charged to the loop's process CPU.
         frames = list(itertools.islice(iter_frames(real / name), 0, frames_per_clip * step, step))
@@ -509,9 +509,7 @@ def detect_blinks(ears: list[float | None], close: float, reopen: float) -> list
 
 
 def run_session(pipeline: FacePipeline, scene: Scene, seed: int, pad: AntiSpoof) -> LivenessResult:
-    session = LivenessSession(pipeline, pipeline.eye_landmarker(), random_actions(random.Random(seed)),
-                              antispoof=pad)
-    return session.run_to_end(scene)
+    return liveness_session(pipeline, random_actions(random.Random(seed)), antispoof=pad).run_to_end(scene)
 
 
 def scenes_part(pipeline: FacePipeline, pad: AntiSpoof, photos: int, seeds: int) -> tuple[dict[str, list[bool]],

@@ -114,12 +114,12 @@ def _models(pipe: Any, eyes: Any, antispoof: Any) -> list[Any]:
 def _loop(pipe: Any, eyes: Any, antispoof: Any, scene: Any) -> dict[str, float]:
     """One liveness session over the scene: sustained frames/s and the share of time outside invoke()."""
     from edge_agent.liveness.challenge import random_actions
-    from edge_agent.liveness.session import LivenessSession
+    from edge_agent.verification import liveness_session
 
     models = _models(pipe, eyes, antispoof)
     for m in models:
         m.invoke_ms, m.invokes = 0.0, 0
-    session = LivenessSession(pipe, eyes, random_actions(random.Random(SEED)), antispoof=antispoof)
+    session = liveness_session(pipe, random_actions(random.Random(SEED)), antispoof=antispoof)
     t0 = time.perf_counter()
     result = session.run_to_end(scene)
     wall = (time.perf_counter() - t0) * 1000
@@ -134,9 +134,9 @@ def _verification(pipe: Any, eyes: Any, antispoof: Any, image: Path, scene: Any)
     """Decode + analyse the reference, the session on the clip, match, sign, commit to a real outbox."""
     from edge_agent.attest.keys import DeviceKeys, MemoryKeyStore
     from edge_agent.liveness.challenge import random_actions
-    from edge_agent.liveness.session import LivenessSession
     from edge_agent.outbox.store import Outbox
     from edge_agent.recorder import ResultRecorder
+    from edge_agent.verification import decide_session, liveness_session, reference_of
     from edge_agent.vision.image import read_image
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,10 +145,11 @@ def _verification(pipe: Any, eyes: Any, antispoof: Any, image: Path, scene: Any)
         keys.ensure()
         recorder = ResultRecorder("dev-bench", keys, outbox, pipe.manifest.sha256)
         t0 = time.perf_counter()
-        reference = pipe.analyse(read_image(image))
-        session = LivenessSession(pipe, eyes, random_actions(random.Random(SEED)), antispoof=antispoof)
-        live = session.run_to_end(scene)
-        match = live.match(reference.embedding, pipe.threshold)
+        reference = reference_of(pipe, read_image(image))
+        session = liveness_session(pipe, random_actions(random.Random(SEED)), antispoof=antispoof)
+        session.run_to_end(scene)
+        decision = decide_session(session, reference)
+        live, match = decision.live, decision.match
         recorder.record(f"txn-{time.monotonic_ns()}", os.urandom(32), match, live.embedding,
                         liveness=live.verdict, reasons=tuple(live.reasons))
         ms = (time.perf_counter() - t0) * 1000

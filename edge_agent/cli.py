@@ -108,7 +108,7 @@ def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     from edge_agent.attest.liveness import liveness_name
     from edge_agent.camera.files import iter_frames
     from edge_agent.liveness.challenge import random_actions
-    from edge_agent.liveness.session import LivenessSession
+    from edge_agent.verification import decide_session, liveness_session, reference_of
     from edge_agent.vision.antispoof import AntiSpoof
     from edge_agent.vision.image import read_image
     from edge_agent.vision.pipeline import FacePipeline
@@ -116,35 +116,34 @@ def _cmd_verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     threads = _threads(args)
     pipeline = FacePipeline.from_directory(_model_dir(args.models), num_threads=threads)
     try:
-        reference = pipeline.analyse(read_image(args.reference))
+        reference = reference_of(pipeline, read_image(args.reference))
     except BadInput as exc:
         raise exc.about("reference") from None
     if args.actions:  # the order a recorded session was asked (a pilot's recordings), else a random one
         actions = args.actions
     else:
         actions = random_actions(random.Random(args.seed) if args.seed is not None else random.SystemRandom())
-    session = LivenessSession(pipeline, pipeline.eye_landmarker(), actions,
-                              antispoof=AntiSpoof.from_manifest(pipeline.manifest))
+    session = liveness_session(pipeline, actions, antispoof=AntiSpoof.from_manifest(pipeline.manifest))
     try:
         events = [e for _t, e in session.run(iter_frames(args.video, args.fps)) if e.kind != "hint"]
     except BadInput as exc:
         raise exc.about("video") from None
-    live = session.result()
-    match = live.match(reference.embedding, pipeline.threshold)
-    passed = live.live and match is not None and match.matched
+    decision = decide_session(session, reference)
+    live, match = decision.live, decision.match
     out = {
-        "decision": "pass" if passed else "fail",
+        "decision": "pass" if decision.passed else "fail",
         "liveness": liveness_name(live.verdict),
         "reasons": [*live.reasons, match.decision if match else "no_usable_frame"],
         "challenge": [a.value for a in actions],
         "events": [{"kind": e.kind, "message": e.message, "progress": round(e.progress, 2)} for e in events],
         "parallax": None if live.parallax is None else round(live.parallax, 3),
         "similarity": None if match is None else round(match.similarity, 4),
-        "threshold": round(pipeline.threshold, 4),
+        "threshold": round(decision.threshold, 4),
+        "reference_format": reference.format,
         "frames": live.frames,
         "ms_per_frame": round(live.ms_per_frame, 1),
     }
-    return (EXIT_OK if passed else EXIT_NO_MATCH), out
+    return (EXIT_OK if decision.passed else EXIT_NO_MATCH), out
 
 
 def _cmd_pad(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:

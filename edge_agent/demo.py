@@ -25,11 +25,11 @@ from edge_agent.carrier.sender import Sender
 from edge_agent.device import DeviceState
 from edge_agent.errors import BadInput
 from edge_agent.liveness.challenge import random_actions
-from edge_agent.liveness.session import LivenessSession
 from edge_agent.outbox.store import Outbox
 from edge_agent.recorder import ResultRecorder
 from edge_agent.reference_carrier.server import CarrierServer, CarrierService, open_store, server_state
 from edge_agent.simulation.scenes import Face3D, live_scene
+from edge_agent.verification import decide_session, liveness_session, reference_of
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import read_image
 from edge_agent.vision.pipeline import FacePipeline
@@ -58,7 +58,7 @@ def run_demo(reference: Path, probe: Path, *, models: Path | None = None, seed: 
             txn = f"txn-{uuid.uuid4()}"
             nonce = bytes(client.get_nonce(ident.device_id, txn).nonce)
             try:
-                ref = pipeline.analyse(read_image(reference))
+                ref = reference_of(pipeline, read_image(reference))
             except BadInput as exc:
                 raise exc.about("reference") from None
             liveness_out: dict[str, Any] = {}
@@ -71,12 +71,11 @@ def run_demo(reference: Path, probe: Path, *, models: Path | None = None, seed: 
             else:
                 rng = random.Random(seed) if seed is not None else random.SystemRandom()
                 actions = random_actions(rng)
-                session = LivenessSession(pipeline, pipeline.eye_landmarker(), actions,
-                                          antispoof=AntiSpoof.from_manifest(pipeline.manifest))
+                session = liveness_session(pipeline, actions, antispoof=AntiSpoof.from_manifest(pipeline.manifest))
                 scene = live_scene(customer, [a.value for a in actions])
                 prompts = [e.message for _t, e in session.run(scene) if e.kind == "prompt"]
-                live = session.result()
-                match = live.match(ref.embedding, pipeline.threshold)
+                decision = decide_session(session, ref)
+                live, match = decision.live, decision.match
                 record = recorder.record(txn, nonce, match, live.embedding, liveness=live.verdict,
                                          reasons=tuple(live.reasons))
                 liveness_out = {"challenge": [a.value for a in actions], "prompts": prompts,
@@ -104,7 +103,7 @@ def run_demo(reference: Path, probe: Path, *, models: Path | None = None, seed: 
             "rejected": report.rejected,
         },
         "local_only": {"similarity": round(match.similarity, 4) if match else None,
-                       "threshold": round(pipeline.threshold, 4), "liveness_session": liveness_out},
+                       "threshold": round(ref.threshold, 4), "liveness_session": liveness_out},
     }
 
 

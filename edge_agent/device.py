@@ -18,13 +18,21 @@ identity is read.
 Enrolment writes the certificate files first and ``device.json`` last, each
 atomically, so an interrupted enrolment leaves a device that is simply "not
 enrolled" rather than half enrolled.
+
+One agent per state folder: the daemon holds ``STATE/agent.lock`` while it runs
+(``agent_lock``). Commands that replace or erase the identity (rotate-keys,
+decommission) take the same lock, so they never pull keys from under a running
+agent: the technician stops the service first, and is told so.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +41,10 @@ from edge_agent.atomic import atomic_write, fsync_dir
 from edge_agent.attest.keys import SIGNING_KEY, DeviceKeys, FileKeyStore, new_signing_key, raw_public_key
 from edge_agent.carrier.client import CarrierClient, DeviceCredentials, enroll
 from edge_agent.carrier.pki import key_pem, make_csr, new_key, rotation_message
-from edge_agent.errors import NotEnrolled
+from edge_agent.errors import AgentRunning, NotEnrolled
 from edge_agent.faults import crash_point
 
-__all__ = ["DeviceState", "Identity", "NotEnrolled"]
+__all__ = ["DeviceState", "Identity", "NotEnrolled", "agent_lock"]
 
 TLS_KEY = "tls.key"
 
@@ -176,3 +184,19 @@ class DeviceState:
         if key is None:
             raise NotEnrolled(f"TLS key missing under {self.root / 'keys'}")
         return Identity(record["device_id"], record["carrier"], DeviceCredentials(ca, key, cert))
+
+
+@contextmanager
+def agent_lock(state: Path, holder: str = "this command") -> Iterator[None]:
+    """Hold the state folder's lock for ``what``, or raise ``AgentRunning`` naming the holder."""
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(state / "agent.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AgentRunning(f"the agent (or another technician command) is using {state}; "
+                               f"stop it first (systemctl stop edge-agent) and run {holder} again") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

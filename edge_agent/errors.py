@@ -1,42 +1,50 @@
-"""Every exception the agent raises on purpose, and what each means to a shell and to a gRPC client.
+"""Every exception the agent raises on purpose, and what each means to a shell, a gRPC and an HTTP client.
 
 Each error carries a short stable ``code`` (in JSON output, reason codes and
 gRPC details) and a human message. Messages never contain biometric data: no
 pixel values, crops or embedding numbers, only what went wrong and where.
 
-The exit code and the gRPC status are decided by a class's base, once, here
-(the table is in docs/errors.md); ``cli.py``, the daemon and the carrier
-commands read them with ``exit_code_of`` and ``grpc_status_of``::
+The exit code, the gRPC status and the HTTP status are decided by a class's
+base, once, here (the table is in docs/errors.md); ``cli.py``, the daemon, the
+reference carrier and the kiosk read them with ``exit_code_of``,
+``grpc_status_of`` and ``http_status_of``::
 
-    EdgeAgentError                 exit 3  INTERNAL            a fault of the device or the software
-    ├── BadInput                   exit 2  INVALID_ARGUMENT    the caller can fix the request
+    EdgeAgentError              exit 3  INTERNAL            500  a fault of the device or the software
+    ├── BadInput                exit 2  INVALID_ARGUMENT    400  the caller can fix the request
     │   ├── ImageUnreadable ── ImageTooLarge, ImageFormatUnsupported
     │   ├── NoFace, MultipleFaces, FaceTooSmall, FaceTooBlurry, Pose
     │   ├── ConfigError, UnknownTarget
     │   ├── BundleInvalid, BundleSignatureError, DowngradeRefused
-    │   ├── EnrolmentRefused, AgentRefused, BadTransactionId, BadNonce
-    │   └── KioskBusy, KioskListenError, IdReaderError, CatalogError
-    ├── Unhealthy                  exit 3  FAILED_PRECONDITION a technician must act before it works
+    │   ├── EnrolmentRefused, AgentRefused, BadTransactionId, BadNonce, CarrierBadRequest
+    │   └── KioskListenError, IdReaderError, CatalogError
+    ├── Unauthenticated         exit 3  UNAUTHENTICATED     401  who is calling is not proven
+    │   └── NotAuthenticated
+    ├── Unhealthy               exit 3  FAILED_PRECONDITION 503  a precondition does not hold: a technician
+    │   │                                                        must act, or (NonceRefused) a fresh request
     │   ├── ModelError ── ModelIntegrityError, InstalledSetBroken
     │   ├── AgentUnhealthy, NoCarrier, NotEnrolled, KeyStoreError, StateUnusable, CameraRefused
-    │   ├── AgentRunning, BacklogPending
+    │   ├── AgentRunning, BacklogPending, NonceRefused
     │   ├── OutboxError ── (OutboxFull, DuplicateTransaction, OutboxCorrupt: also under their own bases)
     │   └── SchemaTooNew, UnsupportedStore
-    ├── Busy                       exit 3  RESOURCE_EXHAUSTED  full or in use: later, or after freeing room
-    │   └── SessionBusy, PreviewBusy, OutboxFull
-    ├── Unavailable                exit 3  UNAVAILABLE         retry later: nothing was refused
+    ├── Busy                    exit 3  RESOURCE_EXHAUSTED  409  full or in use: later, or after freeing room
+    │   └── SessionBusy, PreviewBusy, OutboxFull, KioskBusy, RateLimited
+    ├── Unavailable             exit 3  UNAVAILABLE         503  retry later: nothing was refused
     │   └── CarrierUnavailable, BadCarrierNonce, CameraError, AgentUnavailable, SpeechUnavailable,
     │       StoreUnavailable
-    ├── Refused                    exit 3  PERMISSION_DENIED   the other side said no, for good
-    │   └── CarrierRefused
-    ├── Duplicate                  exit 3  ALREADY_EXISTS      a transaction id gets one result
-    │   └── DuplicateTransaction
-    ├── NotFound                   exit 3  NOT_FOUND           no such result (or not yours to see)
-    │   └── NoResult
-    ├── Cancelled                  exit 3  CANCELLED           the client went away; nothing recorded
+    ├── Refused                 exit 3  PERMISSION_DENIED   403  the other side said no, for good
+    │   └── CarrierRefused, DeviceRefused, KioskForbidden
+    ├── Duplicate               exit 3  ALREADY_EXISTS      409  a transaction id gets one result
+    │   └── DuplicateTransaction, TransactionConflict
+    ├── NotFound                exit 3  NOT_FOUND           404  no such result (or not yours to see)
+    │   └── NoResult, KioskNotFound
+    ├── Cancelled               exit 3  CANCELLED           409  the client went away; nothing recorded
     │   └── SessionCancelled
-    └── Untrusted                  exit 3  DATA_LOSS           stored or received data fails its checks
+    └── Untrusted               exit 3  DATA_LOSS           502  stored or received data fails its checks
         └── MalformedResult, BadSignature, InvalidResult, OutboxCorrupt
+
+A refusal may carry a finer stable code than its class's (``code=`` when raised:
+the reference carrier's ``nonce_used``, ``device_revoked``...); the wire text is
+always ``<code>: <message>``.
 
 An error that is two things (``OutboxFull`` is an ``OutboxError`` and ``Busy``)
 lists the base that decides its mapping first.
@@ -52,14 +60,16 @@ __all__ = [
     "EXIT_BAD_INPUT", "EXIT_NO_MATCH", "EXIT_OK", "EXIT_PENDING", "EXIT_REJECTED", "EXIT_UNHEALTHY", "AgentRefused",
     "AgentRunning", "AgentUnavailable", "AgentUnhealthy", "BacklogPending", "BadCarrierNonce", "BadInput",
     "BadNonce", "BadSignature", "BadTransactionId", "BundleInvalid", "BundleSignatureError", "Busy", "CameraError",
-    "CameraRefused", "Cancelled", "CarrierRefused", "CarrierUnavailable", "CatalogError", "ConfigError",
-    "DowngradeRefused", "Duplicate", "DuplicateTransaction", "EdgeAgentError", "EnrolmentRefused", "FaceTooBlurry",
-    "FaceTooSmall", "IdReaderError", "ImageFormatUnsupported", "ImageTooLarge", "ImageUnreadable",
-    "InstalledSetBroken", "InvalidResult", "KeyStoreError", "KioskBusy", "KioskListenError", "MalformedResult",
-    "ModelError", "ModelIntegrityError", "MultipleFaces", "NoCarrier", "NoFace", "NoResult", "NotEnrolled",
-    "NotFound", "OutboxCorrupt", "OutboxError", "OutboxFull", "Pose", "PreviewBusy", "Refused", "SchemaTooNew",
+    "CameraRefused", "Cancelled", "CarrierBadRequest", "CarrierRefused", "CarrierUnavailable", "CatalogError",
+    "ConfigError", "DeviceRefused", "DowngradeRefused", "Duplicate", "DuplicateTransaction", "EdgeAgentError",
+    "EnrolmentRefused", "FaceTooBlurry", "FaceTooSmall", "IdReaderError", "ImageFormatUnsupported", "ImageTooLarge",
+    "ImageUnreadable", "InstalledSetBroken", "InvalidResult", "KeyStoreError", "KioskBusy", "KioskForbidden",
+    "KioskListenError", "KioskNotFound", "MalformedResult", "ModelError", "ModelIntegrityError", "MultipleFaces",
+    "NoCarrier", "NoFace", "NoResult", "NonceRefused", "NotAuthenticated", "NotEnrolled", "NotFound",
+    "OutboxCorrupt", "OutboxError", "OutboxFull", "Pose", "PreviewBusy", "RateLimited", "Refused", "SchemaTooNew",
     "SessionBusy", "SessionCancelled", "SpeechUnavailable", "StaleSubmission", "StateUnusable", "StoreUnavailable",
-    "Unavailable", "Unhealthy", "UnknownTarget", "UnsupportedStore", "Untrusted", "exit_code_of", "grpc_status_of",
+    "TransactionConflict", "Unauthenticated", "Unavailable", "Unhealthy", "UnknownTarget", "UnsupportedStore",
+    "Untrusted", "exit_code_of", "grpc_status_of", "http_status_of",
 ]
 
 # Exit codes of the `edge-agent` commands: the answers, then the errors (from the classes below).
@@ -74,14 +84,21 @@ class EdgeAgentError(Exception):
     code = "internal_error"
     exit_code = EXIT_UNHEALTHY
     grpc_status = "INTERNAL"  # a grpc.StatusCode name: this module stays free of grpc
+    http_status = 500
 
-    def __init__(self, message: str, *, subject: str | None = None) -> None:
+    def __init__(self, message: str, *, subject: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.subject = subject  # which input the error is about ("reference", "probe", a model key...)
+        if code is not None:  # a finer stable code than the class's (the carrier's reason codes)
+            self.code = code
 
     def about(self, subject: str) -> EdgeAgentError:
-        """The same error, re-worded to name the input it concerns."""
-        return type(self)(f"{subject}: {self}", subject=subject)
+        """The same error, re-worded to name the input it concerns (a copy: every other field kept)."""
+        clone = type(self).__new__(type(self))  # not copy.copy: that calls __init__ with the message alone
+        clone.__dict__.update(self.__dict__)
+        clone.args = (f"{subject}: {self}",)
+        clone.subject = subject
+        return clone
 
 
 def exit_code_of(exc: EdgeAgentError) -> int:
@@ -94,6 +111,11 @@ def grpc_status_of(exc: EdgeAgentError) -> str:
     return exc.grpc_status
 
 
+def http_status_of(exc: EdgeAgentError) -> int:
+    """The HTTP status a web endpoint (the kiosk) answers an error with."""
+    return exc.http_status
+
+
 # --- the bases: each decides one exit code and one gRPC status --------------------------------------------
 
 
@@ -103,13 +125,24 @@ class BadInput(EdgeAgentError):
     code = "bad_input"
     exit_code = EXIT_BAD_INPUT
     grpc_status = "INVALID_ARGUMENT"
+    http_status = 400
 
 
 class Unhealthy(EdgeAgentError):
-    """The device cannot do this until someone acts: models, identity, keys, state, schema."""
+    """A precondition does not hold: the device cannot do this until someone acts (models, identity, keys, state,
+    schema), or, at the carrier, the request's nonce or counter is no longer current (ask for a fresh one)."""
 
     code = "unhealthy"
     grpc_status = "FAILED_PRECONDITION"
+    http_status = 503
+
+
+class Unauthenticated(EdgeAgentError):
+    """The caller did not prove who it is: no client certificate, or a signature that does not verify."""
+
+    code = "unauthenticated"
+    grpc_status = "UNAUTHENTICATED"
+    http_status = 401
 
 
 class Busy(EdgeAgentError):
@@ -117,6 +150,7 @@ class Busy(EdgeAgentError):
 
     code = "busy"
     grpc_status = "RESOURCE_EXHAUSTED"
+    http_status = 409
 
 
 class Unavailable(EdgeAgentError):
@@ -124,6 +158,7 @@ class Unavailable(EdgeAgentError):
 
     code = "unavailable"
     grpc_status = "UNAVAILABLE"
+    http_status = 503
 
 
 class Refused(EdgeAgentError):
@@ -131,6 +166,7 @@ class Refused(EdgeAgentError):
 
     code = "refused"
     grpc_status = "PERMISSION_DENIED"
+    http_status = 403
 
 
 class Duplicate(EdgeAgentError):
@@ -138,6 +174,7 @@ class Duplicate(EdgeAgentError):
 
     code = "duplicate"
     grpc_status = "ALREADY_EXISTS"
+    http_status = 409
 
 
 class NotFound(EdgeAgentError):
@@ -145,6 +182,7 @@ class NotFound(EdgeAgentError):
 
     code = "not_found"
     grpc_status = "NOT_FOUND"
+    http_status = 404
 
 
 class Cancelled(EdgeAgentError):
@@ -152,6 +190,7 @@ class Cancelled(EdgeAgentError):
 
     code = "cancelled"
     grpc_status = "CANCELLED"
+    http_status = 409
 
 
 class Untrusted(EdgeAgentError):
@@ -159,6 +198,7 @@ class Untrusted(EdgeAgentError):
 
     code = "untrusted"
     grpc_status = "DATA_LOSS"
+    http_status = 502
 
 
 # --- bad input ---------------------------------------------------------------------------------------------
@@ -266,12 +306,6 @@ class BadNonce(BadInput):
     code = "bad_nonce"
 
 
-class KioskBusy(BadInput):
-    """The kiosk already runs a verification."""
-
-    code = "kiosk_busy"
-
-
 class KioskListenError(BadInput):
     """The kiosk cannot listen where it was told to."""
 
@@ -288,6 +322,23 @@ class CatalogError(BadInput):
     """A kiosk language catalog that is missing or incomplete."""
 
     code = "kiosk_language"
+
+
+class CarrierBadRequest(BadInput):
+    """The reference carrier's answer to a request it cannot take as sent (malformed, impossible, not canonical);
+    the finer reason (``malformed_result``, ``csr_invalid``, ``counter_out_of_range``...) is its ``code``."""
+
+    code = "malformed_request"
+
+
+# --- unauthenticated ---------------------------------------------------------------------------------------
+
+
+class NotAuthenticated(Unauthenticated):
+    """The caller did not prove who it is: at the reference carrier no client certificate or a signature that
+    does not verify (``bad_signature``), at the kiosk no credential (``kiosk_auth``)."""
+
+    code = "no_client_certificate"
 
 
 # --- unhealthy ---------------------------------------------------------------------------------------------
@@ -387,6 +438,13 @@ class UnsupportedStore(Unhealthy):
     code = "carrier_store_url"
 
 
+class NonceRefused(Unhealthy):
+    """The reference carrier will not accept a result on this nonce or counter (unknown, used, expired, issued
+    for another transaction; counter not increasing): the device needs a new nonce, not a retry."""
+
+    code = "nonce_unknown"
+
+
 # --- busy, unavailable, refused ----------------------------------------------------------------------------
 
 
@@ -400,6 +458,18 @@ class PreviewBusy(Busy):
     """Someone is already watching the preview."""
 
     code = "preview_busy"
+
+
+class KioskBusy(Busy):
+    """The kiosk already runs a verification."""
+
+    code = "kiosk_busy"
+
+
+class RateLimited(Busy):
+    """The reference carrier's per-device rate limit (nonces): retry later."""
+
+    code = "nonce_rate_limited"
 
 
 class OutboxFull(Busy, OutboxError):
@@ -460,6 +530,19 @@ class CarrierRefused(Refused):
         self.detail = detail
 
 
+class DeviceRefused(Refused):
+    """The reference carrier refuses the calling device for good: unknown, revoked, a replaced certificate, a bad
+    enrolment token, a result for another device."""
+
+    code = "device_unknown"
+
+
+class KioskForbidden(Refused):
+    """The kiosk refuses this page or request from where it came (another site, another screen, no X-Kiosk)."""
+
+    code = "kiosk_forbidden"
+
+
 # --- duplicate, not found, cancelled, untrusted ------------------------------------------------------------
 
 
@@ -467,6 +550,18 @@ class DuplicateTransaction(Duplicate, OutboxError):
     """This transaction id already has a signed result on this device."""
 
     code = "duplicate_transaction"
+
+
+class TransactionConflict(Duplicate):
+    """The reference carrier accepted this device's transaction id with a different result."""
+
+    code = "transaction_conflict"
+
+
+class KioskNotFound(NotFound):
+    """No such page, language or spoken text on the kiosk."""
+
+    code = "kiosk_not_found"
 
 
 class NoResult(NotFound):

@@ -22,9 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import grpc
-
-from edge_agent.agent_client import agent_error
+from edge_agent.agent_client import AgentClient
 from edge_agent.errors import (
     EXIT_NO_MATCH,
     EXIT_OK,
@@ -35,7 +33,7 @@ from edge_agent.errors import (
     BadInput,
 )
 
-__all__ = ["add_parser"]
+__all__ = ["DEFAULT_SOCKET", "add_parser"]
 
 DEFAULT_SOCKET = "/run/edge-agent/agent.sock"
 _CARRIER = {"acked": "accepted", "rejected": "rejected", "pending": "pending"}
@@ -52,16 +50,6 @@ def _target(args: argparse.Namespace) -> str:
     return str(args.tcp or f"unix:{args.socket}")
 
 
-def _channel(args: argparse.Namespace) -> grpc.Channel:
-    return grpc.insecure_channel(_target(args), options=[("grpc.max_send_message_length", 16 * 1024 * 1024)])
-
-
-def _stub(channel: grpc.Channel) -> Any:
-    from edge_agent._proto import agent_pb2_grpc as apb_grpc
-
-    return apb_grpc.AgentStub(channel)  # type: ignore[no-untyped-call]
-
-
 def _result_status(status: Any) -> dict[str, Any]:
     from edge_agent.attest.result import describe_signed, parse_result, parse_signed
 
@@ -74,8 +62,6 @@ def _result_status(status: Any) -> dict[str, Any]:
 
 
 def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    from edge_agent._proto import agent_pb2 as apb
-
     try:
         photo = args.reference.read_bytes()
     except OSError as exc:
@@ -85,27 +71,22 @@ def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     summary = None
     shown = ""  # the last instruction printed
     t0 = time.monotonic()
-    with _channel(args) as channel:
-        stub = _stub(channel)
-        try:
-            for ev in stub.StartVerification(apb.StartRequest(transaction_id=txn, reference_photo=photo),
-                                             timeout=args.timeout):
-                kind = ev.WhichOneof("event")
-                if kind == "result":
-                    summary = ev.result
-                    continue
-                body = getattr(ev, kind)
-                item = {"t_s": round(time.monotonic() - t0, 2), "kind": kind, "message": body.message}
-                if kind == "progress":
-                    item["fraction"] = round(body.fraction, 2)
-                events.append(item)
-                # a hint that repeats what the screen already says ("now look straight at the camera", then
-                # "look straight at the camera" while the head comes back) is kept in --json, not printed twice
-                if not args.json and not (kind == "hint" and body.message in shown):
-                    print(f"  [{item['t_s']:5.1f} s] {kind:<8} {body.message}", flush=True)
-                    shown = body.message
-        except grpc.RpcError as exc:
-            raise agent_error(exc, _target(args)) from None
+    with AgentClient(_target(args)) as agent:
+        for ev in agent.verify(txn, photo, timeout=args.timeout):
+            kind = ev.WhichOneof("event")
+            if kind == "result":
+                summary = ev.result
+                continue
+            body = getattr(ev, kind)
+            item = {"t_s": round(time.monotonic() - t0, 2), "kind": kind, "message": body.message}
+            if kind == "progress":
+                item["fraction"] = round(body.fraction, 2)
+            events.append(item)
+            # a hint that repeats what the screen already says ("now look straight at the camera", then
+            # "look straight at the camera" while the head comes back) is kept in --json, not printed twice
+            if not args.json and not (kind == "hint" and body.message in shown):
+                print(f"  [{item['t_s']:5.1f} s] {kind:<8} {body.message}", flush=True)
+                shown = body.message
         if summary is None:
             raise AgentUnavailable("the session stream ended without a result")
         out: dict[str, Any] = {
@@ -116,11 +97,7 @@ def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         }
         deadline = time.monotonic() + args.wait_delivery
         while True:
-            try:
-                status = stub.GetResult(apb.ResultRequest(transaction_id=txn, result_token=summary.result_token),
-                                        timeout=5)
-            except grpc.RpcError as exc:
-                raise agent_error(exc, _target(args)) from None
+            status = agent.result(txn, summary.result_token)
             if status.state != "pending" or time.monotonic() >= deadline:
                 break
             time.sleep(0.2)
@@ -130,38 +107,26 @@ def _verify(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     return outcome(summary.decision, status.state), out
 
 
-def _call(args: argparse.Namespace, method: str, request: Any) -> Any:
-    """One unary call to the agent, with its errors turned into the CLI's typed errors."""
-    with _channel(args) as channel:
-        try:
-            return getattr(_stub(channel), method)(request, timeout=5)
-        except grpc.RpcError as exc:
-            raise agent_error(exc, _target(args)) from None
-
-
 def _result(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    from edge_agent._proto import agent_pb2 as apb
-
-    status = _call(args, "GetResult", apb.ResultRequest(transaction_id=args.transaction_id, result_token=args.token))
+    with AgentClient(_target(args)) as agent:
+        status = agent.result(args.transaction_id, args.token)
     out = _result_status(status)
     passed = out["signed_result"]["decision"] == "DECISION_PASS"
     return outcome("pass" if passed else "fail", status.state), out
 
 
 def _health(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    from edge_agent._proto import agent_pb2 as apb
-
-    h = _call(args, "Health", apb.HealthRequest())
+    with AgentClient(_target(args)) as agent:
+        h = agent.health()
     out = {"healthy": h.healthy, "problems": list(h.problems), "device_id": h.device_id, "model_set": h.model_set,
            "outbox_backlog": h.outbox_backlog, "session_active": h.session_active, "warnings": list(h.warnings)}
     return (EXIT_OK if h.healthy else EXIT_UNHEALTHY), out
 
 
 def _cancel(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    from edge_agent._proto import agent_pb2 as apb
-
-    r = _call(args, "Cancel", apb.CancelRequest(transaction_id=args.transaction_id))
-    return (EXIT_OK if r.cancelled else EXIT_NO_MATCH), {"cancelled": r.cancelled}
+    with AgentClient(_target(args)) as agent:
+        cancelled = agent.cancel(args.transaction_id)
+    return (EXIT_OK if cancelled else EXIT_NO_MATCH), {"cancelled": cancelled}
 
 
 def _print(out: dict[str, Any]) -> None:

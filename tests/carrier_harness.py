@@ -161,3 +161,18 @@ def enrol_device(carrier: Carrier) -> Device:
     resp = enroll(carrier.enroll_target, ca_pem, carrier.token(), keys.public_key(), make_csr(tls_key))
     creds = DeviceCredentials(bytes(resp.ca_certificate_pem), key_pem(tls_key), bytes(resp.certificate_pem))
     return Device(resp.device_id, keys, creds)
+
+
+@pytest.fixture
+def carrier(tmp_path: Path, carrier_store: StoreFactory) -> Iterator[Carrier]:
+    """A reference carrier on each store (SQLite, and PostgreSQL when EDGE_AGENT_PG_URL is set); the SQLite-only
+    suites (provisioning, lifecycle, selftest, the client's mapping) define their own."""
+    c = start_carrier(tmp_path / "carrier", store=carrier_store.url())
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def device(carrier: Carrier) -> Device:
+    """A device enrolled with ``carrier``, its keys in memory."""
+    return enrol_device(carrier)

@@ -98,4 +98,5 @@ def face(faces_dir: Path):
     return load
 
 # The carrier tests' store fixture (carrier_store: SQLite and PostgreSQL), from tests/carrier_harness.py.
-pytest_plugins = ["carrier_harness"]
+# The fast tier's time budget (tests/tier_budget.py).
+pytest_plugins = ["carrier_harness", "tier_budget"]

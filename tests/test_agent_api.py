@@ -279,6 +279,7 @@ def test_an_image_bomb_as_reference_photo_is_refused_by_name(running) -> None:
     assert run.outbox.last_counter() == 0
 
 
+@pytest.mark.slow  # seconds of model runs: the fast tier stays under its minute (tests/tier_budget.py)
 def test_the_signed_result_names_the_camera(running, faces_dir: Path) -> None:
     """The capture device's identity digest is signed with the result (a file source leaves it empty:
     test_signing.py)."""

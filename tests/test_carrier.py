@@ -24,18 +24,6 @@ from edge_agent.clock import FakeClock, SystemClock
 from edge_agent.reference_carrier.server import MAX_MESSAGE_BYTES, SERVICE
 
 
-@pytest.fixture
-def carrier(tmp_path: Path, carrier_store: StoreFactory):
-    c = start_carrier(tmp_path / "carrier", store=carrier_store.url())
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def device(carrier: Carrier) -> Device:
-    return enrol_device(carrier)
-
-
 def signed_for(device: Device, client: CarrierClient, txn: str, counter: int, *, nonce: bytes | None = None,
                created: int | None = None) -> bytes:
     if nonce is None:

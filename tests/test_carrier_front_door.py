@@ -16,7 +16,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from carrier_harness import Carrier, Device, StoreFactory, enrol_device, start_carrier
+from carrier_harness import Carrier, Device, enrol_device
 
 from edge_agent.attest.result import encode_result
 from edge_agent.carrier.client import enroll
@@ -31,24 +31,13 @@ ROOT = Path(__file__).resolve().parents[1]
 BAD_IDS = ["t\x00x", "t\x1b[2Jx", "t\u202ex", "t\u200bx", "a b", "t\nx", "x" * 65, "é"]
 
 
-@pytest.fixture
-def carrier(tmp_path: Path, carrier_store: StoreFactory):
-    c = start_carrier(tmp_path / "carrier", store=carrier_store.url())
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def device(carrier: Carrier) -> Device:
-    return enrol_device(carrier)
-
-
 def details(fn) -> tuple[grpc.StatusCode, str]:  # type: ignore[no-untyped-def]
     with pytest.raises(grpc.RpcError) as err:
         fn()
     return err.value.code(), err.value.details()  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow  # seconds of model runs: the fast tier stays under its minute (tests/tier_budget.py)
 def test_token_lifetime_is_bounded(tmp_path: Path) -> None:
     state = tmp_path / "c"
     subprocess.run([*EA, "carrier-server", "--state", str(state), "init"], check=True, capture_output=True, timeout=120)

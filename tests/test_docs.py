@@ -94,3 +94,12 @@ def test_the_link_check_finds_a_broken_link(tmp_path: Path) -> None:
     doc.write_text("[ok](there.md#a-heading-with-words) [gone](missing.md) [bad](there.md#nope) ![img](x.png) "
                    "[w](https://x) [self](#nowhere)\n```\n[in code](skipped.md)\n```\n")
     assert _broken_links(doc) == ["missing.md", "there.md#nope", "#nowhere"]
+
+
+README_BUDGET = 8_000  # bytes: what a newcomer reads first; detail belongs in docs/
+
+
+def test_the_readme_is_short_and_keeps_the_two_command_path() -> None:
+    readme = (ROOT / "README.md").read_bytes()
+    assert len(readme) <= README_BUDGET, f"README.md is {len(readme)} bytes: move detail to docs/"
+    assert re.search(rb"^make demo ", readme, re.M) and re.search(rb"^make test ", readme, re.M)

@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from edge_agent import errors
-from edge_agent.errors import BadInput, EdgeAgentError, exit_code_of, grpc_status_of
+from edge_agent.errors import BadInput, EdgeAgentError, exit_code_of, grpc_status_of, http_status_of
 
 PACKAGE = Path(errors.__file__).resolve().parent
 BASES = [EdgeAgentError, *(c for c in EdgeAgentError.__subclasses__())]
@@ -65,8 +65,7 @@ def test_every_exception_of_the_package_lives_in_errors_py() -> None:
                     ast.unparse(b).endswith(("Error", "Exception", "BadInput")) or ast.unparse(b) in errors.__all__
                     for b in node.bases):
                 elsewhere.append(f"{rel}:{node.name}")
-    # reference_carrier/server.py's Abort carries a grpc status inside the reference server's handlers (another branch)
-    assert elsewhere == ["reference_carrier/server.py:Abort"]
+    assert elsewhere == []  # the reference carrier raises the classes of errors.py too (it had its own Abort)
 
 
 def _exit_literals(tree: ast.AST, rel: str) -> list[str]:
@@ -119,6 +118,80 @@ def test_the_table_in_the_docs_is_the_table_in_the_code() -> None:
     for base in BASES:
         row = f"| `{base.__name__}` | {base.exit_code} | {base.grpc_status} |"
         assert row in text, row
+
+
+def doc_rows() -> dict[str, list[str]]:
+    """docs/errors.md's table: base name -> its cells (exit, gRPC, HTTP, meaning, example codes)."""
+    rows = {}
+    for line in (PACKAGE.parent / "docs" / "errors.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 6:
+            rows[cells[0].strip("`")] = cells[1:]
+    return rows
+
+
+def test_every_row_of_the_docs_table_is_true() -> None:
+    """Each row's exit code, gRPC and HTTP status are its base's, and each example code is a class of that base."""
+    rows = doc_rows()
+    assert set(rows) == {b.__name__ for b in BASES}
+    for base in BASES:
+        exit_code, grpc_name, http, _meaning, examples = rows[base.__name__]
+        assert (int(exit_code), grpc_name, int(http)) == (base.exit_code, base.grpc_status, base.http_status)
+        codes = {c.code for c in error_classes() if c.grpc_status == base.grpc_status}
+        for example in examples.replace("`", "").split(", "):
+            assert example in codes, f"{example} is no code of a {base.__name__}"
+
+
+def test_every_base_has_an_http_status_the_kiosk_answers_with() -> None:
+    for cls in error_classes():
+        assert 400 <= cls.http_status < 600, cls
+        if cls not in BASES:
+            assert "http_status" not in vars(cls), cls
+    assert http_status_of(errors.KioskBusy("x")) == 409 and http_status_of(errors.CatalogError("x")) == 400
+
+
+@pytest.mark.parametrize("cls", error_classes())
+def test_about_names_the_input_for_every_class(cls: type[EdgeAgentError]) -> None:
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, "broken")
+    exc.subject = None
+    named = exc.about("reference")
+    assert type(named) is cls and str(named) == "reference: broken" and named.subject == "reference"
+    assert named.code == exc.code
+
+
+# Python's own exceptions the package raises for a caller's bug or a protocol (iterators, argparse types): never
+# an answer to a customer, a terminal or a device.
+BUILTIN_RAISES = {"ValueError", "KeyError", "AssertionError", "RuntimeError", "OSError", "FileNotFoundError",
+                  "argparse.ArgumentTypeError"}
+
+
+def test_every_raised_error_comes_from_errors_py() -> None:
+    """``raise X(...)``: X is a class of errors.py, a builtin for a bug, or a function that returns one of them."""
+    makers, raised = set(), []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("_proto/"):
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and node.returns is not None and \
+                    set(ast.unparse(node.returns).split(" | ")) <= set(errors.__all__):
+                makers.add(node.name)
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                raised.append((f"{rel}:{node.lineno}", node.exc.func))
+    wrong = []
+    for where, func in raised:
+        while isinstance(func, ast.Attribute) and func.attr == "about":  # X(...).about("reference")
+            func = func.value.func if isinstance(func.value, ast.Call) else func.value
+        name = ast.unparse(func)
+        if isinstance(func, ast.Name) and func.id.islower():  # a variable holding an error, or a maker
+            continue
+        if name in errors.__all__ or name in BUILTIN_RAISES or name.rpartition(".")[2] in makers:
+            continue
+        wrong.append(f"{where}:{name}")
+    assert wrong == []
+    assert {"agent_error", "carrier_error"} <= makers
 
 
 @pytest.mark.parametrize("exc", [errors.ConfigError("x"), errors.CameraError("x"), errors.NotEnrolled("x")])

@@ -31,6 +31,7 @@ def eyes(pipeline: FacePipeline, rgb: np.ndarray) -> np.ndarray:
     return arcface_points(pipeline.landmarker.landmarks(rgb, pipeline.find_face(rgb)).points)[:2]
 
 
+@pytest.mark.slow  # seconds of model runs: the fast tier stays under its minute (tests/tier_budget.py)
 def test_chip_portrait_is_what_a_chip_holds(pipeline: FacePipeline, lfw_dir: Path) -> None:
     rgb = read_image(lfw_dir / PERSON / f"{PERSON}_0001.jpg")
     right, left = eyes(pipeline, rgb)
@@ -47,6 +48,7 @@ def test_chip_portrait_is_what_a_chip_holds(pipeline: FacePipeline, lfw_dir: Pat
     assert abs(mid[0] - CHIP_SHAPE[1] / 2) < 3 and abs(mid[1] - 0.44 * CHIP_SHAPE[0]) < 4
 
 
+@pytest.mark.slow  # seconds of model runs: the fast tier stays under its minute (tests/tier_budget.py)
 def test_chip_reference_matches_the_person_not_a_stranger(pipeline: FacePipeline, lfw_dir: Path) -> None:
     """End to end for one person whose chip reference matches (0.63-0.70 against 0.42; a stranger -0.02).
 

@@ -13,11 +13,10 @@ import pytest
 from carrier_harness import Carrier, start_carrier
 
 from edge_agent.carrier.client import CarrierClient
-from edge_agent.device import DeviceState
+from edge_agent.device import DeviceState, agent_lock
 from edge_agent.errors import CarrierRefused
 from edge_agent.matching.matcher import decide
 from edge_agent.outbox.store import Outbox
-from edge_agent.provision.lock import agent_lock
 from edge_agent.recorder import ResultRecorder
 
 

@@ -71,6 +71,7 @@ def test_pad_cli_on_a_real_clip_samples_the_whole_clip() -> None:
     assert len(times) >= 30 and times[-1] >= 7500  # every 200 ms over the 8.3 s clip, not the first frames only
 
 
+@pytest.mark.slow  # seconds of model runs: the fast tier stays under its minute (tests/tier_budget.py)
 def test_attack_generator_is_reproducible_and_keeps_a_detectable_face(pipeline) -> None:
     rgb = read_image(need(SILENT / "image_T1.jpg"))
     for species in SPECIES:
@@ -82,6 +83,7 @@ def test_attack_generator_is_reproducible_and_keeps_a_detectable_face(pipeline) 
         style_for("mask", np.random.default_rng(0))
 
 
+@pytest.mark.slow  # seconds of model runs: the fast tier stays under its minute (tests/tier_budget.py)
 def test_made_up_replays_of_a_real_photo_are_refused(pipeline) -> None:
     """The real photo passes; its phone, monitor and print replays do not (made-up attacks)."""
     pad = AntiSpoof.require(pipeline.manifest)
@@ -109,6 +111,7 @@ def test_frame_folder_reader_refuses_bad_rates(tmp_path: Path) -> None:
             next(iter_frames(tmp_path, fps))
 
 
+@pytest.mark.slow  # seconds of model runs: the fast tier stays under its minute (tests/tier_budget.py)
 def test_session_clock_does_not_go_backwards_and_the_session_is_time_limited(pipeline) -> None:
     """Timestamps that jump back do not buy time; a stuck clock ends by frame count."""
     frame = np.zeros((240, 320, 3), np.uint8)  # no face: cheap frames, the clock rules alone
@@ -138,6 +141,7 @@ def test_the_session_score_is_robust_to_a_few_odd_frames() -> None:
         session_pad_score([])
 
 
+@pytest.mark.slow  # seconds of model runs: the fast tier stays under its minute (tests/tier_budget.py)
 def test_pad_reads_no_more_of_a_recording_than_a_session_would(pipeline) -> None:
     """A long source with no face (an hour-long recording, a stream) ends by the session's frame limit."""
     antispoof = AntiSpoof.require(pipeline.manifest)

@@ -28,7 +28,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TIED_ROWS = ("matching", "liveness")  # README.md status rows whose every percentage comes from a benchmark's JSON
-TIED_LINES = {"docs/liveness.md": ("APCER", "BPCER")}  # doc: lines naming these measures are tied
+# doc: lines naming these measures are tied (docs/status.md holds the README's full status table)
+TIED_LINES = {"docs/liveness.md": ("APCER", "BPCER"), "docs/status.md": ("FNMR", "APCER", "BPCER")}
 
 _NUMBER = r"(?<![\w.])(\d+(?:\.\d+)?)(\s?%)?"
 _TAG = r"<!--\s*([^#\s]+\.json)#(/[^>]*?)\s*-->"

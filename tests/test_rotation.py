@@ -67,6 +67,7 @@ def _face_rate(pipeline: FacePipeline, frames: list[np.ndarray]) -> float:
     return found / len(frames)
 
 
+@pytest.mark.slow  # seconds of model runs: the fast tier stays under its minute (tests/tier_budget.py)
 @pytest.mark.parametrize("name", ["live_131267.mov", "live_b89f74.mov", "live_380c0e.mp4", "replay_2c633b.mp4"])
 def test_shared_phone_recordings_are_read_upright(phone_samples_dir: Path, pipeline: FacePipeline,
                                                   name: str) -> None:

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from edge_agent.atomic import atomic_write
 from edge_agent.errors import KeyStoreError
 
-__all__ = ["DeviceKeys", "FileKeyStore", "KeyStore", "KeyStoreError", "MemoryKeyStore", "new_signing_key",
-           "raw_public_key"]
+__all__ = ["SIGNING_KEY", "DeviceKeys", "FileKeyStore", "KeyStore", "KeyStoreError", "MemoryKeyStore",
+           "new_signing_key", "raw_public_key"]
 
 SIGNING_KEY = "signing.key"
 COMMITMENT_SECRET = "commitment.secret"

@@ -21,16 +21,8 @@ from google.protobuf.message import DecodeError
 from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.errors import BadSignature, MalformedResult
 
-__all__ = [
-    "FORMAT_VERSION",
-    "BadSignature",
-    "MalformedResult",
-    "ResultFields",
-    "commitment",
-    "encode_result",
-    "sign_result",
-    "verify_signed_result",
-]
+__all__ = ["FORMAT_VERSION", "BadSignature", "MalformedResult", "ResultFields", "commitment", "describe_signed",
+           "encode_result", "parse_result", "parse_signed", "sign_result", "verify_signed_result"]
 
 FORMAT_VERSION = 1
 MAX_RESULT_BYTES = 4096

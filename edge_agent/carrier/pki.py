@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["CertificateAuthority", "KeyPair", "make_csr", "new_key"]
+__all__ = ["DEREGISTER_CONTEXT", "CertificateAuthority", "KeyPair", "cert_sha256", "key_pem", "make_csr", "new_key",
+           "rotation_message"]
 
 PEM = serialization.Encoding.PEM
 

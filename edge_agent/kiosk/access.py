@@ -28,10 +28,21 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_agent.atomic import atomic_write
-from edge_agent.errors import KioskListenError
+from edge_agent.errors import EdgeAgentError, KioskForbidden, KioskListenError, NotAuthenticated, http_status_of
 
-__all__ = ["DEFAULT_HOSTS", "SESSION_COOKIE", "Guard", "allowed_hosts", "launch_path", "launch_url", "local_path",
-           "new_secret", "serve", "write_launch_file"]
+__all__ = [
+    "DEFAULT_HOSTS",
+    "SESSION_COOKIE",
+    "Guard",
+    "allowed_hosts",
+    "launch_path",
+    "launch_url",
+    "local_path",
+    "new_secret",
+    "refusal",
+    "serve",
+    "write_launch_file",
+]
 
 SESSION_COOKIE = "edge_kiosk_session"
 MAX_SESSIONS = 64  # browsers of one kiosk; the oldest is forgotten beyond this
@@ -123,8 +134,17 @@ def serve(server: Any, launch: Path) -> None:
         launch.unlink(missing_ok=True)
 
 
-def _deny(status: int, code: str, message: str) -> Response:
-    return JSONResponse({"error": code, "message": message}, status_code=status, headers={"Cache-Control": "no-store"})
+def refusal(exc: EdgeAgentError) -> JSONResponse:
+    """An error as the kiosk answers it: ``{"error": code, "message": ...}`` with its base's HTTP status."""
+    return JSONResponse({"error": exc.code, "message": str(exc)}, status_code=http_status_of(exc),
+                        headers={"Cache-Control": "no-store"})
+
+
+def _wrong_host() -> Response:
+    # 421 Misdirected Request is HTTP's own answer to a Host this server is not (DNS rebinding): no error of the
+    # table, as no request with a foreign Host gets as far as a route.
+    return JSONResponse({"error": "kiosk_host", "message": "this kiosk answers only to its own host names"},
+                        status_code=421, headers={"Cache-Control": "no-store"})
 
 
 class Guard:
@@ -142,7 +162,7 @@ class Guard:
         given = request.query_params.get("token", "")
         if request.method != "GET" or not self.secret or not hmac.compare_digest(given.encode(),
                                                                                  self.secret.encode()):
-            return _deny(401, "kiosk_auth", "this kiosk opens only from its launch URL")
+            return refusal(NotAuthenticated("this kiosk opens only from its launch URL", code="kiosk_auth"))
         session = secrets.token_urlsafe(32)
         self.sessions[session] = None
         while len(self.sessions) > MAX_SESSIONS:
@@ -162,16 +182,16 @@ class Guard:
     def check(self, request: Request) -> Response | None:
         """The refusal for ``request``, or None when it may go on (the login answer is a 'refusal' too)."""
         if request.headers.get("host", "").lower() not in self.hosts:
-            return _deny(421, "kiosk_host", "this kiosk answers only to its own host names")
+            return _wrong_host()
         origin = request.headers.get("origin")
         if origin is not None and origin.lower() not in self.origins:
-            return _deny(403, "kiosk_origin", "requests from another site are refused")
+            return refusal(KioskForbidden("requests from another site are refused", code="kiosk_origin"))
         if request.url.path == "/login":
             return self._login(request)
         if not self._authorised(request):
-            return _deny(401, "kiosk_auth", "this kiosk needs its credential: open its launch URL")
+            return refusal(NotAuthenticated("this kiosk needs its credential: open its launch URL", code="kiosk_auth"))
         if request.method not in ("GET", "HEAD") and request.headers.get("x-kiosk") != "1":
-            return _deny(403, "kiosk_csrf", "POST needs the X-Kiosk: 1 header")
+            return refusal(KioskForbidden("POST needs the X-Kiosk: 1 header", code="kiosk_csrf"))
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -20,8 +20,9 @@ from edge_agent.kiosk.broadcast import Broadcast
 from edge_agent.kiosk.events import customer_event, interrupted
 from edge_agent.kiosk.outcome import outcome
 from edge_agent.logs import log_event
+from edge_agent.transaction import check_transaction_id
 
-__all__ = ["KioskBusy", "Runner"]
+__all__ = ["Runner"]
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,7 @@ class Runner:
 
     def start(self, txn: str, photo: bytes, preview: bool = True) -> None:
         """Start session ``txn`` in a thread; KioskBusy while another runs, BadInput for a bad txn or no photo."""
-        if not txn or len(txn) > 128:
-            raise BadInput("the transaction id must be 1-128 characters")
+        check_transaction_id(txn)  # the agent's own rule: an id the agent would refuse is refused here
         if not photo:
             raise BadInput("no reference photo")
         with self._lock:

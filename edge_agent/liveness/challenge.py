@@ -165,6 +165,35 @@ class Challenge:
     def _rel_yaw(self, yaw: float) -> float:
         return yaw - (self.yaw_rest or 0.0)
 
+    # -- what a frame must show: the session asks these instead of re-deriving the rules ------------------
+    def near_frontal(self, yaw: float, widen: float = 1.0) -> bool:
+        """Whether ``yaw`` is within ``widen`` x frontal_deg of the resting yaw (of the camera axis until known)."""
+        return abs(self._rel_yaw(yaw)) <= widen * self.config.frontal_deg
+
+    @property
+    def reads_eyes(self) -> bool:
+        """Whether every frame's eye openness is needed now: during a blink step, and only then."""
+        return self.state is State.ACTION and self.actions[self.step] is Action.BLINK
+
+    def performs_step(self, yaw: float, eye_open: float | None) -> bool:
+        """Whether a frame shows the action asked: eyes closed against the baseline during a blink, a head turned
+        at least turn_deg (either way) during a turn; nothing outside a step."""
+        if self.state is not State.ACTION:
+            return False
+        if self.reads_eyes:
+            base = self.baseline
+            return base is not None and eye_open is not None and eye_open < self.config.blink_close * base
+        return abs(self._rel_yaw(yaw)) >= self.config.turn_deg
+
+    def open_eyed(self, eye_open: float | None) -> bool:
+        """Eyes read and open: at least 90 % of the open-eye baseline (any reading before the baseline exists)."""
+        base = self.baseline
+        return eye_open is not None and (base is None or eye_open >= 0.9 * base)
+
+    def completes(self, signals: FrameSignals) -> bool:
+        """Whether this frame would complete a step or the challenge, tried on a copy so this one is unchanged."""
+        return any(e.kind in (EventKind.PROGRESS, EventKind.PASSED) for e in self.copy().update(signals))
+
     def _fail(self, reason: str, message: str) -> list[Event]:
         self.state, self.reason = State.FAILED, reason
         return [Event(EventKind.FAILED, message, self.progress, self.step, reason=reason)]

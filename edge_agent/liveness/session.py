@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge_agent.liveness.challenge import Action, Challenge, ChallengeConfig, Event, EventKind, State
+from edge_agent.liveness.challenge import Action, Challenge, ChallengeConfig, Event, State
 from edge_agent.liveness.continuity import ContinuityGate, thumbnail
 from edge_agent.liveness.fusion import session_pad_score
 from edge_agent.liveness.parallax import ParallaxEvidence
@@ -161,33 +161,49 @@ def template(embeddings: list[np.ndarray]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Perceived:
-    """What one frame shows (``LivenessSession._perceive``): no face, a second person, or the subject's face."""
+class _Sighting:
+    """One frame's face and what is read off it before anything is judged: the session's helpers share it."""
 
-    rgb: np.ndarray
-    faces: int  # 0 none, 1 the subject, 2 a second person (rivals.py)
-    det: Detection | None = None
-    face: FaceMesh | None = None
-    chip: np.ndarray | None = None
-    thumb: np.ndarray | None = None
-    sharp: float = 0.0
-    pose: tuple[float, float, float] = (0.0, 0.0, 0.0)  # yaw, pitch, roll in degrees
-    eye_job: Future[float] | None = None  # the eyelid model, started early in a blink step
+    rgb: np.ndarray = field(repr=False)
+    t: int
+    det: Detection
+    mesh: np.ndarray = field(repr=False)
+    presence: float
+    chip: np.ndarray = field(repr=False)
+    thumb: np.ndarray = field(repr=False)
+    sharp: float
+    yaw: float
+    pitch: float
+    roll: float
+    eye_job: Future[float] | None = None  # the eyelid model, started with the frame in a blink step
 
 
 @dataclass(frozen=True)
-class Pending:
-    """A started frame waiting for its checks (``_begin`` to ``_finish``): its embedding and PAD in flight."""
+class _Pending:
+    """A frame started and waiting for its checks (``_begin`` to ``_finish``): embedding, PAD, eyelid in flight."""
 
-    rgb: np.ndarray
-    det: Detection
-    mesh: np.ndarray
+    sight: _Sighting
     signals: FrameSignals
-    sharp: float
-    rel_yaw: float
     job: Future[np.ndarray] | None
     pad_job: Future[dict[str, float]] | None
-    eye_job: Future[float] | None = None  # the eyelid model on a frame that feeds the baseline, not the step
+    eye_job: Future[float] | None  # the eyelid model on a frame that feeds the baseline, not the step
+
+
+def _sighting(pipeline: FacePipeline, rgb: np.ndarray, t: int, det: Detection, face: FaceMesh,
+              eye_job: Future[float] | None = None) -> _Sighting:
+    """The chip, its thumbnail and sharpness and the head pose, read once per frame for every later judgement."""
+    mesh = face.points
+    chip = pipeline.align(rgb, mesh)
+    yaw, pitch, roll = head_pose(mesh, rgb.shape)
+    return _Sighting(rgb, t, det, mesh, face.presence, chip, thumbnail(chip), sharpness(chip), yaw, pitch, roll,
+                     eye_job)
+
+
+def _signals(sight: _Sighting, eye_open: float | None) -> FrameSignals:
+    """What the challenge reads off a usable frame: pose, eyes, the face's width and centre in the frame."""
+    xs, ys, (height, width) = sight.mesh[:, 0], sight.mesh[:, 1], sight.rgb.shape[:2]
+    return FrameSignals(sight.t, 1, eye_open, sight.yaw, sight.pitch, sight.roll, float((xs.max() - xs.min()) / width),
+                        (float(xs.mean() / width), float(ys.mean() / height)))
 
 
 class LivenessSession:
@@ -232,7 +248,7 @@ class LivenessSession:
         self._rest: tuple[float, float] | None = None  # (yaw, pitch) of the anchor's frames: pose bin (0, 0)
         self._anchor_poses: list[tuple[float, float]] = []
         self._last_box: np.ndarray | None = None
-        self._pending: Pending | None = None  # the started frame whose checks are in flight
+        self._pending: _Pending | None = None  # the started frame whose checks are in flight
 
     def run(self, frames: Iterable[tuple[np.ndarray, int]]) -> Iterator[tuple[int, Event]]:
         """Feed frames until the challenge ends, yielding (session time, event); stops reading the source then."""
@@ -269,7 +285,7 @@ class LivenessSession:
             events = self._finish()  # the frame in flight still counts (a different person in it: SPOOF)
             return events if self.challenge.done else events + self.challenge.abort("session_timeout",
                                                                                     "the check took too long")
-        seen = self._perceive(rgb)
+        seen = self._perceive(rgb, t)
         # With a worker pool, the last frame's checks ran beside this frame's perception; it ends now, and this
         # frame starts and waits for the next (its events come one frame late). Inline, a frame ends at once.
         events = self._finish()
@@ -286,129 +302,134 @@ class LivenessSession:
 
     def _frame(self, rgb: np.ndarray, t: int) -> list[Event]:
         """One frame, start to end: what it shows, then what it means (its checks collected before it returns)."""
-        return self._begin(self._perceive(rgb), t) + self._finish()
+        return self._begin(self._perceive(rgb, t), t) + self._finish()
 
-    def _perceive(self, rgb: np.ndarray) -> Perceived:
-        """What the frame shows, read without the session's verdict state (the challenge's step is read only to
-        start the eyelid model early): the face (tracked from the last mesh;
-        the detector runs at the start, when the track is lost, every DETECT_EVERY frames, and on every frame
-        while a possible second person is in view, vision/tracker.py), its mesh, chip, sharpness and pose.
+    def _perceive(self, rgb: np.ndarray, t: int) -> _Sighting | int:
+        """What the frame shows, read without the session's verdict state: the subject's face read once (mesh,
+        chip, pose), or how many faces there are when there is none to judge (0, or 2 for a second person).
 
-        It depends only on earlier frames' faces, so with a worker pool the next frame is read while this
-        one's embedding is still running (``feed``)."""
-        located = self.tracker.locate(rgb)
-        if located.faces is not None:
-            det, rival = self._rivals.update(located.faces)  # the rival rule (rivals.py) on each detector list
-            if self._rivals.suspect:
-                self.tracker.detect_next()
-            if det is None or rival:
-                return Perceived(rgb, faces=2 if rival else 0)
-            face = self.tracker.mesh_of(rgb, det)
-        else:
-            assert located.region is not None and located.mesh is not None
-            det, face = located.region, located.mesh
+        It depends only on earlier frames' faces, so with a worker pool the next frame is read while this one's
+        checks still run (``feed``). The challenge's step is read only to start the eyelid model early."""
+        found = self._locate(rgb)
+        if isinstance(found, int):
+            return found
         # In a blink step the eyelid model reads every frame: started now, it runs on a worker while this thread
         # aligns the chip and the last frame's checks finish (one eyelid call in flight at a time).
         eye_job = None
-        if self._blink_step() and (self._pending is None or self._pending.eye_job is None):
-            eye_job = self.workers.submit(self._eye_open, rgb, face.points)
-        chip = self.pipeline.align(rgb, face.points)
-        return Perceived(rgb, 1, det, face, chip, thumbnail(chip), sharpness(chip), head_pose(face.points, rgb.shape),
-                         eye_job)
+        if self.challenge.reads_eyes and (self._pending is None or self._pending.eye_job is None):
+            eye_job = self.workers.submit(self._eye_open, rgb, found[1].points)
+        return _sighting(self.pipeline, rgb, t, *found, eye_job)
 
-    def _blink_step(self) -> bool:
-        """Whether the challenge now asks for a blink (the eyelid model is read on every such frame)."""
-        return self.challenge.state is State.ACTION and self.challenge.actions[self.challenge.step] is Action.BLINK
-
-    def _begin(self, seen: Perceived, t: int) -> list[Event]:
-        """What the frame means, up to its checks: usability, PAD and the embedding started on the workers.
-
-        The frame's second half (``_finish``) waits for those checks; nothing counts before it."""
-        # The eyelid reading started with the frame (_perceive) is collected whatever follows, so that no two
-        # calls to the eyelid model are ever in flight.
-        early = seen.eye_job.result() if seen.eye_job is not None else None
-        if seen.det is None or seen.face is None or seen.chip is None or seen.thumb is None:
+    def _begin(self, seen: _Sighting | int, t: int) -> list[Event]:
+        """What the frame means, up to its checks: usability, then PAD and the embedding started on the workers.
+        The second half (``_finish``) waits for them; nothing of the frame counts before it."""
+        if isinstance(seen, int):
             self._last_box = None
-            return self.challenge.update(FrameSignals(t, seen.faces))
-        rgb, det, mesh, chip, thumb, sharp = seen.rgb, seen.det, seen.face.points, seen.chip, seen.thumb, seen.sharp
+            return self.challenge.update(FrameSignals(t, seen))
+        sight, ch = seen, self.challenge
+        # Collected whatever follows, so that no two calls to the eyelid model are ever in flight.
+        early = sight.eye_job.result() if sight.eye_job is not None else None
+        refused = self._judge_usability(sight)
+        if refused is not None:
+            return refused
+        resumed = self._budget.in_run  # the first usable frame after an unusable run: checked, whatever the gate
+        pad_job = self._pad_job(sight)
+        # The eyelid model (the loop's second cost after the embedder) runs only where openness is used: every
+        # frame of a blink step, and the embedded near-frontal frames, which feed the open-eye baseline and are
+        # the template's candidates. Elsewhere the challenge reads nothing from the eyes.
+        eye_open = (self._eye_open(sight.rgb, sight.mesh) if early is None else early) if ch.reads_eyes else None
+        # Embedded whatever the gate says: the anchor's frames and the frames that perform the step asked
+        # (closed eyes for a blink, a turned head for a turn). The template draws only on embedded frames, so
+        # it needs no embedding of its own.
+        used = self._anchor is None or ch.performs_step(sight.yaw, eye_open) or resumed
+        job = self._embed(sight.chip, sight.thumb) if used or self._gate.needs_embedding(sight.thumb) else None
+        signals = _signals(sight, eye_open)
+        if job is None and ch.completes(signals):
+            # The frame that completes a step (or the session) must never be one that was not embedded.
+            job = self._embed(sight.chip, sight.thumb)
+        eye_job = None
+        if job is not None and eye_open is None and ch.near_frontal(sight.yaw, widen=2):
+            if early is not None:  # a baseline sample or template candidate, read early for a step just ended
+                signals = dataclasses.replace(signals, eye_open=early)
+            else:
+                eye_job = self.workers.submit(self._eye_open, sight.rgb, sight.mesh)
+        self._pending = _Pending(sight, signals, job, pad_job, eye_job)
+        return []
+
+    def _finish(self) -> list[Event]:
+        """The started frame's second half: its checks collected (identity before the challenge sees the frame),
+        then its testimony counted. Nothing to do when the frame ended in its first half."""
+        p, self._pending = self._pending, None
+        if p is None:
+            return []
+        signals, emb = p.signals, None
+        if p.eye_job is not None:
+            signals = dataclasses.replace(signals, eye_open=p.eye_job.result())
+        if p.job is not None:
+            emb = p.job.result()  # checked here, before the challenge sees the frame
+            identity = self._identity(emb, p.sight.yaw, p.sight.pitch)
+            if identity is None:  # no anchor near this pose (a jump over a whole pose bin): it cannot testify
+                self._gate.reset()  # and no later frame may lean on it
+                if p.pad_job is not None:
+                    p.pad_job.result()  # collected, not counted: this frame testifies to nothing
+                return self._unusable(p.sight.t, "pose_unanchored")
+            signals = dataclasses.replace(signals, identity=identity)
+        self._testify(p.sight, signals, emb, p.pad_job)
+        return self.challenge.update(signals)
+
+    def _locate(self, rgb: np.ndarray) -> tuple[Detection, FaceMesh] | int:
+        """The customer's face (region, mesh), or how many faces there are when there is none to judge (0, or 2
+        when the rival rule, rivals.py, sees a second person)."""
+        # The face is tracked from the last frame's mesh; the detector runs at the start, when the track is lost,
+        # every DETECT_EVERY frames, and on every frame while a possible second person is in view
+        # (vision/tracker.py); the rival rule applies to each list it gives.
+        located = self.tracker.locate(rgb)
+        if located.faces is None:
+            assert located.region is not None and located.mesh is not None
+            return located.region, located.mesh
+        det, rival = self._rivals.update(located.faces)
+        if self._rivals.suspect:
+            self.tracker.detect_next()
+        if det is None or rival:
+            return 2 if rival else 0
+        return det, self.tracker.mesh_of(rgb, det)
+
+    def _judge_usability(self, sight: _Sighting) -> list[Event] | None:
+        """None for a frame that can testify; else the answer to one that cannot (usability.py)."""
+        sharp, yaw, pitch, det = sight.sharp, sight.yaw, sight.pitch, sight.det
         self._sharp.append(sharp)
         ratio = sharp / max(float(np.median(self._sharp[-60:])), 1e-9) if len(self._sharp) >= 3 else 1.0
-        yaw, pitch, roll = seen.pose
         rest_yaw, rest_pitch = self._rest or (self.challenge.yaw_rest or 0.0, 0.0)
         box = np.asarray(det.box, np.float64)
         jump = 0.0 if self._last_box is None else float(
             np.linalg.norm((box[:2] + box[2:]) / 2 - (self._last_box[:2] + self._last_box[2:]) / 2)
             / max(self._last_box[2] - self._last_box[0], 1.0))
         self._last_box = box
-        why = judge(FrameEvidence(det.score, seen.face.presence, ratio, jump, eyes_in_frame(mesh, rgb.shape),
+        why = judge(FrameEvidence(det.score, sight.presence, ratio, jump, eyes_in_frame(sight.mesh, sight.rgb.shape),
                                   yaw - rest_yaw, pitch - rest_pitch), self._usability)
-        if why is not None:
-            if why == "blurred" and det.score >= self._usability.sure_detection and self._of_another(
-                    self._embed(chip, thumb).result(), yaw - rest_yaw, pitch - rest_pitch):
-                # A whole, surely detected face that is only blurred next to the session is still checked (it
-                # counts for nothing else): a swapped-in frame must not hide behind blur. An occluded face
-                # (weak detection) or one at another pose is not judged.
-                return self.challenge.abort("identity_changed", "a different person appeared during the check")
-            return self._unusable(t, why)
-        resumed = self._budget.in_run  # the first usable frame after an unusable run: checked, whatever the gate
+        if why is None:
+            return None
+        if why == "blurred" and det.score >= self._usability.sure_detection and self._of_another(
+                self._embed(sight.chip, sight.thumb).result(), yaw - rest_yaw, pitch - rest_pitch):
+            # A whole, surely detected face that is only blurred next to the session is still checked (it
+            # counts for nothing else): a swapped-in frame must not hide behind blur. An occluded face
+            # (weak detection) or one at another pose is not judged.
+            return self.challenge.abort("identity_changed", "a different person appeared during the check")
+        return self._unusable(sight.t, why)
+
+    def _pad_job(self, sight: _Sighting) -> Future[dict[str, float]] | None:
+        """This frame's PAD scores, started on the workers when one is due (pad_every_ms and pad_every_frames)."""
+        t = sight.t
         self._since_pad += 1
         pad_due = self.antispoof is not None and (self._last_pad is None
                                                   or (t - self._last_pad >= self.config.pad_every_ms
                                                       and self._since_pad >= self.config.pad_every_frames))
-        pad_job = self.workers.submit(self.antispoof.scores, rgb, det) if pad_due and self.antispoof else None
-        rel_yaw = yaw - (self.challenge.yaw_rest or 0.0)
-        cfg = self.config.challenge
-        # The eyelid model (two inferences, the loop's second cost after the embedder) runs only where openness
-        # is used: every frame of a blink step, and the embedded near-frontal frames, which feed the open-eye
-        # baseline and are the template's candidates. Elsewhere the challenge reads nothing from the eyes.
-        blink_step = self._blink_step()
-        eye_open = (self._eye_open(rgb, mesh) if early is None else early) if blink_step else None
-        base = self.challenge.baseline
-        # Embedded whatever the gate says: the anchor's frames and the frames that perform the step asked
-        # (closed eyes for a blink, a turned head for a turn). The template draws only on embedded frames, so
-        # it needs no embedding of its own.
-        acting = False
-        if self.challenge.state is State.ACTION:
-            if blink_step:
-                acting = base is not None and eye_open is not None and eye_open < cfg.blink_close * base
-            else:
-                acting = abs(rel_yaw) >= cfg.turn_deg
-        used = self._anchor is None or acting or resumed
-        job = self._embed(chip, thumb) if used or self._gate.needs_embedding(thumb) else None
-        xs = mesh[:, 0]
-        signals = FrameSignals(t, 1, eye_open, yaw, pitch, roll, float((xs.max() - xs.min()) / rgb.shape[1]),
-                               (float(xs.mean() / rgb.shape[1]), float(mesh[:, 1].mean() / rgb.shape[0])))
-        if job is None and _completes(self.challenge, signals):
-            # The frame that completes a step (or the session) must never be one that was not embedded.
-            job = self._embed(chip, thumb)
-        eye_job = None
-        if job is not None and eye_open is None and abs(rel_yaw) <= 2 * cfg.frontal_deg:
-            if early is not None:  # read early for a blink step that had just ended
-                signals = dataclasses.replace(signals, eye_open=early)
-            else:
-                eye_job = self.workers.submit(self._eye_open, rgb, mesh)  # a baseline sample or template candidate
-        self._pending = Pending(rgb, det, mesh, signals, sharp, rel_yaw, job, pad_job, eye_job)
-        return []
+        return self.workers.submit(self.antispoof.scores, sight.rgb, sight.det) if pad_due and self.antispoof \
+            else None
 
-    def _finish(self) -> list[Event]:
-        """The started frame's second half: its checks collected (identity before the challenge sees the frame),
-        then the frame counted. Nothing to do when the frame ended in its first half."""
-        p, self._pending = self._pending, None
-        if p is None:
-            return []
-        cfg = self.config.challenge
-        signals, emb = p.signals, None
-        if p.eye_job is not None:
-            signals = dataclasses.replace(signals, eye_open=p.eye_job.result())
-        if p.job is not None:
-            emb = p.job.result()  # checked here, before the challenge sees the frame
-            identity = self._identity(emb, signals.yaw, signals.pitch)
-            if identity is None:  # no anchor near this pose (a jump over a whole pose bin): it cannot testify
-                self._gate.reset()  # and no later frame may lean on it
-                if p.pad_job is not None:
-                    p.pad_job.result()  # collected, not counted: this frame testifies to nothing
-                return self._unusable(signals.t_ms, "pose_unanchored")
-            signals = dataclasses.replace(signals, identity=identity)
+    def _testify(self, sight: _Sighting, signals: FrameSignals, emb: np.ndarray | None,
+                 pad_job: Future[dict[str, float]] | None) -> None:
+        """A usable frame's testimony: identity low mark, template candidate, PAD score, device frame, parallax."""
         self._budget.usable()
         if emb is None:
             self._gate.skipped()
@@ -416,16 +437,13 @@ class LivenessSession:
             assert signals.identity is not None
             self._identity_min = signals.identity if self._identity_min is None else min(self._identity_min,
                                                                                          signals.identity)
-            base = self.challenge.baseline
-            if (abs(p.rel_yaw) <= cfg.frontal_deg and signals.eye_open is not None
-                    and (base is None or signals.eye_open >= 0.9 * base)):
-                self._good.append((p.sharp, emb))
-        if p.pad_job is not None:
-            self._last_pad, self._since_pad = signals.t_ms, 0
-            self._pad_scores.append(p.pad_job.result())
-            self.recapture.add(p.rgb, p.det.box)
-        self.parallax.add(signals.yaw, p.mesh)
-        return self.challenge.update(signals)
+            if self.challenge.near_frontal(sight.yaw) and self.challenge.open_eyed(signals.eye_open):
+                self._good.append((sight.sharp, emb))
+        if pad_job is not None:
+            self._last_pad, self._since_pad = sight.t, 0
+            self._pad_scores.append(pad_job.result())
+            self.recapture.add(sight.rgb, sight.det.box)
+        self.parallax.add(sight.yaw, sight.mesh)
 
     def _unusable(self, t: int, why: str) -> list[Event]:
         """A frame that cannot testify: it counts for nothing (no step, PAD, parallax, template, and no identity
@@ -525,9 +543,3 @@ class LivenessSession:
             pad, len(self._pad_scores), self._identity_min, used, self._skipped, self._embedded,
             self._eye_frames, self.recapture.frames_seen,
         )
-
-
-def _completes(challenge: Challenge, signals: FrameSignals) -> bool:
-    """Whether this frame would complete a step or the session, tried on a copy so the challenge is unchanged."""
-    events = challenge.copy().update(signals)
-    return any(e.kind in (EventKind.PROGRESS, EventKind.PASSED) for e in events)

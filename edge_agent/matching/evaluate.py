@@ -36,17 +36,8 @@ from edge_agent.vision.align import arcface_points
 from edge_agent.vision.image import read_image
 from edge_agent.vision.pipeline import REFERENCE_FORMATS, FacePipeline
 
-__all__ = [
-    "Pair",
-    "Scores",
-    "all_pairs",
-    "embed_images",
-    "read_pairs",
-    "report",
-    "sample_images",
-    "score_pairs",
-    "split_by_person",
-]
+__all__ = ["Job", "Outcome", "Pair", "Scores", "all_pairs", "embed_images", "jobs_for", "read_pairs", "report",
+           "sample_images", "score_pairs", "split_by_person", "terminal_progress"]
 
 Job = tuple[str, str]  # (path relative to the root, "photo" or "id-chip")
 Outcome = tuple[np.ndarray | None, str | None, float]  # (unit embedding, refusal code, ms)

@@ -32,8 +32,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from edge_agent.errors import BadInput, BundleInvalid, BundleSignatureError
 from edge_agent.safe_read import read_regular
 
-__all__ = ["Bundle", "BundleInvalid", "BundleSignatureError", "load_private_key", "load_trusted_keys", "pack",
-           "parse_version", "read_bundle", "read_bundle_file", "signed_digest"]
+__all__ = ["MAGIC", "Bundle", "BundleInvalid", "BundleSignatureError", "check_files", "key_id", "load_private_key",
+           "load_trusted_keys", "pack", "parse_version", "read_bundle", "read_bundle_file", "signed_digest",
+           "verify_signature"]
 
 MAGIC = b"EDGEAGENT-MODELS"
 CONTEXT = b"edge-agent model bundle v1\x00"

@@ -37,8 +37,8 @@ from edge_agent.errors import DuplicateTransaction, OutboxCorrupt, OutboxError, 
 from edge_agent.faults import crash_point
 from edge_agent.logs import log_event
 
-__all__ = ["COUNTER_FILE", "DuplicateTransaction", "Outbox", "OutboxCorrupt", "OutboxError", "OutboxFull", "Record",
-           "read_counter_mark"]
+__all__ = ["COUNTER_FILE", "DuplicateTransaction", "Outbox", "OutboxCorrupt", "OutboxError", "OutboxFull",
+           "OutboxSummary", "Record", "read_counter_mark"]
 
 log = logging.getLogger(__name__)
 

@@ -65,7 +65,7 @@ def _provision(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 
 
 def _provision_state(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    from edge_agent.provision.lock import agent_lock
+    from edge_agent.device import agent_lock
 
     state = DeviceState(args.state)
     try:
@@ -184,7 +184,7 @@ def _drain(state: DeviceState, client: CarrierClient) -> tuple[int, int]:
 
 
 def _rotate(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    from edge_agent.provision.lock import agent_lock
+    from edge_agent.device import agent_lock
 
     state = DeviceState(args.state)
     with agent_lock(args.state, "rotate-keys"):
@@ -213,7 +213,7 @@ def _rotate(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 def _decommission(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     from edge_agent._proto import carrier_pb2 as pb
     from edge_agent.carrier.pki import DEREGISTER_CONTEXT
-    from edge_agent.provision.lock import agent_lock
+    from edge_agent.device import agent_lock
 
     if not args.yes:
         raise BadInput("decommission revokes this device at the carrier and erases its keys, outbox and models; "

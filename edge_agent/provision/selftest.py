@@ -25,7 +25,7 @@ from edge_agent.device import DeviceState
 from edge_agent.errors import EdgeAgentError
 from edge_agent.outbox.store import OutboxSummary
 
-__all__ = ["CheckResult", "run_selftest"]
+__all__ = ["FAIL", "FRAME_SHARES", "WARN", "CheckResult", "run_selftest"]
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
 MAX_SKEW_MS = 60_000  # the carrier tolerates 2 min on nonce freshness; fail well inside that
@@ -159,7 +159,8 @@ def _inference(config: Config, state: DeviceState) -> Outcome:
 def _camera(config: Config, state: DeviceState) -> Outcome:
     from edge_agent.camera.identity import PAIRING_FILE
     from edge_agent.camera.source import PiCameraSource, open_source
-    from edge_agent.provision.lock import AgentRunning, agent_lock
+    from edge_agent.device import agent_lock
+    from edge_agent.errors import AgentRunning
     from edge_agent.target import board_model
 
     cam = config.camera

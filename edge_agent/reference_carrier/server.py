@@ -3,7 +3,7 @@
 Every handler takes raw request bytes and parses them itself, so malformed
 input gets INVALID_ARGUMENT (gRPC's own deserialiser would answer INTERNAL)
 and never reaches the business logic. Status codes are the API's error
-vocabulary:
+vocabulary, each the status of the ``edge_agent/errors.py`` class raised (its base decides):
 
 * INVALID_ARGUMENT   malformed or non-canonical message
 * UNAUTHENTICATED    no client certificate, or a signature that does not verify
@@ -50,6 +50,16 @@ from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.attest.result import BadSignature, MalformedResult, parse_result, parse_signed, verify_signed_result
 from edge_agent.carrier.pki import DEREGISTER_CONTEXT, CertificateAuthority, cert_sha256, rotation_message
 from edge_agent.clock import Clock, SystemClock
+from edge_agent.errors import (
+    CarrierBadRequest,
+    DeviceRefused,
+    EdgeAgentError,
+    NonceRefused,
+    NotAuthenticated,
+    RateLimited,
+    TransactionConflict,
+    grpc_status_of,
+)
 from edge_agent.logs import log_event
 from edge_agent.reference_carrier.ratelimit import TokenBuckets
 from edge_agent.reference_carrier.store import (
@@ -68,17 +78,11 @@ from edge_agent.reference_carrier.validate import InvalidResult, check_result, c
 __all__ = ["CarrierServer", "CarrierService", "Peer", "ServerConfig", "default_store_url", "open_store", "server_state"]
 
 log = logging.getLogger(__name__)
+# What a handler refuses with on purpose (each answered with its base's status, errors.py); anything else a
+# handler raises is a fault: UNAVAILABLE for the database, INTERNAL for the rest.
+REFUSALS = (CarrierBadRequest, NotAuthenticated, DeviceRefused, NonceRefused, TransactionConflict, RateLimited)
 SERVICE = "edge_agent.carrier.v1.Carrier"
 MAX_MESSAGE_BYTES = 64 * 1024
-
-
-class Abort(Exception):
-    """A refusal on its way to the caller: the gRPC status, and the stable reason code its message starts with."""
-
-    def __init__(self, code: grpc.StatusCode, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.code = code
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,7 @@ def _parse(cls: type[Message], data: bytes) -> Any:
     try:
         msg = cls.FromString(data)
     except DecodeError as exc:
-        raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed_request", f"{cls.__name__}: {exc}") from None
+        raise CarrierBadRequest(f"{cls.__name__}: {exc}", code="malformed_request") from None
     return msg
 
 
@@ -126,15 +130,13 @@ class Peer:
     def device_id(self) -> str:
         """The device the certificate names; no certificate is UNAUTHENTICATED."""
         if self.common_name is None:
-            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "no_client_certificate",
-                        "a device client certificate is required")
+            raise NotAuthenticated("a device client certificate is required", code="no_client_certificate")
         return self.common_name
 
     def cert_sha256(self) -> str:
         """The certificate's fingerprint, which binds a submission to the device's current certificate."""
         if self.cert_pem is None:
-            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "no_client_certificate",
-                        "a device client certificate is required")
+            raise NotAuthenticated("a device client certificate is required", code="no_client_certificate")
         return _fingerprint(self.cert_pem)
 
 
@@ -192,22 +194,21 @@ class CarrierService:
         if dev is None:
             dev = self.store.device(device_id)
         if dev is None:
-            raise Abort(grpc.StatusCode.PERMISSION_DENIED, "device_unknown", f"device {device_id} is not enrolled")
+            raise DeviceRefused(f"device {device_id} is not enrolled", code="device_unknown")
         if dev.revoked:
-            raise Abort(grpc.StatusCode.PERMISSION_DENIED, "device_revoked", f"device {device_id} is revoked")
+            raise DeviceRefused(f"device {device_id} is revoked", code="device_revoked")
         presented = peer.cert_sha256()
         if presented == dev.cert_sha256:
             return dev, False
         if dev.prev_cert_sha256 and presented == dev.prev_cert_sha256:
             return dev, True
-        raise Abort(grpc.StatusCode.PERMISSION_DENIED, "certificate_replaced",
-                    f"certificate of {device_id} was replaced (keys rotated)")
+        raise DeviceRefused(f"certificate of {device_id} was replaced (keys rotated)", code="certificate_replaced")
 
     def _device(self, peer: Peer, dev: Device | None = None) -> tuple[str, Ed25519PublicKey, int]:
         dev, previous = self._device_record(peer, dev)
         if previous:
-            raise Abort(grpc.StatusCode.PERMISSION_DENIED, "certificate_replaced",
-                        f"certificate of {dev.device_id} was replaced (keys rotated)")
+            raise DeviceRefused(f"certificate of {dev.device_id} was replaced (keys rotated)",
+                                code="certificate_replaced")
         return dev.device_id, self.keys.put(dev), dev.last_counter
 
     # -- handlers (raw bytes in, message out) ------------------------------
@@ -215,15 +216,14 @@ class CarrierService:
         """Consume a one-time token and certify the device's CSR under a new random device id."""
         req = _parse(pb.EnrollRequest, data)
         if len(req.signing_public_key) != 32 or not req.csr_pem:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "enrolment_invalid",
-                        "enrolment needs a 32-byte Ed25519 key and a CSR")
+            raise CarrierBadRequest("enrolment needs a 32-byte Ed25519 key and a CSR", code="enrolment_invalid")
         if not req.token or not self.store.consume_token(req.token, self.clock.now_ms()):
-            raise Abort(grpc.StatusCode.PERMISSION_DENIED, "token_refused", "enrolment token unknown, used or expired")
+            raise DeviceRefused("enrolment token unknown, used or expired", code="token_refused")
         device_id = "dev-" + secrets.token_hex(8)
         try:
             cert = self.ca.sign_device_csr(bytes(req.csr_pem), device_id)
         except ValueError as exc:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "csr_invalid", str(exc)) from None
+            raise CarrierBadRequest(str(exc), code="csr_invalid") from None
         self.store.add_device(device_id, bytes(req.signing_public_key), cert_sha256(cert))
         log_event(log, "device_enrolled", device=device_id)
         return pb.EnrollResponse(device_id=device_id, certificate_pem=cert, ca_certificate_pem=self.ca.cert_pem)
@@ -235,7 +235,7 @@ class CarrierService:
         try:
             check_transaction_id(req.transaction_id)
         except InvalidResult as exc:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, exc.reason, str(exc)) from None
+            raise CarrierBadRequest(str(exc), code=exc.reason) from None
         now = self.clock.now_ms()
         if not self.nonce_buckets.allow(device_id, now / 1000):
             if now - self._limited_logged.get(device_id, 0) >= 1000:
@@ -244,9 +244,9 @@ class CarrierService:
                     self._limited_logged.clear()
                 log_event(log, "request_refused", logging.WARNING, method="GetNonce", code="RESOURCE_EXHAUSTED",
                           reason="nonce_rate_limited", device=device_id)
-            raise Abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "nonce_rate_limited",
-                        f"more than {self.config.nonce_burst:g} nonces at once or {self.config.nonce_rate_per_s:g} "
-                        "a second for this device: retry later")
+            raise RateLimited(f"more than {self.config.nonce_burst:g} nonces at once or "
+                              f"{self.config.nonce_rate_per_s:g} a second for this device: retry later",
+                              code="nonce_rate_limited")
         nonce = secrets.token_bytes(32)
         expires = now + self.config.nonce_ttl_ms
         # One statement when all is well: stored only for an enrolled, unrevoked device calling with its
@@ -262,7 +262,7 @@ class CarrierService:
         try:
             signed = parse_signed(data)
         except MalformedResult as exc:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed_result", str(exc)) from None
+            raise CarrierBadRequest(str(exc), code="malformed_result") from None
         ack = self._accept_at_once(signed, data, peer)
         if ack is not None:
             return ack
@@ -273,20 +273,20 @@ class CarrierService:
             claimed = parse_result(signed.result)
             check_transaction_id(claimed.transaction_id)  # before it reaches a query
         except MalformedResult as exc:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed_result", str(exc)) from None
+            raise CarrierBadRequest(str(exc), code="malformed_result") from None
         except InvalidResult as exc:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, exc.reason, str(exc)) from None
+            raise CarrierBadRequest(str(exc), code=exc.reason) from None
         dev, prior, nonce = self.store.submission(peer.device_id(), claimed.transaction_id,
                                                   bytes(claimed.carrier_nonce))
         device_id, key, last_counter = self._device(peer, dev)
         try:
             result = verify_signed_result(signed, key)
         except BadSignature as exc:
-            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "bad_signature", str(exc)) from None
+            raise NotAuthenticated(str(exc), code="bad_signature") from None
         except MalformedResult as exc:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed_result", str(exc)) from None
+            raise CarrierBadRequest(str(exc), code="malformed_result") from None
         if result.device_id != device_id:
-            raise Abort(grpc.StatusCode.PERMISSION_DENIED, "result_for_another_device", "result names another device")
+            raise DeviceRefused("result names another device", code="result_for_another_device")
         digest = hashlib.sha256(signed.result).hexdigest()
         # A result accepted before is answered as such, whatever rules came since: the device must not
         # mark as rejected what the carrier holds as accepted.
@@ -296,21 +296,20 @@ class CarrierService:
         try:
             check_result(result)
         except InvalidResult as exc:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, exc.reason, str(exc)) from None
+            raise CarrierBadRequest(str(exc), code=exc.reason) from None
         record = self._record(result, device_id, digest, data)
         try:
             self._check_fresh(result, nonce, device_id, last_counter)
             self.store.accept(record)
-        except (Abort, StaleSubmission) as exc:
+        except (NonceRefused, StaleSubmission) as exc:
             # Another replica or thread may have accepted this very result since the first look: then the
             # nonce is used and the counter moved on, and the right answer is the original receipt.
             dup = self._duplicate(device_id, result.transaction_id, digest)
             if dup is not None:
                 return dup
-            if isinstance(exc, Abort):
+            if isinstance(exc, NonceRefused):
                 raise
-            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "concurrent_submission",
-                        "nonce used or counter moved on concurrently") from None
+            raise NonceRefused("nonce used or counter moved on concurrently", code="concurrent_submission") from None
         return self._accepted(record)
 
     def _accept_at_once(self, signed: pb.SignedResult, data: bytes, peer: Peer) -> pb.SubmitAck | None:
@@ -356,20 +355,18 @@ class CarrierService:
     def _check_fresh(self, result: pb.Result, nonce: NonceState | None, device_id: str, last_counter: int) -> None:
         """The nonce was issued to this device for this transaction, is unused and current; the counter increases."""
         if nonce is None or nonce.device_id != device_id:  # one answer for both: nothing about other devices
-            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce_unknown", "nonce was not issued to this device")
+            raise NonceRefused("nonce was not issued to this device", code="nonce_unknown")
         # "": issued before nonces were bound to transactions (SQLite migration 0002); it expires within minutes.
         if nonce.transaction_id not in ("", result.transaction_id):
-            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce_other_transaction",
-                        "nonce was issued for another transaction")
+            raise NonceRefused("nonce was issued for another transaction", code="nonce_other_transaction")
         if nonce.used_by is not None:
-            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce_used", "nonce already used")
+            raise NonceRefused("nonce already used", code="nonce_used")
         skew = self.config.clock_skew_ms
         if not nonce.issued_at_ms - skew <= result.created_at_unix_ms <= nonce.expires_at_ms + skew:
-            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "nonce_expired",
-                        "nonce expired before the result was created")
+            raise NonceRefused("nonce expired before the result was created", code="nonce_expired")
         if result.counter <= last_counter:
-            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "counter_not_increasing",
-                        f"counter {result.counter} does not increase (last accepted {last_counter})")
+            raise NonceRefused(f"counter {result.counter} does not increase (last accepted {last_counter})",
+                               code="counter_not_increasing")
 
     def _duplicate(self, device_id: str, txn: str, digest: str) -> pb.SubmitAck | None:
         return self._answer_prior(self.store.acceptance(device_id, txn), digest)
@@ -380,8 +377,8 @@ class CarrierService:
         if prior is None:
             return None
         if prior.result_sha256 != digest:
-            raise Abort(grpc.StatusCode.ALREADY_EXISTS, "transaction_conflict",
-                        f"transaction {prior.transaction_id!r} was accepted with a different result")
+            raise TransactionConflict(f"transaction {prior.transaction_id!r} was accepted with a different result",
+                                      code="transaction_conflict")
         return pb.SubmitAck(transaction_id=prior.transaction_id, accepted_at_unix_ms=prior.accepted_at_ms,
                             duplicate=True, receipt_id=prior.receipt_id)
 
@@ -391,23 +388,21 @@ class CarrierService:
         dev, previous = self._device_record(peer)
         new_key = bytes(req.new_signing_public_key)
         if req.device_id != dev.device_id or len(new_key) != 32 or not req.csr_pem:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "rotation_invalid",
-                        "rotation needs this device's id, a 32-byte key and a CSR")
+            raise CarrierBadRequest("rotation needs this device's id, a 32-byte key and a CSR", code="rotation_invalid")
         if previous:  # the device lost our answer and asks again with its old certificate
             if new_key != dev.rotation_key:
-                raise Abort(grpc.StatusCode.PERMISSION_DENIED, "rotation_not_repeat",
-                            "keys were rotated already; this is not a repeat")
+                raise DeviceRefused("keys were rotated already; this is not a repeat", code="rotation_not_repeat")
             return pb.RotateResponse(certificate_pem=dev.rotation_cert, rotated_at_unix_ms=self.clock.now_ms())
         message = rotation_message(dev.device_id, new_key, bytes(req.csr_pem))
         try:
             Ed25519PublicKey.from_public_bytes(dev.signing_public_key).verify(bytes(req.old_key_signature), message)
             Ed25519PublicKey.from_public_bytes(new_key).verify(bytes(req.new_key_signature), message)
         except (InvalidSignature, ValueError):
-            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "bad_signature", "rotation signatures do not verify") from None
+            raise NotAuthenticated("rotation signatures do not verify", code="bad_signature") from None
         try:
             cert = self.ca.sign_device_csr(bytes(req.csr_pem), dev.device_id)
         except ValueError as exc:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "csr_invalid", str(exc)) from None
+            raise CarrierBadRequest(str(exc), code="csr_invalid") from None
         self.store.rotate(dev.device_id, new_key, cert, cert_sha256(cert))
         log_event(log, "device_keys_rotated", device=dev.device_id)
         return pb.RotateResponse(certificate_pem=cert, rotated_at_unix_ms=self.clock.now_ms())
@@ -419,11 +414,9 @@ class CarrierService:
         try:
             key.verify(bytes(req.signature), DEREGISTER_CONTEXT + device_id.encode())
         except InvalidSignature:
-            raise Abort(grpc.StatusCode.UNAUTHENTICATED, "bad_signature",
-                        "deregistration signature does not verify") from None
+            raise NotAuthenticated("deregistration signature does not verify", code="bad_signature") from None
         if req.device_id != device_id:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "device_id_mismatch",
-                        "device id does not match the certificate")
+            raise CarrierBadRequest("device id does not match the certificate", code="device_id_mismatch")
         self.store.revoke(device_id)
         log_event(log, "device_deregistered", device=device_id)
         return pb.DeregisterResponse(revoked_at_unix_ms=self.clock.now_ms())
@@ -436,19 +429,18 @@ class CarrierService:
 
     # -- wiring -------------------------------------------------------------
     def _wrap(self, fn: Callable[[bytes, Peer], Message]) -> Callable[[bytes, Peer], Message]:
-        """The handler with every failure turned into an ``Abort`` (the answer the caller gets)."""
+        """The handler with every failure turned into a refusal of ``errors.py`` (the answer the caller gets)."""
         def handler(data: bytes, peer: Peer) -> Message:
             try:
                 return fn(data, peer)
-            except Abort:
+            except REFUSALS:
                 raise
             except StoreUnavailable as exc:
                 log_event(log, "store_unavailable", logging.WARNING, method=fn.__name__, error=str(exc))
-                raise Abort(grpc.StatusCode.UNAVAILABLE, "store_unavailable",
-                            "carrier database unavailable, retry") from None
+                raise StoreUnavailable("carrier database unavailable, retry", code="store_unavailable") from None
             except Exception:
                 log_event(log, "handler_failed", logging.ERROR, exc_info=True, method=fn.__name__)
-                raise Abort(grpc.StatusCode.INTERNAL, "internal", "internal error") from None
+                raise EdgeAgentError("internal error", code="internal") from None
 
         return handler
 
@@ -462,11 +454,12 @@ class CarrierService:
             def handler(data: bytes, context: grpc.ServicerContext) -> Message:
                 try:
                     return fn(data, Peer.of(context))
-                except Abort as exc:  # one line with the reason code, no traceback, no request data
-                    if exc.reason != "nonce_rate_limited":  # logged by get_nonce, at most once a second
-                        log_event(log, "request_refused", logging.ERROR if exc.code == grpc.StatusCode.INTERNAL
-                                  else logging.WARNING, method=name, code=exc.code.name, reason=exc.reason)
-                    context.abort(exc.code, str(exc))
+                except EdgeAgentError as exc:  # one line with the reason code, no traceback, no request data
+                    status = grpc.StatusCode[grpc_status_of(exc)]
+                    if exc.code != "nonce_rate_limited":  # logged by get_nonce, at most once a second
+                        log_event(log, "request_refused", logging.ERROR if status == grpc.StatusCode.INTERNAL
+                                  else logging.WARNING, method=name, code=status.name, reason=exc.code)
+                    context.abort(status, f"{exc.code}: {exc}")
                 raise AssertionError("unreachable")
 
             return handler

@@ -34,19 +34,8 @@ from typing import Any, Protocol
 from edge_agent.errors import StaleSubmission, StoreUnavailable
 from edge_agent.reference_carrier.migrations import migrate_sqlite
 
-__all__ = [
-    "Acceptance",
-    "AuditRecord",
-    "AuditedResult",
-    "CarrierStore",
-    "Device",
-    "Expected",
-    "NonceState",
-    "PruneReport",
-    "SqliteCarrierStore",
-    "StaleSubmission",
-    "StoreUnavailable",
-]
+__all__ = ["Acceptance", "AuditRecord", "AuditedResult", "CarrierStore", "Device", "Expected", "NonceState",
+           "PruneReport", "SqliteCarrierStore", "StaleSubmission", "StoreUnavailable", "token_digest"]
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import re
 
 from edge_agent._proto import carrier_pb2 as pb
 from edge_agent.errors import InvalidResult
+from edge_agent.transaction import TXN_ID, transaction_id_problem
 
 __all__ = ["MAX_COUNTER", "TXN_ID", "InvalidResult", "check_result", "check_transaction_id"]
 
@@ -21,15 +22,12 @@ MAX_REASONS = 32
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _REASON = re.compile(r"[a-z0-9_.:-]{1,64}")
 _KNOWN_LIVENESS = frozenset(pb.LivenessVerdict.values())
-# The agent's rule (service/daemon.py TXN_ID): ids reach logs, the database and receipts; NUL broke PostgreSQL
-# (INTERNAL), control and bidi characters could forge a log line or make one id look like another.
-TXN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def check_transaction_id(transaction_id: str) -> None:
     """Raise ``InvalidResult`` unless the id is 1-64 of A-Z a-z 0-9 . _ : - (before a nonce, before the database)."""
-    if not TXN_ID.fullmatch(transaction_id):
-        raise InvalidResult("transaction_id_invalid", "transaction_id must be 1-64 characters of A-Z a-z 0-9 . _ : -")
+    if problem := transaction_id_problem(transaction_id):  # the agent's and the kiosk's rule (transaction.py)
+        raise InvalidResult("transaction_id_invalid", problem)
 
 
 def check_result(result: pb.Result) -> None:

@@ -15,7 +15,6 @@ import grp
 import hmac
 import logging
 import os
-import re
 import secrets
 import signal
 import sys
@@ -41,7 +40,6 @@ from edge_agent.errors import (
     AgentRunning,
     AgentUnhealthy,
     BadNonce,
-    BadTransactionId,
     ConfigError,
     DuplicateTransaction,
     EdgeAgentError,
@@ -61,6 +59,7 @@ from edge_agent.service.admission import agent_server
 from edge_agent.service.preview import PreviewHub
 from edge_agent.service.sdnotify import notify, watchdog_interval_s
 from edge_agent.service.session import NONCE_BYTES, SessionOutcome, SessionRunner, check_nonce
+from edge_agent.transaction import TXN_ID, check_transaction_id
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.pipeline import FacePipeline
 
@@ -68,9 +67,6 @@ __all__ = ["NONCE_BYTES", "TXN_ID", "Agent", "serve"]
 
 log = logging.getLogger(__name__)
 
-# Transaction ids travel into logs, the outbox and the carrier: a safe alphabet means no log line can be
-# forged with spaces or "key=value" text, and no id can be mistaken for another.
-TXN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def _refuse(context: grpc.ServicerContext, exc: EdgeAgentError) -> NoReturn:
@@ -80,11 +76,6 @@ def _refuse(context: grpc.ServicerContext, exc: EdgeAgentError) -> NoReturn:
     log_event(log, "request_refused", logging.WARNING, code=status.name, reason=exc.code)
     context.abort(status, f"{exc.code}: {exc}")
     raise AssertionError("context.abort returned")  # grpc's abort always raises
-
-
-def _check_txn(txn: str) -> None:
-    if not TXN_ID.fullmatch(txn):
-        raise BadTransactionId("transaction_id must be 1-64 characters of A-Z a-z 0-9 . _ : -")
 
 
 def _api_event(event: Event, steps: int, time_limit_ms: int) -> apb.SessionEvent:
@@ -136,7 +127,7 @@ class Agent(apb_grpc.AgentServicer):
     def Cancel(self, request: apb.CancelRequest, context: grpc.ServicerContext) -> apb.CancelResponse:
         """Stop the running session of this transaction; nothing is recorded for it."""
         try:
-            _check_txn(request.transaction_id)
+            check_transaction_id(request.transaction_id)
         except EdgeAgentError as exc:
             _refuse(context, exc)
         if self._active is not None and self._active == request.transaction_id:
@@ -168,7 +159,7 @@ class Agent(apb_grpc.AgentServicer):
         verified is not for every socket client to learn.
         """
         try:
-            _check_txn(request.transaction_id)
+            check_transaction_id(request.transaction_id)
             if self.recorder is None:
                 raise AgentUnhealthy("; ".join(self.problems))
             if not self._owns(request.transaction_id, request.result_token):
@@ -214,7 +205,7 @@ class Agent(apb_grpc.AgentServicer):
         if self.problems or self.pipeline is None or self.recorder is None:
             raise AgentUnhealthy("; ".join(self.problems))
         txn = request.transaction_id
-        _check_txn(txn)
+        check_transaction_id(txn)
         if request.carrier_nonce and (problem := check_nonce(bytes(request.carrier_nonce))):
             raise BadNonce(problem)
         self._check_unused(txn)
@@ -366,7 +357,7 @@ def _tcp_credentials(config: Config) -> grpc.ServerCredentials | None:
 
 def serve(config: Config) -> int:
     """Run the agent until SIGTERM; returns the process exit code."""
-    from edge_agent.provision.lock import agent_lock
+    from edge_agent.device import agent_lock
 
     try:
         tcp_credentials = _tcp_credentials(config) if config.api.tcp else None

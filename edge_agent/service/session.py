@@ -24,15 +24,15 @@ from edge_agent.camera.source import FrameSource
 from edge_agent.carrier.client import CARRIER_ERRORS, Carrier
 from edge_agent.config import Config
 from edge_agent.errors import BadCarrierNonce, CameraError, CarrierUnavailable, NoCarrier, SessionCancelled
-from edge_agent.liveness.challenge import ChallengeConfig, Event, EventKind, random_actions
-from edge_agent.liveness.session import LivenessSession, SessionTuning
+from edge_agent.liveness.challenge import Event, EventKind, random_actions
 from edge_agent.liveness.workers import StageWorkers
 from edge_agent.logs import log_event
 from edge_agent.recorder import ResultRecorder, SignedSummary, signed_summary
 from edge_agent.service.preview import PreviewHub
+from edge_agent.verification import decide_session, liveness_session, reference_of
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import decode_image
-from edge_agent.vision.pipeline import FacePipeline, reference_format_of
+from edge_agent.vision.pipeline import FacePipeline
 
 __all__ = ["NONCE_BYTES", "SessionOutcome", "SessionRunner", "check_nonce"]
 
@@ -55,6 +55,7 @@ class SessionOutcome:
 
     counter: int
     summary: SignedSummary
+    threshold: float  # the match threshold the reference's format called for (not signed; for logs and tests)
 
 
 @dataclass
@@ -100,8 +101,7 @@ class SessionRunner:
     def run(self, txn: str, reference_photo: bytes, nonce: bytes,
             stopped: Callable[[], bool]) -> Generator[Event, None, SessionOutcome]:
         """The session; ``stopped`` is polled per frame (a cancel, a client gone) and ends it unrecorded."""
-        reference_rgb = decode_image(reference_photo, name="reference photo")
-        reference = self.pipeline.analyse(reference_rgb)
+        reference = reference_of(self.pipeline, decode_image(reference_photo, name="reference photo"))
         nonce = nonce or self._carrier_nonce(txn)
         started = time.monotonic()
         log_event(log, "session_started", txn=txn)
@@ -110,11 +110,8 @@ class SessionRunner:
         actions = random_actions(rng, cfg.steps)
         # On a Pi the embedder, PAD and the eyelid model run on worker threads beside the loop (liveness/workers.py).
         pool = StageWorkers(self.config.models.workers)
-        session = LivenessSession(
-            self.pipeline, self.pipeline.eye_landmarker(), actions,
-            SessionTuning(challenge=ChallengeConfig(step_timeout_ms=self.step_time_limit_ms)),
-            antispoof=self.antispoof, workers=pool,
-        )
+        session = liveness_session(self.pipeline, actions, antispoof=self.antispoof,
+                                   step_timeout_ms=self.step_time_limit_ms, workers=pool)
         source = self.source_factory()
         hints = HintThrottle()
         try:
@@ -130,16 +127,16 @@ class SessionRunner:
             source.close()
             pool.close()  # a cancelled or failed session's checks end with it
         identity = getattr(source, "identity", None)  # a camera's, checked against the pairing; None for a file
-        live = session.result()
-        match = live.match(reference.embedding, self.pipeline.threshold_for(reference_format_of(reference_rgb)))
-        record = self.recorder.record(txn, nonce, match, live.embedding, liveness=live.verdict,
+        decision = decide_session(session, reference)
+        live = decision.live
+        record = self.recorder.record(txn, nonce, decision.match, live.embedding, liveness=live.verdict,
                                       reasons=tuple(live.reasons),
                                       camera=identity.digest if isinstance(identity, CameraIdentity) else b"")
         # The summary is read back from what was signed, so the terminal never sees a second opinion.
         summary = signed_summary(record.signed)
         log_event(log, "session_done", txn=txn, decision=summary.decision, liveness=summary.liveness,
                   counter=record.counter, duration_ms=round((time.monotonic() - started) * 1000))
-        return SessionOutcome(record.counter, summary)
+        return SessionOutcome(record.counter, summary, decision.threshold)
 
     def _carrier_nonce(self, txn: str) -> bytes:
         if self.carrier is None:

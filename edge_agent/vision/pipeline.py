@@ -204,14 +204,6 @@ class FacePipeline:
             vec = both / float(np.linalg.norm(both))
         return vec
 
-    def embed_frame(self, rgb: np.ndarray, mesh_points: np.ndarray) -> tuple[float, np.ndarray] | None:
-        """(sharpness, embedding) of a live frame's face, or None when the face is too blurred to use."""
-        chip = self.align(rgb, mesh_points)
-        sharp = relative_sharpness(chip)
-        if sharp < self.rules.min_sharpness:
-            return None
-        return sharp, self.embed_chip(chip)
-
     def analyse(self, rgb: np.ndarray) -> FaceAnalysis:
         """The subject's face checked for pose, size and sharpness, then embedded; timed stage by stage."""
         timings: dict[str, float] = {}
