@@ -27,10 +27,11 @@ __all__ = ["DEFAULT_PATH", "LOG_FORMATS", "PRECISIONS", "TARGET_NAMES", "Config"
 DEFAULT_PATH = Path(os.environ.get("EDGE_AGENT_CONFIG", "/etc/edge-agent/config.toml"))
 
 # The choices, once: the CLI's --precision/--target and the config's validation read these.
-Precision = Literal["float", "int8", "dlib-float", "dlib-int8"]
+Precision = Literal["auto", "float", "int8", "int8-dynamic", "dlib-float", "dlib-int8"]
 TargetName = Literal["auto", "pi4", "pi5", "generic"]
 LogFormat = Literal["auto", "json", "console"]
-PRECISIONS: tuple[str, ...] = get_args(Precision)
+# The embedders themselves (the CLI's --precision); "auto" is the config's "let models.target choose".
+PRECISIONS: tuple[str, ...] = tuple(p for p in get_args(Precision) if p != "auto")
 TARGET_NAMES: tuple[str, ...] = get_args(TargetName)
 LOG_FORMATS: tuple[str, ...] = get_args(LogFormat)
 
@@ -55,8 +56,9 @@ class ModelsConfig:
     """``[models]``: which model set, at which precision, on how many threads."""
 
     directory: str = setting("", "model folder; empty: an installed signed set, else this installation's models/")
-    precision: Precision = setting("float", "embedder: SFace float16 (int8 is slower on x86; time both on the Pi) "
-                                   "or the dlib port (dlib-float, dlib-int8)")
+    precision: Precision = setting("auto", "embedder: auto (from models.target: int8-dynamic on a Pi under "
+                                   "ai-edge-litert, else float), SFace float (float16), int8-dynamic, int8, or the "
+                                   "dlib port (dlib-float, dlib-int8)")
     threads: int = setting(0, "inference threads; 0: from models.target", ge=0)
     target: TargetName = setting("auto", "hardware profile: auto reads the board name (edge_agent/target.py)")
 
@@ -124,11 +126,20 @@ class Config:
         return dataclasses.asdict(self)
 
     def effective(self) -> Config:
-        """Zero thread counts and camera sizes replaced by the target's choice for this device."""
-        from edge_agent.target import resolve_target
+        """Zero thread counts, camera sizes and an ``auto`` embedder replaced by the target's choice for this device."""
+        from edge_agent.target import default_precision, resolve_target
 
         t = resolve_target(self.models.target)
         cam, models = self.camera, self.models
+        if models.precision == "auto":
+            from edge_agent.errors import ModelError
+            from edge_agent.vision.runtime import runtime_name
+
+            try:
+                runtime = runtime_name()
+            except ModelError:
+                runtime = "none"  # no runtime: float, and loading the models then says why it fails
+            models = dataclasses.replace(models, precision=cast(Precision, default_precision(t, runtime)))
         return dataclasses.replace(
             self,
             camera=dataclasses.replace(cam, width=cam.width or t.width, height=cam.height or t.height,

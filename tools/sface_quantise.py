@@ -9,10 +9,16 @@ the candidates issue 29 lists and writes them to ``--out``:
 
 ``sface_2021dec_dynamic.tflite``
     dynamic-range: int8 weights, float activations (XNNPACK's qd8 path).
+``sface_2021dec_dynamic_fdw.tflite``
+    the same with the depthwise weights back in float32 (``float_depthwise``):
+    XNNPACK 2.3 has qd8 convolution and fully-connected kernels, no qd8 depthwise.
 ``sface_2021dec_int8_fprelu.tflite``
     full int8 except PRELU, which stays float between DEQUANTIZE/QUANTIZE
     (TFLite's selective quantisation, ``denylisted_ops``); XNNPACK has float
     PRELU and the QS8<->F32 converts, so it can hold the whole graph.
+``sface_2021dec_int8_fprelu_ffc.tflite``
+    as int8_fprelu, and the last layer (FULLY_CONNECTED, 50,176 -> 128) in float
+    too: one per-tensor int8 scale over 50,176 inputs is where int8 loses most.
 ``sface_2021dec_int8_dwprelu.tflite``
     full int8 with PReLU(x) = (1-a) relu(x) + a x written as RELU, two 1x1
     depthwise convolutions and an ADD: ops XNNPACK's QS8 path has.
@@ -26,11 +32,19 @@ memory only. Float input and output, so the first and last ops are XNNPACK's
 converts. Needs the build venv (tensorflow, onnx, onnx2tf), not the runtime's::
 
     nice -n 19 /work/build-venv/bin/python tools/sface_quantise.py --out /tmp/sface-q
+    /work/build-venv/bin/python tools/sface_quantise.py --out /tmp/sface-q --install dynamic_fdw
+
+``--install`` copies one built file into models/ and writes its manifest entry
+(sha256, size, source, licence); thresholds come from tools/calibrate_threshold.py.
+TFLite conversion is not bit-reproducible across TensorFlow versions, so the
+committed file, not a rebuild, is what the manifest's sha256 pins.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import random
 import subprocess
 import sys
@@ -190,20 +204,88 @@ def convert(saved: Path, chips: list[np.ndarray] | None, denylist: list[str] | N
     return bytes(debug.get_nondebug_quantized_model())
 
 
+# name -> (manifest key, precision text); the key's precision name is in edge_agent/vision/pipeline.py EMBEDDERS.
+INSTALLS = {
+    "dynamic_fdw": ("face_embedding_sface_int8_dynamic",
+                    "dynamic-range: int8 per-channel weights for CONV_2D and FULLY_CONNECTED (XNNPACK quantises "
+                    "their float activations per call: its qd8 path), depthwise weights and every activation "
+                    "float32; float32 input and output"),
+}
+
+
+def install(built: Path, name: str) -> None:
+    """Copy ``built`` into models/ and write its manifest entry next to the float one (same licence, alignment)."""
+    key, precision = INSTALLS[name]
+    target = ROOT / "models" / built.name
+    target.write_bytes(built.read_bytes())
+    manifest_path = ROOT / "models" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    entry = dict(manifest["models"]["face_embedding_sface_float"])
+    entry.update({
+        "file": target.name,
+        "role": "128-d face embedding (SFace, OpenCV Zoo 2021dec); int8-weight build that XNNPACK runs whole "
+                "under ai-edge-litert (tools/xnnpack_report.py)",
+        "precision": precision,
+        "input": {**entry["input"], "dtype": "float32"},
+        "source": entry["source"].split(", converted with")[0]
+        + f", converted by tools/sface_quantise.py (onnx2tf 1.28.8, TensorFlow 2.21 TFLiteConverter), build {name}",
+        "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+        "bytes": target.stat().st_size,
+    })
+    manifest["models"][key] = entry
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"installed {target} as {key}", file=sys.stderr)
+
+
+def float_depthwise(flatbuffer: bytes) -> bytes:
+    """The model with every int8 (hybrid) DEPTHWISE_CONV_2D weight turned back into float32.
+
+    The dynamic-range converter quantises the weights of depthwise layers with
+    >= 1,024 weights, and XNNPACK 2.3 has no qd8 depthwise kernel: those 11
+    layers stay on TFLite's kernels, in 12 partitions. Their weights are 1-2 %
+    of the model; in float XNNPACK takes them with the rest.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(flatbuffer))
+    graph = model.subgraphs[0]
+    for op in graph.operators:
+        if model.operatorCodes[op.opcodeIndex].builtinCode != schema.BuiltinOperator.DEPTHWISE_CONV_2D:
+            continue
+        weights = graph.tensors[op.inputs[1]]
+        if weights.type != schema.TensorType.INT8:
+            continue
+        q = np.frombuffer(bytes(model.buffers[weights.buffer].data), np.int8).reshape(weights.shape)
+        scale = np.asarray(weights.quantization.scale, np.float32)
+        shape = [1] * q.ndim
+        shape[weights.quantization.quantizedDimension] = -1
+        model.buffers[weights.buffer].data = (q.astype(np.float32) * scale.reshape(shape)).tobytes()
+        weights.type = schema.TensorType.FLOAT32
+        weights.quantization = None
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--source", type=Path, default=SOURCE)
     ap.add_argument("--faces", type=int, default=200, help="calibration faces for full int8")
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--only", nargs="*", default=["dynamic", "int8_fprelu", "int8_dwprelu"])
+    ap.add_argument("--only", nargs="*", default=["dynamic", "dynamic_fdw", "int8_fprelu", "int8_dwprelu"])
+    ap.add_argument("--install", choices=sorted(INSTALLS), help="copy this built file into models/ (no rebuild)")
     args = ap.parse_args()
+    if args.install:
+        install(args.out / f"sface_2021dec_{args.install}.tflite", args.install)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     plain = to_saved_model(clean_onnx(args.source), args.out, "sface_fp32")
     chips = calibration_chips(args.faces, args.seed) if set(args.only) - {"dynamic"} else []
     builds: dict[str, Any] = {
         "dynamic": lambda: convert(plain, None),
+        "dynamic_fdw": lambda: float_depthwise(convert(plain, None)),
         "int8_fprelu": lambda: convert(plain, chips, ["PRELU"]),
+        "int8_fprelu_ffc": lambda: convert(plain, chips, ["PRELU", "FULLY_CONNECTED"]),
         "int8_dwprelu": lambda: convert(
             to_saved_model(prelu_as_depthwise(clean_onnx(args.source)), args.out, "sface_dwprelu"), chips),
     }
