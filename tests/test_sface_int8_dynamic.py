@@ -46,10 +46,10 @@ def chips(lfw_dir: Path, pipeline: FacePipeline) -> list[np.ndarray]:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(runtime_name() != "ai-edge-litert",
+                    reason="the int8-dynamic file needs ai-edge-litert (tflite-runtime 2.14 lacks FULLY_CONNECTED v12)")
 def test_int8_dynamic_embeddings_match_float16(chips: list[np.ndarray], pipeline: FacePipeline) -> None:
     """Cosine to float16 on real chips: mean >= 0.99 (the issue's bar; measured 0.999), worst >= 0.99 too."""
-    if runtime_name() != "ai-edge-litert":
-        pytest.skip("the int8-dynamic file needs ai-edge-litert (tflite-runtime 2.14 lacks FULLY_CONNECTED v12)")
     quant = FacePipeline.from_directory(precision="int8-dynamic", num_threads=1)
     cos = np.array([float(pipeline.embedder.embed(c) @ quant.embedder.embed(c)) for c in chips])
     assert cos.mean() >= 0.99, f"mean cosine to float16 {cos.mean():.4f}"
