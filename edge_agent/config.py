@@ -139,13 +139,33 @@ class Config:
                 runtime = runtime_name()
             except ModelError:
                 runtime = "none"  # no runtime: float, and loading the models then says why it fails
-            models = dataclasses.replace(models, precision=cast(Precision, default_precision(t, runtime)))
+            precision = default_precision(t, runtime)
+            if precision != "float" and not _set_has_embedder(models.directory, Path(self.state_dir), precision):
+                precision = "float"  # an installed model set from before int8-dynamic: keep the device working
+            models = dataclasses.replace(models, precision=cast(Precision, precision))
         return dataclasses.replace(
             self,
             camera=dataclasses.replace(cam, width=cam.width or t.width, height=cam.height or t.height,
                                        fps=cam.fps or t.fps),
             models=dataclasses.replace(models, threads=models.threads or t.threads, target=cast(TargetName, t.name)),
         )
+
+
+def _set_has_embedder(directory: str, state_dir: Path, precision: str) -> bool:
+    """Whether the model set the agent will load (configured, installed or factory) has this embedder.
+
+    ``auto`` may only pick a build that set carries: a signed set installed
+    before the build existed would otherwise stop the agent at model load.
+    """
+    from edge_agent.errors import EdgeAgentError
+    from edge_agent.modelset.install import model_directory
+    from edge_agent.vision.manifest import Manifest
+    from edge_agent.vision.pipeline import EMBEDDERS
+
+    try:
+        return EMBEDDERS[precision] in Manifest.load(model_directory(directory, state_dir)).data["models"]
+    except (EdgeAgentError, OSError):
+        return True  # an unreadable set: loading it reports what is wrong, not a silent change of embedder
 
 
 def _bound(meta: Any) -> str:

@@ -86,3 +86,20 @@ def test_thresholds_recalibrated_for_int8_dynamic() -> None:
     """The shipped thresholds come from tools/calibrate_threshold.py, not the float16 placeholder."""
     t = Manifest.load(MODELS).data["thresholds"][EMBEDDERS["int8-dynamic"]]
     assert t["script"] == "tools/calibrate_threshold.py" and t["k"]["photo"] >= 0, t
+
+
+def test_auto_keeps_float_when_the_model_set_lacks_int8_dynamic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A signed set installed before int8-dynamic existed has no entry for it: auto must not stop the agent."""
+    import json
+
+    monkeypatch.setattr("edge_agent.vision.runtime.runtime_name", lambda: "ai-edge-litert")
+    manifest = json.loads((MODELS / "manifest.json").read_text())
+    del manifest["models"][EMBEDDERS["int8-dynamic"]]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    cfg = Config()
+    old_set = replace(cfg, models=replace(cfg.models, target="pi4", directory=str(tmp_path)))
+    assert old_set.effective().models.precision == "float"
+    (tmp_path / "manifest.json").write_text((MODELS / "manifest.json").read_text())
+    assert old_set.effective().models.precision == "int8-dynamic"
