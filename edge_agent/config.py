@@ -27,10 +27,11 @@ __all__ = ["DEFAULT_PATH", "LOG_FORMATS", "PRECISIONS", "TARGET_NAMES", "Config"
 DEFAULT_PATH = Path(os.environ.get("EDGE_AGENT_CONFIG", "/etc/edge-agent/config.toml"))
 
 # The choices, once: the CLI's --precision/--target and the config's validation read these.
-Precision = Literal["float", "int8", "dlib-float", "dlib-int8"]
+Precision = Literal["auto", "float", "int8", "int8-dynamic", "dlib-float", "dlib-int8"]
 TargetName = Literal["auto", "pi4", "pi5", "generic"]
 LogFormat = Literal["auto", "json", "console"]
-PRECISIONS: tuple[str, ...] = get_args(Precision)
+# The embedders themselves (the CLI's --precision); "auto" is the config's "let models.target choose".
+PRECISIONS: tuple[str, ...] = tuple(p for p in get_args(Precision) if p != "auto")
 TARGET_NAMES: tuple[str, ...] = get_args(TargetName)
 LOG_FORMATS: tuple[str, ...] = get_args(LogFormat)
 
@@ -55,8 +56,9 @@ class ModelsConfig:
     """``[models]``: which model set, at which precision, on how many threads."""
 
     directory: str = setting("", "model folder; empty: an installed signed set, else this installation's models/")
-    precision: Precision = setting("float", "embedder: SFace float16 (int8 is slower on x86; time both on the Pi) "
-                                   "or the dlib port (dlib-float, dlib-int8)")
+    precision: Precision = setting("auto", "embedder: auto (from models.target: int8-dynamic on a Pi under "
+                                   "ai-edge-litert, else float), SFace float (float16), int8-dynamic, int8, or the "
+                                   "dlib port (dlib-float, dlib-int8)")
     threads: int = setting(0, "inference threads; 0: from models.target (1 each when the loop has workers)", ge=0)
     workers: int = setting(-1, "liveness worker threads beside the loop thread, for the embedder, PAD and the "
                            "eyelid model; -1: from models.target (2 on a Pi 4 or 5, none elsewhere)", ge=-1)
@@ -126,13 +128,25 @@ class Config:
         return dataclasses.asdict(self)
 
     def effective(self) -> Config:
-        """Zero thread counts and camera sizes replaced by the target's choice for this device."""
+        """Zero thread counts, camera sizes and an ``auto`` embedder replaced by the target's choice for this device."""
         from edge_agent.liveness.workers import workers_for
-        from edge_agent.target import resolve_target
+        from edge_agent.target import default_precision, resolve_target
 
         t = resolve_target(self.models.target)
         cam, models = self.camera, self.models
         pool = models.workers if models.workers >= 0 else workers_for(t)
+        if models.precision == "auto":
+            from edge_agent.errors import ModelError
+            from edge_agent.vision.runtime import runtime_name
+
+            try:
+                runtime = runtime_name()
+            except ModelError:
+                runtime = "none"  # no runtime: float, and loading the models then says why it fails
+            precision = default_precision(t, runtime)
+            if precision != "float" and not _set_has_embedder(models.directory, Path(self.state_dir), precision):
+                precision = "float"  # an installed model set from before int8-dynamic: keep the device working
+            models = dataclasses.replace(models, precision=cast(Precision, precision))
         return dataclasses.replace(
             self,
             camera=dataclasses.replace(cam, width=cam.width or t.width, height=cam.height or t.height,
@@ -141,6 +155,23 @@ class Config:
             models=dataclasses.replace(models, threads=models.threads or (1 if pool else t.threads), workers=pool,
                                        target=cast(TargetName, t.name)),
         )
+
+
+def _set_has_embedder(directory: str, state_dir: Path, precision: str) -> bool:
+    """Whether the model set the agent will load (configured, installed or factory) has this embedder.
+
+    ``auto`` may only pick a build that set carries: a signed set installed
+    before the build existed would otherwise stop the agent at model load.
+    """
+    from edge_agent.errors import EdgeAgentError
+    from edge_agent.modelset.install import model_directory
+    from edge_agent.vision.manifest import Manifest
+    from edge_agent.vision.pipeline import EMBEDDERS
+
+    try:
+        return EMBEDDERS[precision] in Manifest.load(model_directory(directory, state_dir)).data["models"]
+    except (EdgeAgentError, OSError):
+        return True  # an unreadable set: loading it reports what is wrong, not a silent change of embedder
 
 
 def _bound(meta: Any) -> str:

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from edge_agent.errors import UnknownTarget
 
-__all__ = ["TARGETS", "Target", "UnknownTarget", "board_model", "detect_target", "resolve_target"]
+__all__ = ["TARGETS", "Target", "UnknownTarget", "board_model", "default_precision", "detect_target",
+           "resolve_target"]
 
 MODEL_FILE = Path("/proc/device-tree/model")
 
@@ -53,6 +54,22 @@ TARGETS: dict[str, Target] = {
 
 def _generic() -> Target:
     return Target("generic", threads=max(1, min(3, (os.cpu_count() or 1) - 1)), width=640, height=480, fps=15.0)
+
+
+def default_precision(target: Target, runtime: str) -> str:
+    """The embedder a device gets when ``models.precision`` is ``auto``: int8-dynamic on a Pi under ai-edge-litert.
+
+    SFace's dynamic-range build (int8 weights, XNNPACK's qd8 kernels) gives
+    the float16 file's vectors (cosine 0.999 on lfw-dev) and ai-edge-litert's
+    XNNPACK takes all 64 of its nodes in one partition; published ARM figures
+    put XNNPACK's 8-bit kernels at well under float's time
+    (docs/face-matching.md, "int8 on the Pi"). tflite-runtime 2.14 (Pis on
+    bookworm) cannot load it and its XNNPACK has no int8 path at all, and on
+    x86 the int8 kernels are no faster than float: both keep float16.
+    """
+    if target.name in ("pi4", "pi5") and runtime == "ai-edge-litert":
+        return "int8-dynamic"
+    return "float"
 
 
 def board_model(model_file: Path = MODEL_FILE) -> str | None:

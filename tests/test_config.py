@@ -19,7 +19,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_defaults_and_overlay(tmp_path: Path) -> None:
-    assert Config().camera.source == "picamera" and Config().models.precision == "float"
+    assert Config().camera.source == "picamera" and Config().models.precision == "auto"
     cfg = load_config(write(tmp_path, '[camera]\nsource = "/dev/video0"\nfps = 30\n[carrier]\ntarget = "h:1"\n'))
     assert cfg.camera.source == "/dev/video0" and cfg.camera.fps == 30.0 and cfg.camera.width == 0
     eff = cfg.effective()
@@ -32,7 +32,8 @@ def test_defaults_and_overlay(tmp_path: Path) -> None:
     [
         ("[camera]\nfps = 'fast'\n", "camera.fps: expected a number"),
         ("[camera]\nfsp = 15\n", "unknown key: camera.fsp"),
-        ("[models]\nprecision = 'int4'\n", "models.precision: must be one of dlib-float, dlib-int8, float, int8"),
+        ("[models]\nprecision = 'int4'\n",
+         "models.precision: must be one of auto, dlib-float, dlib-int8, float, int8, int8-dynamic"),
         ("[models]\nthreads = -1\n", "models.threads: must be 0 \\(from the target\\) or more"),
         ("[models]\ntarget = 'pi3'\n", "models.target: must be one of auto, generic, pi4, pi5"),
         ("[carrier]\nsend_similarity = 1\n", "carrier.send_similarity: expected true or false"),
@@ -117,7 +118,7 @@ def test_every_setting_has_help_and_explain_lists_each_key_once() -> None:
     assert len(keys) == len(set(keys)) and all(r["help"] for r in rows), [r["key"] for r in rows if not r["help"]]
     by_key = {r["key"]: r for r in rows}
     assert by_key["carrier.deadline_s"]["bound"] == "> 0" and by_key["camera.fps"]["bound"] == ">= 0"
-    assert by_key["models.precision"]["bound"] == "one of " + ", ".join(PRECISIONS)
+    assert by_key["models.precision"]["bound"] == "one of auto, " + ", ".join(PRECISIONS)
     assert by_key["liveness.seed"]["bound"] == "" and by_key["liveness.seed"]["value"] == -1
 
 

@@ -36,6 +36,7 @@ __all__ = ["EMBEDDERS", "REFERENCE_FORMATS", "FaceAnalysis", "FacePipeline", "Qu
 EMBEDDERS = {
     "float": "face_embedding_sface_float",
     "int8": "face_embedding_sface_int8",
+    "int8-dynamic": "face_embedding_sface_int8_dynamic",
     "dlib-float": "face_embedding_float",
     "dlib-int8": "face_embedding_int8",
 }
