@@ -25,7 +25,9 @@ Witnesses, each able to refuse on its own:
   aligned chip, which the gate's distance already covers. The match
   template is drawn from embedded frames only (the sharpest frontal
   open-eye ones), so each of them was checked.
-  One usable frame of another person anywhere gives SPOOF ``identity_changed``;
+  One usable frame of another person anywhere (a score under the impostor
+  level, ``usability.testimony``; between it and the match threshold a frame
+  cannot testify) gives SPOOF ``identity_changed``;
   a second person (``rivals.py``) ends it INCONCLUSIVE ``multiple_faces``;
 * passive PAD (MiniFASNet, ``vision/antispoof.py``), sampled over the whole
   challenge by time, turned frames included, on the crop its training used;
