@@ -60,16 +60,12 @@ def box_at(pipeline, rgb: np.ndarray) -> tuple[float, float, float, float]:
     return face_box(pipeline.landmarker.landmarks(rgb, det).points)
 
 
-# Known misses, kept as strict expected failures so that they turn red the day they are fixed (issue 30 stays
-# open): measured on the integrated loop (tracking, usability, pose anchors) on 2026-12-07.
-CARD_MISS = pytest.mark.xfail(strict=True, reason="a card swept across the face (seed 2) ends SPOOF "
-                              "challenge_identity_changed: a usable occluded frame falls under the match threshold")
-
-
-@pytest.mark.parametrize(("kind", "seed"), [("hand", 0), ("hand", 1), pytest.param("object", 2, marks=CARD_MISS)])
+@pytest.mark.parametrize(("kind", "seed"), [("hand", 0), ("hand", 1), ("object", 2)])
 def test_a_hand_or_card_swept_across_the_face_is_no_other_person(pipeline, v11, kind: str, seed: int) -> None:
     """Three motion-blurred sweeps, 6 frames (240 ms) each: before the turns, between them, during the blink
-    step. Expected LIVE: the sweeps' frames are unusable or still the customer, never another person."""
+    step. Expected LIVE: the sweeps' frames are unusable, still the customer, or (a card over half the face,
+    seed 2) below the match threshold but far above any other person (usability.testimony): never another
+    person."""
     frames = list(v11)
     rng = np.random.default_rng(seed)
     for at in (BEFORE_TURNS, BETWEEN_TURNS, BLINK_STEP):
@@ -79,10 +75,10 @@ def test_a_hand_or_card_swept_across_the_face_is_no_other_person(pipeline, v11, 
     assert done == ["turn_left", "turn_right", "blink"]
 
 
-@pytest.mark.xfail(strict=True, reason="glasses pushed up end SPOOF challenge_identity_changed (identity_min 0.429 "
-                   "against the 0.438 threshold)")
 def test_glasses_pushed_up_are_no_other_person(pipeline, v11) -> None:
-    """Glasses on from the start, pushed up onto the forehead between the turns. Expected LIVE."""
+    """Glasses on from the start, pushed up onto the forehead between the turns. Expected LIVE: the frames
+    after the push score just under the match threshold against the bespectacled anchor (0.429 against 0.438),
+    no evidence either way, so they are skipped until the customer's frames match again."""
     meshes = []
     for rgb, _t in v11:
         det = pipeline.detector.detect(rgb)[0]
@@ -92,17 +88,20 @@ def test_glasses_pushed_up_are_no_other_person(pipeline, v11) -> None:
     assert r.verdict is Verdict.LIVE, r.reasons
 
 
-@pytest.mark.parametrize(("glance", "expected"), [
-    (1, Verdict.LIVE),
-    pytest.param(2, Verdict.INCONCLUSIVE, marks=pytest.mark.xfail(
-        strict=True, reason="a 2-frame glance during the blink step now ends LIVE on the tracked loop: the spliced "
-        "turned frames are not both read as a held turn")),
-])
+# v11's left turn reads 20-24 degrees from rest on frames 41-43 (yaw 18.3-20.4 against a rest of -3.6 to -3.9),
+# clear of turn_deg (18); frames 33-34, the ones that complete the turn, read barely over it (16.0-16.1), so a
+# glance made of them is read turned or not by a fraction of a degree, depending on the tracked mesh.
+GLANCE_FRAMES = (42, 43)
+
+
+@pytest.mark.parametrize(("glance", "expected"), [(1, Verdict.LIVE), (2, Verdict.INCONCLUSIVE)])
 def test_a_glance_aside_during_the_blink_step(pipeline, v11, glance: int, expected: Verdict) -> None:
-    """The clip's own turned frames (33-34, yaw >= 18) spliced into the blink step: one frame is a misread and
-    ignored; two are a turn when asked to blink (``hold_frames``), which ends the session INCONCLUSIVE (try
-    again), never SPOOF."""
-    turned = [v11[i][0] for i in range(34 - glance + 1, 35)]
+    """The clip's own turned frames spliced into the blink step: one frame is a misread and ignored; two are
+    a turn held when asked to blink (``hold_frames``, the count that completes a step too), which ends the
+    session INCONCLUSIVE (try again), never SPOOF. Kept as today, as the issue asks: a replay performing its
+    own order turns when asked to blink, and v11's own left turn reads past turn_deg on 8 of the 11 frames 33-43
+    at 25 frames/s: at a Pi's 8 frames/s such a turn may show on only 2-3 frames."""
+    turned = [v11[i][0] for i in GLANCE_FRAMES[-glance:]]
     r, done = session(pipeline, glance_aside(v11, turned, at=BLINK_STEP))
     assert r.verdict is expected, r.reasons
     if expected is Verdict.INCONCLUSIVE:
@@ -165,6 +164,27 @@ def test_unusable_frames_are_bounded(pipeline) -> None:
     frames = [(cv2.GaussianBlur(rgb, (0, 0), 3) if i >= 20 and i % 2 else rgb, t) for i, (rgb, t) in enumerate(victim)]
     r = LivenessSession(pipeline, pipeline.eye_landmarker(), [L], PATIENT).run_to_end(frames)
     assert (r.verdict, r.reasons) == (Verdict.INCONCLUSIVE, ["challenge_frames_unusable"]), r.reasons
+
+
+BLINK = range(128, 151)  # v11's blink in the blink step: closure from frame 136, the step completes on 141
+
+
+def test_frames_of_another_person_pushed_into_the_grey_zone_never_give_live(pipeline, v11, faces_dir) -> None:
+    """The attacker's side of the grey zone (usability.testimony): v11's blink with another person's face
+    cross-faded in at 30 % (measured: cosine 0.35-0.36 to v11's anchor on frontal frames, between the impostor
+    level and the match threshold), so that those frames neither match nor plainly differ. They count for
+    nothing: the blink is never done (v11 does not blink again before the clip ends), no PASS; and not SPOOF
+    either, as they are no evidence of another person."""
+    other = read_image(faces_dir / "img20.jpg")
+    frames = [(cv2.addWeighted(rgb, 0.7, onto(pipeline, other, rgb), 0.3, 0) if i in BLINK else rgb, t)
+              for i, (rgb, t) in enumerate(v11)]
+    s = LivenessSession(pipeline, pipeline.eye_landmarker(), [L, R, B],
+                        antispoof=AntiSpoof.from_manifest(pipeline.manifest))
+    done = [e.action or "" for _t, e in s.run(iter(frames)) if e.kind == "progress"]
+    r = s.result()
+    assert done == ["turn_left", "turn_right"], done  # the blink is not done on the grey frames
+    assert r.verdict is Verdict.INCONCLUSIVE, r.reasons
+    assert s._budget.reasons.get("identity_unsure", 0) >= 1, s._budget.reasons  # the frames were in the grey zone
 
 
 def test_identity_is_checked_again_on_the_first_usable_frame_after_an_unusable_run(pipeline, faces_dir) -> None:

@@ -25,7 +25,9 @@ Witnesses, each able to refuse on its own:
   aligned chip, which the gate's distance already covers. The match
   template is drawn from embedded frames only (the sharpest frontal
   open-eye ones), so each of them was checked.
-  One usable frame of another person anywhere gives SPOOF ``identity_changed``;
+  One usable frame of another person anywhere (a score under the impostor
+  level, ``usability.testimony``; between it and the match threshold a frame
+  cannot testify) gives SPOOF ``identity_changed``;
   a second person (``rivals.py``) ends it INCONCLUSIVE ``multiple_faces``;
 * passive PAD (MiniFASNet, ``vision/antispoof.py``), sampled over the whole
   challenge by time, turned frames included, on the crop its training used;
@@ -66,7 +68,15 @@ from edge_agent.liveness.poseanchors import PoseAnchors
 from edge_agent.liveness.recapture import DeviceFrameWitness
 from edge_agent.liveness.rivals import RivalRules, RivalTracker
 from edge_agent.liveness.signals import FrameSignals, head_pose
-from edge_agent.liveness.usability import FrameEvidence, UnusableBudget, UsabilityRules, eyes_in_frame, judge
+from edge_agent.liveness.usability import (
+    FrameEvidence,
+    Testimony,
+    UnusableBudget,
+    UsabilityRules,
+    eyes_in_frame,
+    judge,
+    testimony,
+)
 from edge_agent.liveness.verdict import Verdict
 from edge_agent.liveness.workers import INLINE, StageWorkers
 from edge_agent.matching.matcher import MatchResult, cosine, decide
@@ -249,6 +259,7 @@ class LivenessSession:
         self._anchor_poses: list[tuple[float, float]] = []
         self._last_box: np.ndarray | None = None
         self._pending: _Pending | None = None  # the started frame whose checks are in flight
+        self._unjudged = "pose_unanchored"  # why the last embedded frame could not testify (_identity)
 
     def run(self, frames: Iterable[tuple[np.ndarray, int]]) -> Iterator[tuple[int, Event]]:
         """Feed frames until the challenge ends, yielding (session time, event); stops reading the source then."""
@@ -368,11 +379,11 @@ class LivenessSession:
         if p.job is not None:
             emb = p.job.result()  # checked here, before the challenge sees the frame
             identity = self._identity(emb, p.sight.yaw, p.sight.pitch)
-            if identity is None:  # no anchor near this pose (a jump over a whole pose bin): it cannot testify
+            if identity is None:  # no anchor near this pose, or a score that is no evidence: it cannot testify
                 self._gate.reset()  # and no later frame may lean on it
                 if p.pad_job is not None:
                     p.pad_job.result()  # collected, not counted: this frame testifies to nothing
-                return self._unusable(p.sight.t, "pose_unanchored")
+                return self._unusable(p.sight.t, self._unjudged)
             signals = dataclasses.replace(signals, identity=identity)
         self._testify(p.sight, signals, emb, p.pad_job)
         return self.challenge.update(signals)
@@ -469,35 +480,46 @@ class LivenessSession:
 
     def _identity(self, emb: np.ndarray, yaw: float, pitch: float) -> float | None:
         """Cosine to the anchors at this pose (poseanchors.py); while the frontal anchor forms, the lowest cosine
-        to the frames that form it. None when no anchor is near this pose. A usable frame that matches joins its
-        pose bin's anchor."""
+        to the frames that form it. None when the frame cannot testify (``self._unjudged`` says why): no anchor
+        near this pose, or a score between the impostor level and the match threshold (usability.testimony),
+        which is no evidence either way. Only a frame that matched joins the anchors."""
         if self._anchor is not None:
             assert self._rest is not None
             rel = (yaw - self._rest[0], pitch - self._rest[1])
             score = self._poses.score(emb, *rel)
-            if score is not None and score >= self.pipeline.threshold:
-                self._poses.admit(emb, *rel)
+            if score is None:
+                self._unjudged = "pose_unanchored"
+                return None
+        else:
+            score = min((cosine(a, emb) for a in self._anchors), default=1.0)
+        said = testimony(score, self.pipeline.threshold, self._usability)
+        if said is Testimony.UNSURE:
+            self._unjudged = "identity_unsure"
+            return None
+        if said is Testimony.OTHER:
+            return score  # below the match threshold: the challenge ends the session (identity_changed)
+        if self._anchor is not None:
+            self._poses.admit(emb, *rel)
             return score
         self._anchors.append(emb)
         self._anchor_poses.append((yaw, pitch))
-        sims = [cosine(a, emb) for a in self._anchors[:-1]] or [1.0]
         if len(self._anchors) == self.config.anchor_frames:
             self._anchor = template(self._anchors)
             self._poses.set_frontal(self._anchor)
             self._rest = (float(np.median([p[0] for p in self._anchor_poses])),
                           float(np.median([p[1] for p in self._anchor_poses])))
-            sims += [cosine(self._anchor, a) for a in self._anchors]
-        return min(sims)
+            score = min([score] + [cosine(self._anchor, a) for a in self._anchors])
+        return score
 
     def _of_another(self, emb: np.ndarray, rel_yaw: float, rel_pitch: float) -> bool:
-        """Whether a frame that cannot testify is nonetheless plainly another person: below the match threshold
-        against the anchors at its pose (or, while the frontal anchor forms, against its first frames). Nothing
-        is admitted to the anchors."""
+        """Whether a frame that cannot testify is nonetheless plainly another person: below the impostor level
+        (usability.testimony) against the anchors at its pose (or, while the frontal anchor forms, against its
+        first frames). Nothing is admitted to the anchors."""
         if self._anchor is not None:
             score = self._poses.score(emb, rel_yaw, rel_pitch)
         else:
             score = min((cosine(a, emb) for a in self._anchors), default=None)
-        return score is not None and score < self.pipeline.threshold
+        return score is not None and testimony(score, self.pipeline.threshold, self._usability) is Testimony.OTHER
 
     def _template(self) -> tuple[np.ndarray | None, int, float]:
         best = sorted(self._good, key=lambda g: -g[0])[: self.config.template_frames]

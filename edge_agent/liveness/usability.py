@@ -25,6 +25,17 @@ The judgement uses, per frame:
   ``max_pitch``: beyond them the mesh, the pose solve and the embedder are
   all outside what they were made for.
 
+And, once a frame is usable and embedded, its identity score (``testimony``):
+a score at or above the match threshold testifies for the subject; a score
+below ``other_below`` is evidence of another person (SPOOF at once); a score
+in between testifies neither way. Matching and being evidence of another
+person are two questions: a card or a hand over half the face, glasses pushed
+up, leave a frame of the customer that no longer reaches the match threshold
+(the lowest measured: 0.39 against 0.438) yet is far from any other person's
+(docs/liveness.md, "Identity levels"). Such a frame is unusable
+(``identity_unsure``): it counts for nothing, is bounded by the same budget,
+and no later frame leans on it.
+
 Why the attacker gains nothing by making a frame of another person unusable:
 an unusable frame counts for nothing, so a step can only complete on usable
 frames, each checked at match strictness; unusable frames are bounded per
@@ -36,10 +47,18 @@ the identity is re-established on both sides of every run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
-__all__ = ["FrameEvidence", "UnusableBudget", "UsabilityRules", "eyes_in_frame", "judge"]
+# SFace cosine to the session's anchors below which a usable frame is evidence of another person. Measured
+# (docs/liveness.md, "Identity levels"): genuine usable frames of the real clips, phone sessions and nuisances
+# never fell below GENUINE_MIN; the inserted people of the swap, morph and aligned-insertion tests, and deepface
+# people against the real sessions' anchors, lie far below it.
+OTHER_BELOW = 0.25
+
+__all__ = ["OTHER_BELOW", "FrameEvidence", "Testimony", "UnusableBudget", "UsabilityRules", "eyes_in_frame", "judge",
+           "testimony"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,9 @@ class UsabilityRules:
     # The budget (UnusableBudget): a hand passing the face takes 150-400 ms; a customer who keeps a hand over the
     # face is asked to try again (INCONCLUSIVE), not judged. The share bounds what an attacker can hide: most of a
     # session must be usable.
+    # Identity (testimony): below this cosine a usable frame is another person; between it and the match threshold
+    # it cannot testify. Calibrated for SFace, the default embedder; never above the match threshold.
+    other_below: float = OTHER_BELOW
     max_run_ms: int = 1500
     max_share: float = 0.35
     min_frames: int = 20
@@ -89,6 +111,22 @@ def judge(e: FrameEvidence, rules: UsabilityRules) -> str | None:
     if abs(e.rel_yaw) > rules.max_yaw or abs(e.rel_pitch) > rules.max_pitch:
         return "extreme_pose"
     return None
+
+
+class Testimony(StrEnum):
+    """What a usable frame's identity score says."""
+
+    SUBJECT = "subject"  # at or above the match threshold: it may count
+    UNSURE = "unsure"  # between the two levels: no evidence either way, the frame is unusable
+    OTHER = "other"  # below ``other_below``: another person, SPOOF
+
+
+def testimony(score: float, match: float, rules: UsabilityRules) -> Testimony:
+    """Which side of the two levels ``score`` lies; ``other_below`` is capped at ``match``, so that no score
+    below the match threshold can ever count for the subject (fail closed)."""
+    if score >= match:
+        return Testimony.SUBJECT
+    return Testimony.OTHER if score < min(rules.other_below, match) else Testimony.UNSURE
 
 
 def eyes_in_frame(mesh: np.ndarray, shape: tuple[int, ...]) -> bool:
