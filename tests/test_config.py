@@ -109,7 +109,12 @@ def test_targets_pick_threads_and_frame_sizes(tmp_path: Path) -> None:
     assert detect_target(tmp_path / "absent").name == "generic"
     cfg = load_config(write(tmp_path, "[models]\ntarget = 'pi4'\nthreads = 1\n[camera]\nwidth = 1280\n")).effective()
     assert (cfg.models.threads, cfg.camera.width, cfg.camera.height, cfg.camera.fps) == (1, 1280, 480, 15.0)
-    assert load_config(write(tmp_path, "[models]\ntarget = 'pi5'\n")).effective().models.threads == 3
+    # A Pi's models run one thread each beside a pool of two workers (liveness/workers.py); without the pool
+    # the interpreter takes the target's three cores as before.
+    pi5 = load_config(write(tmp_path, "[models]\ntarget = 'pi5'\n")).effective().models
+    assert (pi5.threads, pi5.workers) == (1, 2)
+    inline = load_config(write(tmp_path, "[models]\ntarget = 'pi5'\nworkers = 0\n")).effective().models
+    assert (inline.threads, inline.workers) == (3, 0)
 
 
 def test_every_setting_has_help_and_explain_lists_each_key_once() -> None:
