@@ -14,8 +14,8 @@ from edge_agent.liveness.usability import (
     UnusableBudget,
     UsabilityRules,
     judge,
-    testimony,
 )
+from edge_agent.liveness.usability import testimony as said  # not test-prefixed: pytest would collect it
 from edge_agent.vision.detector import Detection
 
 RULES = UsabilityRules()
@@ -46,17 +46,17 @@ def test_a_sure_face_that_jumped_still_testifies() -> None:
 def test_a_score_matches_is_another_person_or_says_nothing() -> None:
     """Matching and being evidence of another person are two levels: between them a frame says nothing."""
     match = 0.438
-    assert testimony(match, match, RULES) is Testimony.SUBJECT
-    assert testimony(0.9, match, RULES) is Testimony.SUBJECT
-    assert testimony(match - 1e-6, match, RULES) is Testimony.UNSURE  # just under the match: never counts
-    assert testimony(OTHER_BELOW, match, RULES) is Testimony.UNSURE
-    assert testimony(OTHER_BELOW - 1e-6, match, RULES) is Testimony.OTHER
-    assert testimony(-0.2, match, RULES) is Testimony.OTHER
+    assert said(match, match, RULES) is Testimony.SUBJECT
+    assert said(0.9, match, RULES) is Testimony.SUBJECT
+    assert said(match - 1e-6, match, RULES) is Testimony.UNSURE  # just under the match: never counts
+    assert said(OTHER_BELOW, match, RULES) is Testimony.UNSURE
+    assert said(OTHER_BELOW - 1e-6, match, RULES) is Testimony.OTHER
+    assert said(-0.2, match, RULES) is Testimony.OTHER
     # Fail closed: an impostor level set above the match threshold is capped at it, so no score under the
     # match threshold can count for the subject, and the grey zone is then empty.
     high = UsabilityRules(other_below=0.9)
-    assert testimony(match - 1e-6, match, high) is Testimony.OTHER
-    assert testimony(match, match, high) is Testimony.SUBJECT
+    assert said(match - 1e-6, match, high) is Testimony.OTHER
+    assert said(match, match, high) is Testimony.SUBJECT
 
 
 def test_the_unusable_budget_bounds_runs_and_share() -> None:
