@@ -69,7 +69,8 @@ install_deb() {
         in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq edge-agent > "$log" 2>&1
     fi
     in_root apt-get update -qq
-    in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "/tmp/$(basename "$deb")" > "$log" 2>&1 \
+    in_root env DEBIAN_FRONTEND=noninteractive EDGE_AGENT_NO_COMPILE="${EDGE_AGENT_NO_COMPILE:-}" \
+        apt-get install -y -qq "/tmp/$(basename "$deb")" > "$log" 2>&1 \
         || { tail -30 "$log"; echo "apt-get install failed" >&2; return 1; }
     rm -f "$root/tmp/$(basename "$deb")"
 }
