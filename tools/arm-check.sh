@@ -24,6 +24,10 @@ faces=${EDGE_AGENT_DATA:-$repo/../shared/data}/faces/deepface
 deb=${1:-}
 py=${PYTHON:-$repo/.venv/bin/python}
 bin=$(dirname "$py")
+# The emulated CPU: a Raspberry Pi 4's Cortex-A72 unless ARM_CPU names another (cortex-a76: a Pi 5).
+# Not qemu's default "max": with it ai-edge-litert 2.3 takes code paths for CPU features no Pi has and the
+# embeddings move away from x86's (img1/img2 similarity 0.5909 against 0.7137; notes of issue 26).
+export QEMU_CPU=${ARM_CPU:-cortex-a72}
 t0=$SECONDS
 step() { printf '\n== [%4ds] %s\n' $((SECONDS - t0)) "$*"; }
 fail() { echo "arm-check: FAIL: $*" >&2; exit 1; }
@@ -49,7 +53,7 @@ make_root arm64 "$root" "$work/debootstrap.log" || fail "debootstrap"
 in_root uname -m
 # binfmt_misc runs the root's binaries: ask that qemu its version (QEMU_VERSION=1 makes it print and exit).
 qemu=$(in_root env QEMU_VERSION=1 /bin/true 2>&1 | head -1)
-echo "emulator: ${qemu:-unknown} (installed: $(qemu-aarch64-static --version | head -1))"
+echo "emulator: ${qemu:-unknown}, QEMU_CPU=$QEMU_CPU (installed: $(qemu-aarch64-static --version | head -1))"
 major=$(sed -n 's/.*version \([0-9]*\)\..*/\1/p' <<< "$qemu")
 if [ "$suite" != bookworm ] && [ "${major:-0}" -lt 8 ]; then
     fail "qemu ${major:-?} runs the root: ai-edge-litert crashes under qemu < 8; run tools/arm-qemu.sh"

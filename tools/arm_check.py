@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -67,7 +68,7 @@ def _side(cmd: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
 def compare(faces: Path, arm_root: Path, limit: int = 0) -> int:
     import numpy as np
 
-    inside = arm_root / "tmp" / "arm-check"
+    inside = arm_root / "tmp" / f"arm-check-{os.getpid()}"  # two runs on one root keep apart
     shutil.rmtree(inside, ignore_errors=True)
     (inside / "photos").mkdir(parents=True)
     try:
@@ -75,8 +76,8 @@ def compare(faces: Path, arm_root: Path, limit: int = 0) -> int:
             shutil.copy(p, inside / "photos" / p.name)
         shutil.copy(__file__, inside / "arm_check.py")
         x86_info, x86 = _side([sys.executable, __file__, "embed", str(faces), "--limit", str(limit)])
-        arm_info, arm = _side(["chroot", str(arm_root), "/usr/bin/python3", "-I", "/tmp/arm-check/arm_check.py",
-                               "embed", "/tmp/arm-check/photos", "--limit", str(limit)])
+        arm_info, arm = _side(["chroot", str(arm_root), "/usr/bin/python3", "-I", f"/tmp/{inside.name}/arm_check.py",
+                               "embed", f"/tmp/{inside.name}/photos", "--limit", str(limit)])
     finally:
         shutil.rmtree(inside, ignore_errors=True)
     assert arm_info["manifest_sha256"] == x86_info["manifest_sha256"], "different model sets"
