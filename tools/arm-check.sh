@@ -25,7 +25,7 @@ deb=${1:-}
 py=${PYTHON:-$repo/.venv/bin/python}
 bin=$(dirname "$py")
 # The emulated CPU: a Raspberry Pi 4's Cortex-A72 unless ARM_CPU names another (cortex-a76: a Pi 5).
-# Not qemu's default "max": on its SME (no Pi has it) ai-edge-litert 2.3 takes another path and the
+# Not qemu's default "max": on its SME (no Pi has it) ai-edge-litert 2.3 takes another code path and the
 # embeddings move away from x86's (img1/img2 similarity 0.5909 against 0.7137; max,sme=off: 0.7137).
 export QEMU_CPU=${ARM_CPU:-cortex-a72}
 t0=$SECONDS
