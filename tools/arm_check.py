@@ -43,10 +43,13 @@ def embed(faces: Path, limit: int = 0) -> None:
     from edge_agent.vision.pipeline import FacePipeline
 
     t = time.perf_counter()
-    pipeline = FacePipeline.from_directory(precision="int8", num_threads=1)
+    # The embedder a device runs (the model set's default, SFace float16 since 2026.12), not int8: the int8
+    # kernels round differently per runtime and CPU (cosine about 0.995 between x86 and arm64 ai-edge-litert).
+    pipeline = FacePipeline.from_directory(num_threads=1)
     load_ms = (time.perf_counter() - t) * 1000
     print(json.dumps({"machine": __import__("platform").machine(), "load_ms": round(load_ms, 1),
-                      "threshold": pipeline.threshold, "manifest_sha256": pipeline.manifest.sha256}), flush=True)
+                      "threshold": pipeline.threshold, "manifest_sha256": pipeline.manifest.sha256,
+                      "embedder": pipeline.embedder_key}), flush=True)
     for path in photos(faces, limit):
         try:
             face = pipeline.analyse(read_image(path))
