@@ -5,6 +5,8 @@
 #                                               built if missing; SUITE defaults to bookworm)
 #   SHORT=1 tools/arm-check.sh                  only the install and one match (for CI when time is short)
 #   PHOTOS=20 tools/arm-check.sh                compare on the first 20 deepface photos only (default: all)
+# trixie's ai-edge-litert needs qemu >= 8 (bookworm's 7.2 crashes in it): on a bookworm box run
+# tools/arm-qemu.sh once (qemu 10 from bookworm-backports). The qemu that ran the root is printed.
 # 1. debootstrap --arch=arm64 --variant=minbase $SUITE into build/arm-check-$SUITE/root;
 # 2. apt-get install ./edge-agent_*_arm64.deb (aarch64 wheels: tflite-runtime 2.14 and numpy 1.x on bookworm's
 #    Python 3.11, ai-edge-litert and numpy 2 on trixie's 3.13; OpenCV, gRPC);
@@ -21,6 +23,11 @@ root=$work/root
 faces=${EDGE_AGENT_DATA:-$repo/../shared/data}/faces/deepface
 deb=${1:-}
 py=${PYTHON:-$repo/.venv/bin/python}
+bin=$(dirname "$py")
+# The emulated CPU: a Raspberry Pi 4's Cortex-A72 unless ARM_CPU names another (cortex-a76: a Pi 5).
+# Not qemu's default "max": on its SME (no Pi has it) ai-edge-litert 2.3 takes another code path and the
+# embeddings move away from x86's (img1/img2 similarity 0.5909 against 0.7137; max,sme=off: 0.7137).
+export QEMU_CPU=${ARM_CPU:-cortex-a72}
 t0=$SECONDS
 step() { printf '\n== [%4ds] %s\n' $((SECONDS - t0)) "$*"; }
 fail() { echo "arm-check: FAIL: $*" >&2; exit 1; }
@@ -44,9 +51,17 @@ step "debootstrap $suite (arm64, minbase, emulated) from $(apt_mirror)"
 mkdir -p "$work"
 make_root arm64 "$root" "$work/debootstrap.log" || fail "debootstrap"
 in_root uname -m
+# binfmt_misc runs the root's binaries: ask that qemu its version (QEMU_VERSION=1 makes it print and exit).
+qemu=$(in_root env QEMU_VERSION=1 /bin/true 2>&1 | head -1)
+echo "emulator: ${qemu:-unknown}, QEMU_CPU=$QEMU_CPU (installed: $(qemu-aarch64-static --version | head -1))"
+major=$(sed -n 's/.*version \([0-9]*\)\..*/\1/p' <<< "$qemu")
+if [ "$suite" != bookworm ] && [ "${major:-0}" -lt 8 ]; then
+    fail "qemu ${major:-?} runs the root: ai-edge-litert crashes under qemu < 8; run tools/arm-qemu.sh"
+fi
 
 step "apt-get install ./$(basename "$deb") (emulated)"
-install_deb "$root" "$deb" "$work/install.log" || fail "install"
+# No byte-compilation in the emulated root (debian/postinst): most of the install time, no effect on results.
+EDGE_AGENT_NO_COMPILE=${ARM_NO_COMPILE-1} install_deb "$root" "$deb" "$work/install.log" || fail "install"
 in_root dpkg -s edge-agent | grep -E '^(Version|Architecture):'
 
 mkdir -p "$root/tmp/photos"
@@ -60,13 +75,13 @@ in_root runuser -u edge-agent -- edge-agent match /tmp/photos/img1.jpg /tmp/phot
 if [ "${SHORT:-0}" = 1 ]; then step "arm-check (short) passed in $((SECONDS - t0)) s"; exit 0; fi
 
 step "edge-agent verify on a clip rendered (x86) from img2, reference img1 (emulated)"
-"$repo/.venv/bin/edge-agent" simulate "$faces/img2.jpg" --seed 3 --out "$root/tmp/photos/customer.avi" > /dev/null
+"$bin/edge-agent" simulate "$faces/img2.jpg" --seed 3 --out "$root/tmp/photos/customer.avi" > /dev/null
 chmod a+r "$root/tmp/photos/customer.avi"
 in_root runuser -u edge-agent -- edge-agent verify --reference /tmp/photos/img1.jpg \
     --video /tmp/photos/customer.avi --seed 3 --json > "$work/verify.json" || fail "verify did not pass on arm64"
 "$py" -c "import json, sys; d = json.load(open(sys.argv[1])); print(d['decision'], d['liveness'], d['similarity'], \
 'EMULATED ms/frame', d['ms_per_frame'])" "$work/verify.json"
-"$repo/.venv/bin/edge-agent" verify --reference "$faces/img1.jpg" --video "$root/tmp/photos/customer.avi" --seed 3 \
+"$bin/edge-agent" verify --reference "$faces/img1.jpg" --video "$root/tmp/photos/customer.avi" --seed 3 \
     --json > "$work/verify-x86.json" || fail "verify did not pass on x86"
 "$py" -c "import json, sys; a, b = (json.load(open(p)) for p in sys.argv[1:]); \
 print('x86_64', b['decision'], b['liveness'], b['similarity']); \

@@ -10,7 +10,8 @@
 
 mounted=()
 
-in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
+# QEMU_CPU (tools/arm-check.sh: the emulated CPU) must survive env -i to reach every emulated process.
+in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 ${QEMU_CPU:+QEMU_CPU=$QEMU_CPU} "$@"; }
 
 cleanup_root() {
     for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[$i]}" 2>/dev/null || true; done
@@ -69,7 +70,8 @@ install_deb() {
         in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq edge-agent > "$log" 2>&1
     fi
     in_root apt-get update -qq
-    in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "/tmp/$(basename "$deb")" > "$log" 2>&1 \
+    in_root env DEBIAN_FRONTEND=noninteractive EDGE_AGENT_NO_COMPILE="${EDGE_AGENT_NO_COMPILE:-}" \
+        apt-get install -y -qq "/tmp/$(basename "$deb")" > "$log" 2>&1 \
         || { tail -30 "$log"; echo "apt-get install failed" >&2; return 1; }
     rm -f "$root/tmp/$(basename "$deb")"
 }
