@@ -117,6 +117,8 @@ def judge(e: FrameEvidence, rules: UsabilityRules) -> str | None:
 class Testimony(StrEnum):
     """What a usable frame's identity score says."""
 
+    __test__ = False  # not a test class, whatever its name tells pytest
+
     SUBJECT = "subject"  # at or above the match threshold: it may count
     UNSURE = "unsure"  # between the two levels: no evidence either way, the frame is unusable
     OTHER = "other"  # below ``other_below``: another person, SPOOF

@@ -103,7 +103,7 @@ def _models(config: Config, state: DeviceState, trusted: Path) -> Outcome:
 # every 5th frame and when the track is lost (the face is tracked by its mesh, vision/tracker.py), the eyelid
 # model (two eyes) where openness is read, the embedder on the frames the continuity gate checks, the two PAD
 # models on at most one frame in 3.
-FRAME_SHARES = {"detect": 0.2, "eyes": 0.58, "embedded": 0.51, "pad": 0.34}
+FRAME_SHARES = {"detect": 0.2, "eyes": 0.54, "embedded": 0.46, "pad": 0.34}
 
 
 def _inference(config: Config, state: DeviceState) -> Outcome:
