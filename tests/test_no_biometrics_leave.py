@@ -18,7 +18,7 @@ import grpc
 import numpy as np
 import pytest
 
-import edge_agent.demo as demo
+import edge_agent.verification as verification
 from edge_agent.demo import run_demo
 from edge_agent.liveness.session import LivenessResult, LivenessSession
 from edge_agent.reference_carrier.server import CarrierService
@@ -62,7 +62,7 @@ def test_only_signed_results_leave(pipeline, faces_dir: Path, tmp_path: Path, mo
     CAPTURED.clear()
     SEEN.clear()
     monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.setattr(demo, "LivenessSession", WatchedSession)
+    monkeypatch.setattr(verification, "LivenessSession", WatchedSession)  # the one assembly the demo uses
     ref_path, probe_path = faces_dir / "img1.jpg", faces_dir / "img2.jpg"
     out = run_demo(ref_path, probe_path, seed=3, service_class=RecordingService)
     assert out["carrier"]["accepted"]
