@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -12,17 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import grpc
 import pytest
 from carrier_harness import Carrier, start_carrier
+from clips import write_customer_clip
 
 from edge_agent._proto import agent_pb2 as apb
 from edge_agent._proto import agent_pb2_grpc as apb_grpc
 from edge_agent.device import DeviceState
-from edge_agent.liveness.challenge import random_actions
-from edge_agent.simulation.scenes import Face3D, live_scene
-from edge_agent.vision.image import read_image
 from edge_agent.vision.manifest import DEFAULT_MODEL_DIR
 
 SEED = 5
@@ -30,13 +26,7 @@ SEED = 5
 
 @pytest.fixture(scope="module")
 def frames_dir(pipeline, faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rgb = read_image(faces_dir / "img2.jpg")
-    scene = live_scene(Face3D(rgb, pipeline.analyse(rgb).mesh.points),
-                       [a.value for a in random_actions(random.Random(SEED))])
-    folder = tmp_path_factory.mktemp("camera")
-    for i, frame in enumerate(scene.frames):
-        cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    return folder
+    return write_customer_clip(pipeline, faces_dir / "img2.jpg", SEED, tmp_path_factory.mktemp("camera"))
 
 
 def provisioned(carrier: Carrier, state: Path) -> Path:

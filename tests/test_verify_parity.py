@@ -8,24 +8,22 @@ runs each on the same rendered clip, once with a photo reference and once with a
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from clips import write_customer_clip
 
 from edge_agent.attest.keys import DeviceKeys, MemoryKeyStore
 from edge_agent.camera.source import FileSource
 from edge_agent.cli import main
 from edge_agent.config import Config, LivenessSettings
-from edge_agent.liveness.challenge import random_actions
 from edge_agent.matching.idchip import to_id_chip
 from edge_agent.outbox.store import Outbox
 from edge_agent.recorder import ResultRecorder
 from edge_agent.service.preview import PreviewHub
 from edge_agent.service.session import SessionOutcome, SessionRunner
-from edge_agent.simulation.scenes import Face3D, live_scene
 from edge_agent.vision.align import arcface_points
 from edge_agent.vision.antispoof import AntiSpoof
 from edge_agent.vision.image import read_image
@@ -40,13 +38,7 @@ SIGNED_MATCH = {"match": ["face_match"], "no_match": ["face_mismatch"], "no_usab
 @pytest.fixture(scope="module")
 def clip(pipeline: FacePipeline, faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The customer (img2.jpg) animated through the challenge SEED draws, as a folder of frames."""
-    rgb = read_image(faces_dir / "img2.jpg")
-    scene = live_scene(Face3D(rgb, pipeline.analyse(rgb).mesh.points),
-                       [a.value for a in random_actions(random.Random(SEED))])
-    folder = tmp_path_factory.mktemp("clip")
-    for i, frame in enumerate(scene.frames):
-        cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    return folder
+    return write_customer_clip(pipeline, faces_dir / "img2.jpg", SEED, tmp_path_factory.mktemp("clip"))
 
 
 def references(pipeline: FacePipeline, faces_dir: Path, folder: Path) -> dict[str, Path]:
