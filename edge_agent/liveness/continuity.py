@@ -32,6 +32,7 @@ an embedding, never a miss.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import cv2
@@ -67,24 +68,25 @@ class ContinuityGate:
     max_distance: float = 0.05
     every: int = 6
     keep: int = 8  # checked looks a frame may lean on (the newest; older ones are dropped)
-    _checked: list[np.ndarray] = field(default_factory=list)
+    _checked: deque[np.ndarray] = field(default_factory=deque)
     _since: int = 0
 
     def needs_embedding(self, thumb: np.ndarray) -> bool:
         """True when this frame may not lean on a checked one: too far from each, or too long since the last check."""
-        if not self._checked or self._since + 1 >= self.every:
-            return True
-        nearest = 1.0 - float(np.max(np.stack(self._checked) @ thumb))
-        return nearest > self.max_distance
+        return (not self._checked or self._since + 1 >= self.every
+                or min(distance(c, thumb) for c in self._checked) > self.max_distance)
 
     def embedded(self, thumb: np.ndarray) -> None:
         """This frame was embedded and checked: later frames may lean on it."""
-        self._checked = [*self._checked[-(self.keep - 1):], thumb] if self.keep > 1 else [thumb]
+        self._checked.append(thumb)
+        while len(self._checked) > self.keep:
+            self._checked.popleft()
         self._since = 0
 
     def reset(self) -> None:
         """No checked frame may be leaned on (the last one's identity was not judged): the next frame is embedded."""
-        self._checked, self._since = [], 0
+        self._checked.clear()
+        self._since = 0
 
     def skipped(self) -> None:
         """This frame leans on a checked one."""
